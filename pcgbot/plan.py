@@ -1,0 +1,373 @@
+"""Plans: which tests to run, how, how often, and in which modes.
+
+A plan is a YAML file (see ``plans/``).  Loading validates every key and reports *all* errors at
+once as ``FILE:LINE: key: what is wrong``, because a person fixing a plan wants the whole list,
+not one error per attempt.
+"""
+
+from __future__ import annotations
+
+import fnmatch
+import os
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any, Optional
+
+import yaml
+
+from .errors import UsageError
+from .model import short_name
+
+DEFAULT_COMMAND = "python3 {path} -f"
+
+
+@dataclass
+class Mode:
+    name: str
+    env: dict[str, str] = field(default_factory=dict)
+    server_args: dict[str, Any] = field(default_factory=dict)
+
+
+@dataclass
+class TestSpec:
+    path: str
+    gpus: int = 1
+    suite: str = ""
+    est_time: float = 60.0
+    tags: list[str] = field(default_factory=list)
+    timeout: Optional[float] = None      # per-test override of the plan timeout
+
+    @property
+    def name(self) -> str:
+        return short_name(self.path)
+
+
+@dataclass
+class Plan:
+    name: str
+    source: str                          # file the plan came from ("" if built in code)
+    repo: str = "."
+    workdir: str = "."
+    command: str = DEFAULT_COMMAND
+    timeout: float = 1200.0
+    repeats: int = 10
+    max_repeats: Optional[int] = None    # cap for adaptive repeats (default 2 x repeats)
+    setup: Optional[str] = None
+    setup_key: list[str] = field(default_factory=list)  # files whose content keys the setup cache
+    modes: dict[str, Mode] = field(default_factory=dict)
+    default_mode: str = "pcg"
+    timeout_is_failure: bool = False
+    smoke: list[str] = field(default_factory=list)      # tests for the PR smoke check
+    tests: list[TestSpec] = field(default_factory=list)
+    description: str = ""
+
+    # -- lookups ---------------------------------------------------------------------------
+    def repo_path(self, base: Optional[str] = None) -> Path:
+        """The checkout under test; relative ``repo`` is relative to the plan file's folder's
+        parent when the plan lives in ``plans/``, else to the current directory."""
+        p = Path(self.repo)
+        if p.is_absolute():
+            return p
+        return (Path(base) if base else Path.cwd()) / p
+
+    def mode(self, name: Optional[str]) -> Mode:
+        name = name or self.default_mode
+        if name not in self.modes:
+            raise UsageError(f"{self.source or self.name}: modes: no mode {name!r} "
+                             f"(plan has: {', '.join(sorted(self.modes)) or 'none'})")
+        return self.modes[name]
+
+    def find_test(self, query: str) -> TestSpec:
+        """A test by path, path suffix or short name; an ambiguous name lists the candidates."""
+        q = query[:-3] if query.endswith(".py") else query
+        exact = [t for t in self.tests if t.path == query or t.path[:-3] == q]
+        if len(exact) == 1:
+            return exact[0]
+        cands = exact or [t for t in self.tests
+                          if t.name == short_name(q) or t.path[:-3].endswith("/" + q)]
+        if len(cands) == 1:
+            return cands[0]
+        if not cands:
+            raise UsageError(f"{self.source or self.name}: no test matches {query!r}")
+        raise UsageError(f"{self.source or self.name}: test name {query!r} is ambiguous: "
+                         + ", ".join(t.path for t in cands))
+
+    def select(self, pattern: Optional[str]) -> list[TestSpec]:
+        """Tests whose path or short name match a glob (comma-separated globs allowed)."""
+        if not pattern:
+            return list(self.tests)
+        pats = [p.strip() for p in pattern.split(",") if p.strip()]
+        out = [t for t in self.tests
+               if any(fnmatch.fnmatch(t.path, p) or fnmatch.fnmatch(t.name, p)
+                      or p in (t.path, t.name) for p in pats)]
+        if not out:
+            raise UsageError(f"{self.source or self.name}: --tests {pattern!r} matches no test")
+        return out
+
+
+# ----------------------------------------------------------------------------------------------
+# Loading and validation
+# ----------------------------------------------------------------------------------------------
+
+_TOP_KEYS = {"name", "repo", "workdir", "command", "timeout", "repeats", "max_repeats", "setup",
+             "setup_key", "modes", "default_mode", "timeout_is_failure", "tests", "smoke",
+             "description"}
+_TEST_KEYS = {"path", "gpus", "suite", "est_time", "tags", "timeout"}
+_MODE_KEYS = {"env", "server_args", "description"}
+
+
+class _Errors:
+    def __init__(self, source: str):
+        self.source = source
+        self.items: list[str] = []
+
+    def add(self, node: Optional[yaml.Node], key: str, msg: str) -> None:
+        line = node.start_mark.line + 1 if node is not None else 1
+        self.items.append(f"{self.source}:{line}: {key}: {msg}")
+
+
+def _py(node: yaml.Node) -> Any:
+    """Plain Python value of a composed node (tags resolved by the safe loader)."""
+    return yaml.safe_load(yaml.serialize(node))
+
+
+def _mapping(node: yaml.Node) -> list[tuple[yaml.ScalarNode, yaml.Node]]:
+    return list(node.value) if isinstance(node, yaml.MappingNode) else []
+
+
+def _check_dupes(pairs, errs: _Errors, where: str) -> None:
+    seen: set = set()
+    for k, _ in pairs:
+        if k.value in seen:
+            errs.add(k, f"{where}{k.value}", "duplicate key")
+        seen.add(k.value)
+
+
+def _num(v: Any) -> bool:
+    return isinstance(v, (int, float)) and not isinstance(v, bool)
+
+
+def load_plan(path: str | os.PathLike) -> Plan:
+    """Load and validate a plan file; raises UsageError listing every problem (one per line)."""
+    path = str(path)
+    try:
+        text = Path(path).read_text()
+    except OSError as e:
+        raise UsageError(f"{path}:1: plan: cannot read file ({e.strerror})") from None
+    return parse_plan(text, path)
+
+
+def parse_plan(text: str, source: str = "<plan>") -> Plan:
+    errs = _Errors(source)
+    try:
+        root = yaml.compose(text, Loader=yaml.SafeLoader)
+    except yaml.YAMLError as e:
+        mark = getattr(e, "problem_mark", None)
+        line = mark.line + 1 if mark else 1
+        problem = getattr(e, "problem", None) or str(e).splitlines()[0]
+        raise UsageError(f"{source}:{line}: yaml: {problem}") from None
+    if not isinstance(root, yaml.MappingNode):
+        raise UsageError(f"{source}:1: plan: must be a mapping with at least name and tests")
+
+    pairs = _mapping(root)
+    _check_dupes(pairs, errs, "")
+    nodes = {k.value: (k, v) for k, v in pairs}
+    for k, _ in pairs:
+        if k.value not in _TOP_KEYS:
+            errs.add(k, k.value, f"unknown key (known: {', '.join(sorted(_TOP_KEYS))})")
+
+    def get(key, kind, check=None, default=None, required=False):
+        if key not in nodes:
+            if required:
+                errs.add(root, key, "missing (required)")
+            return default
+        knode, vnode = nodes[key]
+        try:
+            val = _py(vnode)
+        except yaml.YAMLError as e:
+            errs.add(vnode, key, f"bad value ({e})")
+            return default
+        if not isinstance(val, kind) or (kind in ((int,), (int, float)) and isinstance(val, bool)):
+            want = {str: "a string", bool: "true or false", list: "a list", dict: "a mapping"}.get(
+                kind, "a number") if not isinstance(kind, tuple) else (
+                "an integer" if kind == (int,) else "a number")
+            errs.add(vnode, key, f"must be {want}, got {type(val).__name__} {val!r}")
+            return default
+        if check:
+            msg = check(val)
+            if msg:
+                errs.add(vnode, key, msg)
+                return default
+        return val
+
+    positive = lambda v: None if v > 0 else f"must be > 0, got {v}"  # noqa: E731
+    plan = Plan(
+        name=get("name", str, required=True, default=""),
+        source=source,
+        repo=get("repo", str, default="."),
+        workdir=get("workdir", str, default="."),
+        command=get("command", str, default=DEFAULT_COMMAND,
+                    check=lambda v: None if "{path}" in v else "must contain {path}"),
+        timeout=float(get("timeout", (int, float), check=positive, default=1200.0)),
+        repeats=get("repeats", (int,), check=positive, default=10),
+        max_repeats=get("max_repeats", (int,), check=positive, default=None),
+        setup=get("setup", str, default=None),
+        setup_key=get("setup_key", list, default=[]),
+        default_mode=get("default_mode", str, default="pcg"),
+        timeout_is_failure=get("timeout_is_failure", bool, default=False),
+        smoke=get("smoke", list, default=[]),
+        description=get("description", str, default=""),
+    )
+
+    # modes
+    if "modes" in nodes:
+        mk, mv = nodes["modes"]
+        if not isinstance(mv, yaml.MappingNode):
+            errs.add(mv, "modes", "must be a mapping of mode name -> {env, server_args}")
+        else:
+            for name_node, body in _mapping(mv):
+                where = f"modes.{name_node.value}"
+                if body.tag == "tag:yaml.org,2002:null":
+                    plan.modes[name_node.value] = Mode(name_node.value)
+                    continue
+                if not isinstance(body, yaml.MappingNode):
+                    errs.add(body, where, "must be a mapping with env and/or server_args")
+                    continue
+                mode = Mode(name_node.value)
+                for k, v in _mapping(body):
+                    if k.value not in _MODE_KEYS:
+                        errs.add(k, f"{where}.{k.value}", "unknown key (known: env, server_args)")
+                        continue
+                    val = _py(v)
+                    if k.value == "env":
+                        if not isinstance(val, dict) or not all(
+                                isinstance(x, str) and isinstance(y, (str, int, float, bool))
+                                for x, y in val.items()):
+                            errs.add(v, f"{where}.env", "must map names to scalar values")
+                            continue
+                        mode.env = {x: (("1" if y else "0") if isinstance(y, bool) else str(y))
+                                    for x, y in val.items()}
+                    elif k.value == "server_args":
+                        if not isinstance(val, dict) or not all(isinstance(x, str) for x in val):
+                            errs.add(v, f"{where}.server_args", "must map field names to values")
+                            continue
+                        mode.server_args = val
+                plan.modes[mode.name] = mode
+    if not plan.modes:
+        plan.modes = {"default": Mode("default")}
+        if "default_mode" not in nodes:
+            plan.default_mode = "default"
+    if plan.default_mode not in plan.modes:
+        node = nodes.get("default_mode", (None, root))[1]
+        errs.add(node, "default_mode", f"{plan.default_mode!r} is not a mode of this plan "
+                                       f"({', '.join(sorted(plan.modes))})")
+
+    # tests
+    if "tests" not in nodes:
+        errs.add(root, "tests", "missing (required)")
+    else:
+        tk, tv = nodes["tests"]
+        if not isinstance(tv, yaml.SequenceNode):
+            errs.add(tv, "tests", "must be a list of {path, gpus, suite, est_time}")
+        else:
+            seen: dict[str, int] = {}
+            for i, item in enumerate(tv.value):
+                where = f"tests[{i}]"
+                if isinstance(item, yaml.ScalarNode):
+                    item_val = {"path": item.value}
+                    pairs_i = []
+                elif isinstance(item, yaml.MappingNode):
+                    pairs_i = _mapping(item)
+                    _check_dupes(pairs_i, errs, where + ".")
+                    item_val = {k.value: _py(v) for k, v in pairs_i}
+                    for k, _ in pairs_i:
+                        if k.value not in _TEST_KEYS:
+                            errs.add(k, f"{where}.{k.value}",
+                                     f"unknown key (known: {', '.join(sorted(_TEST_KEYS))})")
+                else:
+                    errs.add(item, where, "must be a mapping with at least path")
+                    continue
+                vnodes = {k.value: v for k, v in pairs_i}
+                vn = lambda key: vnodes.get(key, item)  # noqa: E731
+                p = item_val.get("path")
+                if p is None:
+                    errs.add(item, f"{where}.path", "missing (required)")
+                    continue
+                if not isinstance(p, str) or not p.strip():
+                    errs.add(vn("path"), f"{where}.path", f"must be a non-empty string, got {p!r}")
+                    continue
+                if p in seen:
+                    errs.add(vn("path"), f"{where}.path",
+                             f"duplicate test {p!r} (first at line {seen[p]})")
+                    continue
+                seen[p] = vn("path").start_mark.line + 1
+                spec = TestSpec(path=p)
+                g = item_val.get("gpus", 1)
+                if not isinstance(g, int) or isinstance(g, bool) or g < 0:
+                    errs.add(vn("gpus"), f"{where}.gpus", f"must be an integer >= 0, got {g!r}")
+                else:
+                    spec.gpus = g
+                e = item_val.get("est_time", 60)
+                if not _num(e) or e < 0:
+                    errs.add(vn("est_time"), f"{where}.est_time", f"must be a number >= 0, got {e!r}")
+                else:
+                    spec.est_time = float(e)
+                s = item_val.get("suite", "")
+                if not isinstance(s, str):
+                    errs.add(vn("suite"), f"{where}.suite", f"must be a string, got {s!r}")
+                else:
+                    spec.suite = s
+                t = item_val.get("tags", [])
+                if not isinstance(t, list) or not all(isinstance(x, str) for x in t):
+                    errs.add(vn("tags"), f"{where}.tags", "must be a list of strings")
+                else:
+                    spec.tags = t
+                to = item_val.get("timeout")
+                if to is not None:
+                    if not _num(to) or to <= 0:
+                        errs.add(vn("timeout"), f"{where}.timeout", f"must be > 0, got {to!r}")
+                    else:
+                        spec.timeout = float(to)
+                plan.tests.append(spec)
+    if plan.max_repeats is not None and plan.max_repeats < plan.repeats:
+        errs.add(nodes["max_repeats"][1], "max_repeats", f"must be >= repeats ({plan.repeats})")
+    if errs.items:
+        raise UsageError("\n".join(errs.items))
+    return plan
+
+
+def validate_files(paths: list[str]) -> list[str]:
+    """All error lines for several plan files (empty list = all valid)."""
+    out: list[str] = []
+    for p in paths:
+        try:
+            load_plan(p)
+        except UsageError as e:
+            out.extend(str(e).splitlines())
+    return out
+
+
+def dump_plan(plan: Plan) -> str:
+    """YAML text of a plan (used by import-sglang)."""
+    doc: dict[str, Any] = {"name": plan.name}
+    if plan.description:
+        doc["description"] = plan.description
+    doc.update({"repo": plan.repo, "workdir": plan.workdir, "command": plan.command,
+                "timeout": int(plan.timeout) if plan.timeout == int(plan.timeout) else plan.timeout,
+                "repeats": plan.repeats})
+    if plan.max_repeats:
+        doc["max_repeats"] = plan.max_repeats
+    if plan.setup:
+        doc["setup"] = plan.setup
+    if plan.setup_key:
+        doc["setup_key"] = plan.setup_key
+    doc["modes"] = {m.name: {"env": m.env, "server_args": m.server_args} for m in plan.modes.values()}
+    doc["default_mode"] = plan.default_mode
+    if plan.smoke:
+        doc["smoke"] = plan.smoke
+    head = yaml.safe_dump(doc, sort_keys=False, width=100)
+    lines = ["tests:"]
+    for t in plan.tests:
+        est = int(t.est_time) if t.est_time == int(t.est_time) else t.est_time
+        lines.append(f"  - {{path: {t.path}, gpus: {t.gpus}, suite: {t.suite}, est_time: {est}}}")
+    return head + "\n".join(lines) + "\n"
