@@ -1,0 +1,47 @@
+"""Command-line interface: a thin click layer.
+
+Each command parses its options, calls one core function, renders the result and returns an exit
+code.  Only PcgbotError is caught here: it becomes one line on stderr and a non-zero exit.
+"""
+
+from __future__ import annotations
+
+import sys
+
+import click
+
+from . import __version__
+from .errors import PcgbotError
+
+
+@click.group(context_settings={"help_option_names": ["-h", "--help"], "max_content_width": 100})
+@click.version_option(__version__, prog_name="pcgbot")
+def cli() -> None:
+    """pcgbot: sweep a GPU test suite with Piecewise CUDA Graph (or another mode) forced on,
+    diff pass rates against the last baseline, bisect regressions and report them on GitHub."""
+
+
+# --- area modules register their commands here (one line each) -------------------------------
+# BEGIN REGISTER
+# END REGISTER
+
+
+def main(argv: list[str] | None = None) -> int:
+    try:
+        rv = cli.main(args=argv, prog_name="pcgbot", standalone_mode=False)
+    except PcgbotError as e:
+        click.echo(f"pcgbot: error: {e}", err=True)
+        return e.exit_code
+    except click.exceptions.Abort:
+        click.echo("pcgbot: aborted", err=True)
+        return 130
+    except click.ClickException as e:
+        e.show()
+        return e.exit_code
+    except BrokenPipeError:
+        return 0
+    return rv if isinstance(rv, int) else 0
+
+
+def entry() -> None:  # console script
+    sys.exit(main())
