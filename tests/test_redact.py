@@ -1,0 +1,66 @@
+"""Secret redaction: every excerpt pcgbot publishes goes through pcgbot.redact."""
+
+from __future__ import annotations
+
+import pytest
+
+from pcgbot.redact import REDACTED, redact, redact_lines
+
+GHP = "ghp_" + "A1b2C3d4E5f6G7h8I9j0K1l2M3n4O5p6Q7r8"
+PAT = "github_pat_11ABCDEFG0123456789_abcdefghijklmnopqrstuvwxyzABCDEFGHIJ0123456789abcdefghij"
+HF = "hf_" + "aBcDeFgHiJkLmNoPqRsTuVwXyZ01234567"
+
+
+@pytest.mark.parametrize("prefix", ["ghp_", "gho_", "ghu_", "ghs_", "ghr_"])
+def test_github_token_shapes(prefix: str) -> None:
+    tok = prefix + GHP[4:]
+    out = redact(f"remote: https://x-access-token:{tok}@github.com/o/r.git", env={})
+    assert tok not in out and REDACTED in out
+
+
+def test_fine_grained_pat_and_hf_token() -> None:
+    out = redact(f"GITHUB={PAT} and hub token {HF} end", env={})
+    assert PAT not in out and HF not in out
+    assert out.count(REDACTED) == 2 and out.endswith(" end")
+
+
+def test_auth_headers_keep_scheme_hide_value() -> None:
+    out = redact("curl -H 'Authorization: Bearer abc.def-ghi_123456' https://x", env={})
+    assert "abc.def-ghi_123456" not in out and "Bearer" in out
+    out = redact("Authorization: token 0123456789abcdef0123", env={})
+    assert "0123456789abcdef0123" not in out
+    out = redact("Authorization: Basic dXNlcjpwYXNzd29yZA==", env={})
+    assert "dXNlcjpwYXNzd29yZA" not in out
+
+
+def test_ordinary_log_words_survive() -> None:
+    # Engine logs say "token" constantly; none of this is a credential.
+    line = ("Decode batch. #running-req: 1, #token: 2048, token usage: 0.01, "
+            "gen throughput (token/s): 93.21, basic setup done, tokenizer_path=/models/x")
+    assert redact(line, env={}) == line
+
+
+def test_env_secret_values_by_name() -> None:
+    env = {"MY_API_KEY": "zz-custom-secret-42", "HF_TOKEN": "shortx1", "DB_PASSWORD": "pw",
+           "PATH": "/usr/bin:/bin", "SOME_SECRET_THING": "another-value-77"}
+    text = "key=zz-custom-secret-42 tok=shortx1 pw=pw path=/usr/bin:/bin other=another-value-77"
+    out = redact(text, env=env)
+    assert "zz-custom-secret-42" not in out and "another-value-77" not in out
+    assert "shortx1" not in out                       # 7 chars >= 6: redacted
+    assert "pw=pw" in out                              # too short to redact safely
+    assert "/usr/bin:/bin" in out                      # PATH is not a secret name
+
+
+def test_env_defaults_to_os_environ(monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setenv("PCGBOT_TEST_TOKEN", "s3cr3t-value-from-env")
+    assert redact("x s3cr3t-value-from-env y") == f"x {REDACTED} y"
+
+
+def test_nested_secrets_longest_first() -> None:
+    env = {"A_KEY": "abcdef", "B_KEY": "abcdef-longer"}
+    assert redact("v=abcdef-longer", env=env) == f"v={REDACTED}"
+
+
+def test_redact_lines_and_empty() -> None:
+    assert redact("", env={}) == ""
+    assert redact_lines([f"a {HF}", "b"], env={}) == [f"a {REDACTED}", "b"]
