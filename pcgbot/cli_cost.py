@@ -1,0 +1,56 @@
+"""`pcgbot plan cost`: GPU-hours and wall time of a sweep, to size the runner pool."""
+
+from __future__ import annotations
+
+import json
+from typing import Optional
+
+import click
+
+from .cost import estimate, history, render
+from .plan import load_plan
+
+
+@click.command("cost")
+@click.argument("plan_file", metavar="PLAN", type=click.Path(dir_okay=False))
+@click.option("--gpus", type=int, required=True,
+              help="GPUs per runner; tests needing more are listed, not counted.")
+@click.option("--runners", type=int, default=1, show_default=True,
+              help="Runners (= sweep shards) working in parallel.")
+@click.option("--repeats", type=int, default=None, help="Runs per test [default: the plan's].")
+@click.option("--adaptive", is_flag=True,
+              help="Assume adaptive repeats: stable tests stop after ~1/3 of the runs.")
+@click.option("--tests", "pattern", default=None, help="Only tests matching these globs.")
+@click.option("--store", "store_path", default=None,
+              help="History database for durations and flaky tests "
+                   "[default: $PCGBOT_STORE or .pcgbot/pcgbot.db if it exists].")
+@click.option("--json", "as_json", is_flag=True, help="Print the estimate as JSON.")
+def cost_cmd(plan_file: str, gpus: int, runners: int, repeats: Optional[int], adaptive: bool,
+             pattern: Optional[str], store_path: Optional[str], as_json: bool) -> int:
+    """Estimate GPU-hours and wall time of sweeping PLAN on RUNNERS machines of GPUS each.
+
+    Example: pcgbot plan cost plans/sglang-1gpu.yaml --gpus 1 --runners 4 --adaptive"""
+    plan = load_plan(plan_file)
+    durations, flaky, source = history(plan, store_path)
+    est = estimate(plan, gpus=gpus, runners=runners, repeats=repeats, adaptive=adaptive,
+                   durations=durations, flaky=flaky, tests=plan.select(pattern))
+    if as_json:
+        click.echo(json.dumps(dict(est.to_dict(), source=source), indent=2))
+    else:
+        click.echo(render(est, source))
+    return 0
+
+
+def register(group: click.Group) -> None:
+    """Add `cost` under the `plan` group, creating the group if no other area made it yet.
+
+    Another area (plan import/validate) may own the `plan` group; whichever registers first
+    creates it and the other attaches to it, so the register lines may come in any order as
+    long as that area also attaches to an existing group."""
+    existing = group.commands.get("plan")
+    if isinstance(existing, click.Group):
+        plan_group = existing
+    else:
+        plan_group = click.Group("plan", help="Plans: inspect, validate, estimate cost.")
+        group.add_command(plan_group)
+    plan_group.add_command(cost_cmd)

@@ -1,0 +1,133 @@
+"""Cost estimates: exact numbers on small plans, the CLI, and the real 1-GPU SGLang plan."""
+
+from __future__ import annotations
+
+import csv
+import json
+import math
+from pathlib import Path
+
+import pytest
+from click.testing import CliRunner
+
+from pcgbot.cli import cli
+from pcgbot.cost import ADAPTIVE_FACTOR, estimate
+from pcgbot.errors import UsageError
+from pcgbot.plan import parse_plan
+
+REPO = Path(__file__).resolve().parents[1]
+TSV = Path("/work/shared/data/sglang_suites.tsv")
+
+
+def _plan(tests: list[tuple[str, int, float]], repeats: int = 10, timeout: int = 1200):
+    body = "\n".join(f"  - {{path: {p}, gpus: {g}, est_time: {e}}}" for p, g, e in tests)
+    return parse_plan(f"name: t\nrepeats: {repeats}\ntimeout: {timeout}\ntests:\n{body}\n",
+                      "t.yaml")
+
+
+def test_gpu_hours_and_wall_one_runner():
+    plan = _plan([("a.py", 1, 3600), ("b.py", 1, 1800), ("c.py", 2, 900)], repeats=2,
+                 timeout=7200)
+    est = estimate(plan, gpus=2)
+    # GPU-seconds per repeat: 3600 + 1800 + 2*900 = 7200 -> 2 GPU-h per repeat, 4 at 2 repeats.
+    assert est.gpu_hours_per_repeat == pytest.approx(2.0)
+    assert est.gpu_hours == pytest.approx(4.0)
+    assert est.runs == 6
+    # The 2-GPU test needs both GPUs; the lower bound is 4 GPU-h / 2 GPUs = 2 h and a list
+    # schedule on 2 GPUs reaches it (a,a on one GPU; b,b + c,c on the other side by side).
+    assert est.wall_lower_bound_hours == pytest.approx(2.0)
+    assert est.wall_hours >= est.wall_lower_bound_hours
+    assert est.wall_hours <= 2.5
+
+
+def test_more_runners_cut_wall_not_gpu_hours():
+    plan = _plan([(f"t{i}.py", 1, 600 + 60 * i) for i in range(40)])
+    one = estimate(plan, gpus=1, runners=1)
+    four = estimate(plan, gpus=1, runners=4)
+    assert one.gpu_hours == pytest.approx(four.gpu_hours)
+    assert one.wall_hours == pytest.approx(one.gpu_hours)        # a single GPU runs serially
+    assert four.wall_hours < one.wall_hours / 3.5
+    assert four.wall_hours >= four.wall_lower_bound_hours - 1e-9
+    assert len(four.per_runner_hours) == 4
+
+
+def test_timeout_caps_duration_and_too_big_tests_are_listed():
+    plan = _plan([("slow.py", 1, 5000), ("big.py", 4, 100)], repeats=1, timeout=1200)
+    est = estimate(plan, gpus=2)
+    assert est.gpu_hours == pytest.approx(1200 / 3600)
+    assert est.too_big == ["big.py"]
+    assert est.tests == 1
+
+
+def test_adaptive_runs_stable_tests_a_third_and_flaky_in_full():
+    plan = _plan([("s.py", 1, 360), ("f.py", 1, 360)], repeats=10)
+    est = estimate(plan, gpus=1, adaptive=True, flaky={"f.py"})
+    stable = math.ceil(10 / ADAPTIVE_FACTOR)
+    assert est.runs == stable + 10
+    assert est.gpu_hours == pytest.approx((stable + 10) * 0.1)
+    assert est.flaky_tests == 1
+    assert any("adaptive" in a for a in est.assumptions)
+
+
+def test_history_durations_override_est_time():
+    plan = _plan([("a.py", 1, 100), ("b.py", 1, 100)], repeats=1, timeout=7200)
+    est = estimate(plan, gpus=1, durations={"a.py": 3600})
+    assert est.gpu_hours == pytest.approx((3600 + 100) / 3600)
+    assert (est.durations_from_store, est.durations_from_plan) == (1, 1)
+
+
+@pytest.mark.parametrize("kw", [{"gpus": 0}, {"gpus": 1, "runners": 0},
+                                {"gpus": 1, "repeats": 0}])
+def test_bad_pool_is_a_usage_error(kw):
+    with pytest.raises(UsageError):
+        estimate(_plan([("a.py", 1, 1)]), **kw)
+
+
+def test_cli_text_and_json(tmp_path, monkeypatch):
+    monkeypatch.chdir(tmp_path)     # no .pcgbot/ here: the estimate must not create a store
+    monkeypatch.delenv("PCGBOT_STORE", raising=False)
+    p = tmp_path / "p.yaml"
+    p.write_text("name: demo\nrepeats: 10\ntests:\n"
+                 "  - {path: a.py, gpus: 1, est_time: 1080}\n"
+                 "  - {path: b.py, gpus: 1, est_time: 1080}\n")
+    r = CliRunner().invoke(cli, ["plan", "cost", str(p), "--gpus", "1", "--runners", "2",
+                                 "--json"])
+    assert r.exit_code == 0, r.output
+    d = json.loads(r.output)
+    assert d["gpu_hours"] == pytest.approx(6.0)
+    assert d["wall_hours"] == pytest.approx(3.0)
+    assert "no store" in d["source"]
+    r = CliRunner().invoke(cli, ["plan", "cost", str(p), "--gpus", "1", "--adaptive"])
+    assert r.exit_code == 0, r.output
+    assert "GPU-hours per repeat" in r.output and "adaptive" in r.output
+    assert not (tmp_path / ".pcgbot").exists()
+
+
+def test_cli_missing_store_is_one_line_error(tmp_path):
+    from pcgbot.cli import main
+    p = tmp_path / "p.yaml"
+    p.write_text("name: demo\ntests: [a.py]\n")
+    assert main(["plan", "cost", str(p), "--gpus", "1", "--store", str(tmp_path / "no.db")]) == 2
+
+
+def _sglang_1gpu_plan():
+    """The lead's plans/sglang-1gpu.yaml when it exists, else the same 367 rows from the TSV."""
+    from pcgbot.plan import load_plan
+    if (REPO / "plans" / "sglang-1gpu.yaml").is_file():
+        return load_plan(REPO / "plans" / "sglang-1gpu.yaml")
+    if not TSV.is_file():
+        pytest.skip("neither plans/sglang-1gpu.yaml nor the SGLang suite TSV is present")
+    rows = [r for r in csv.DictReader(TSV.open(), delimiter="\t")
+            if r["backend"] == "cuda" and r["gpus"] == "1" and not r["disabled"]
+            and r["nightly"] == "false" and r["suite"].startswith("base-")]
+    return _plan([(r["path"], 1, float(r["est_time_s"])) for r in rows])
+
+
+def test_sglang_1gpu_plan_is_about_77_gpu_hours_at_10_repeats():
+    plan = _sglang_1gpu_plan()
+    est = estimate(plan, gpus=1, repeats=10)
+    # SGLANG_FACTS: 367 per-commit 1-GPU files, est_time sum ~7.7 h.
+    assert 300 <= est.tests <= 450
+    assert 6.5 <= est.gpu_hours_per_repeat <= 9.0
+    assert est.gpu_hours == pytest.approx(10 * est.gpu_hours_per_repeat)
+    assert estimate(plan, gpus=1, repeats=10, adaptive=True).gpu_hours < est.gpu_hours / 2.5
