@@ -23,6 +23,7 @@ def cli() -> None:
 
 # --- area modules register their commands here (one line each) -------------------------------
 # BEGIN REGISTER
+from .cli_core import register as _r; _r(cli)  # noqa: E402,E702
 from .cli_cost import register as _r; _r(cli)  # noqa: E402
 from .cli_gpu import register as _r; _r(cli)  # noqa: E402
 # END REGISTER

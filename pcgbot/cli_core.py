@@ -1,0 +1,244 @@
+"""Core commands: plan, sweep, merge, rerun, run-one, import."""
+
+from __future__ import annotations
+
+import json
+import sys
+from pathlib import Path
+from typing import Optional
+
+import click
+
+from .errors import PcgbotError, UsageError
+from .model import FAIL, TIMEOUT, INFRA
+from .plan import dump_plan, load_plan, validate_files
+from .progress import ProgressPrinter
+from .store import Store
+from .sweep import parse_shard, read_meta, read_runs, run_one, run_sweep
+from .sweepdir import merge_dirs
+
+store_option = click.option("--store", "store_path", type=click.Path(dir_okay=False),
+                            envvar="PCGBOT_STORE", default=None,
+                            help="SQLite results store [default: .pcgbot/pcgbot.db].")
+
+
+def open_store(path: Optional[str]) -> Store:
+    return Store(path)
+
+
+def history_for(plan_name: str, store_path: Optional[str]) -> dict[str, float]:
+    try:
+        return open_store(store_path).durations(plan_name)
+    except PcgbotError:
+        return {}
+
+
+@click.group("plan")
+def plan_group() -> None:
+    """Validate, list, cost and import test plans."""
+
+
+@plan_group.command("validate")
+@click.argument("files", nargs=-1, required=True, type=click.Path())
+def plan_validate(files: tuple[str, ...]) -> int:
+    """Check plan files; print every error as FILE:LINE: key: problem (exit 2 if any)."""
+    errors = validate_files(list(files))
+    for line in errors:
+        click.echo(line, err=True)
+    if errors:
+        return 2
+    click.echo(f"{len(files)} plan(s) valid")
+    return 0
+
+
+@plan_group.command("list")
+@click.argument("file", type=click.Path())
+@click.option("--tests", "pattern", help="Only tests matching these globs (comma-separated).")
+@click.option("--json", "as_json", is_flag=True, help="Print JSON.")
+def plan_list(file: str, pattern: Optional[str], as_json: bool) -> int:
+    """Print the tests of a plan (path, GPUs, suite, estimated time)."""
+    plan = load_plan(file)
+    tests = plan.select(pattern)
+    if as_json:
+        click.echo(json.dumps([t.__dict__ | {"name": t.name} for t in tests], indent=2))
+        return 0
+    for t in tests:
+        click.echo(f"{t.path:<70} gpus={t.gpus} est={t.est_time:>6.0f}s  {t.suite}")
+    total = sum(t.est_time for t in tests)
+    click.echo(f"{len(tests)} tests, {total / 3600:.2f} h estimated per repeat, "
+               f"{plan.repeats} repeats, modes: {', '.join(plan.modes)}")
+    return 0
+
+
+@plan_group.command("import-sglang")
+@click.argument("checkout", type=click.Path(exists=True, file_okay=False))
+@click.option("--suite", "suites", multiple=True, help="Suite(s) to include (repeatable).")
+@click.option("--nightly", is_flag=True, help="Take nightly registrations instead of per-commit.")
+@click.option("--gpus", type=int, default=None, help="Only tests of this GPU count.")
+@click.option("--name", default=None, help="Plan name [default: sglang-<gpus>gpu or sglang].")
+@click.option("-o", "--output", type=click.Path(dir_okay=False), help="Write here, not stdout.")
+def plan_import(checkout, suites, nightly, gpus, name, output) -> int:
+    """Build a plan from register_cuda_ci(...) calls under CHECKOUT/test/registered/."""
+    from .sglang_import import build_plan, scan_checkout
+
+    regs = scan_checkout(checkout)
+    plan = build_plan(regs, name=name or (f"sglang-{gpus}gpu" if gpus else "sglang"),
+                      suites=list(suites) or None, nightly=nightly, gpus=gpus)
+    text = dump_plan(plan)
+    if output:
+        Path(output).write_text(text)
+        click.echo(f"wrote {output}: {len(plan.tests)} tests", err=True)
+    else:
+        click.echo(text, nl=False)
+    return 0
+
+
+def _resolve_tests(plan, pattern):
+    return plan.select(pattern) if pattern else None
+
+
+@click.command("sweep")
+@click.argument("plan_file", type=click.Path())
+@click.option("--mode", help="Mode to force [default: the plan's default_mode].")
+@click.option("--repeats", type=click.IntRange(min=1), help="Runs per test [default: plan].")
+@click.option("--timeout", type=click.FloatRange(min=0, min_open=True),
+              help="Seconds per run [default: plan].")
+@click.option("--out", "out_dir", type=click.Path(file_okay=False), default=None,
+              help="Sweep directory [default: results/<plan>-<mode>].")
+@click.option("--resume", is_flag=True, help="Finish an interrupted sweep in --out.")
+@click.option("--shard", help="Run shard I of N (I/N), balanced by estimated time.")
+@click.option("--tests", "pattern", help="Only tests matching these globs (comma-separated).")
+@click.option("--slots", type=click.IntRange(min=1), default=None,
+              help="Parallel runs [default: one per GPU, or 1 CPU slot without GPUs].")
+@click.option("--repo", type=click.Path(file_okay=False), help="Checkout under test.")
+@click.option("--cpu", is_flag=True, help="Use CPU slots even where GPUs exist.")
+@click.option("--adaptive/--no-adaptive", default=None,
+              help="Stop/extend repeats by statistics [default: on when a baseline exists].")
+@click.option("--sweep-id", help="Identifier shared by the shards of one sweep.")
+@click.option("-q", "--quiet", is_flag=True, help="No progress output.")
+@store_option
+def sweep_cmd(plan_file, mode, repeats, timeout, out_dir, resume, shard, pattern, slots, repo,
+              cpu, adaptive, sweep_id, quiet, store_path) -> int:
+    """Run every test of PLAN_FILE --repeats times with the mode forced on."""
+    from .pools import choose_pool, adaptive_setup
+
+    plan = load_plan(plan_file)
+    mode_name = plan.mode(mode).name
+    out = Path(out_dir or f"results/{plan.name}-{mode_name}")
+    history = history_for(plan.name, store_path)
+    pool, slots_n = choose_pool(slots, cpu)
+    policy, base = adaptive_setup(adaptive, plan, mode_name, repo, store_path, repeats)
+    run_sweep(plan, out, mode=mode_name, repeats=repeats, timeout=timeout,
+              tests=_resolve_tests(plan, pattern), slots=slots_n, resume=resume,
+              shard=parse_shard(shard), repo=repo, progress=ProgressPrinter(quiet=quiet),
+              pool=pool, history=history, adaptive=policy, baseline=base, sweep_id=sweep_id)
+    return _summarize(out, store_path)
+
+
+def _summarize(out: Path, store_path: Optional[str]) -> int:
+    runs = read_runs(out)
+    open_store(store_path).import_sweep(out)
+    by: dict[str, int] = {}
+    for r in runs:
+        by[r.outcome] = by.get(r.outcome, 0) + 1
+    tests = {r.test for r in runs}
+    clean = {t for t in tests if all(r.outcome == "pass" for r in runs if r.test == t)}
+    click.echo(f"{out}: {len(runs)} runs of {len(tests)} tests "
+               f"({', '.join(f'{k} {v}' for k, v in sorted(by.items()))}); "
+               f"{len(clean)}/{len(tests)} tests passed every run")
+    return 0
+
+
+@click.command("merge")
+@click.argument("dirs", nargs=-1, required=True, type=click.Path(exists=True, file_okay=False))
+@click.option("-o", "--out", "out_dir", required=True, type=click.Path(file_okay=False))
+@store_option
+def merge_cmd(dirs, out_dir, store_path) -> int:
+    """Join shard sweep directories of one commit into OUT."""
+    meta = merge_dirs(dirs, out_dir)
+    click.echo(f"merged {len(dirs)} shard(s) into {out_dir}: "
+               f"{len(read_runs(out_dir))} runs, complete={meta['complete']}")
+    open_store(store_path).import_sweep(out_dir)
+    return 0
+
+
+@click.command("rerun")
+@click.argument("sweep_dir", type=click.Path(exists=True, file_okay=False))
+@click.option("--failed", is_flag=True, required=True,
+              help="Re-run tests with a fail or timeout run (the only selection for now).")
+@click.option("--include-infra", is_flag=True, help="Also re-run tests with infra outcomes.")
+@click.option("--repeats", type=click.IntRange(min=1), help="Runs per test [default: plan].")
+@click.option("--out", "out_dir", type=click.Path(file_okay=False),
+              help="Where to write [default: SWEEP_DIR/rerun-N].")
+@click.option("--plan", "plan_file", type=click.Path(), help="Plan [default: sweep.json's].")
+@click.option("--slots", type=click.IntRange(min=1), default=None)
+@click.option("--repo", type=click.Path(file_okay=False))
+@click.option("-q", "--quiet", is_flag=True)
+@store_option
+def rerun_cmd(sweep_dir, failed, include_infra, repeats, out_dir, plan_file, slots, repo, quiet,
+              store_path) -> int:
+    """Re-run only what failed in SWEEP_DIR (the report's rerun.py)."""
+    from .pools import choose_pool
+
+    meta = read_meta(sweep_dir)
+    plan_file = plan_file or meta.get("plan_file")
+    if not plan_file:
+        raise UsageError(f"{sweep_dir}/sweep.json: plan_file: missing; pass --plan")
+    plan = load_plan(plan_file)
+    bad = {FAIL, TIMEOUT} | ({INFRA} if include_infra else set())
+    names = sorted({r.test for r in read_runs(sweep_dir) if r.outcome in bad})
+    if not names:
+        click.echo(f"{sweep_dir}: nothing failed; nothing to re-run")
+        return 0
+    tests = [plan.find_test(n) for n in names]
+    if out_dir is None:
+        i = 1
+        while (Path(sweep_dir) / f"rerun-{i}").exists():
+            i += 1
+        out_dir = str(Path(sweep_dir) / f"rerun-{i}")
+    pool, slots_n = choose_pool(slots, False)
+    click.echo(f"re-running {len(tests)} test(s) into {out_dir}", err=True)
+    run_sweep(plan, out_dir, mode=meta.get("mode"), repeats=repeats, tests=tests, slots=slots_n,
+              repo=repo or meta.get("repo"), progress=ProgressPrinter(quiet=quiet), pool=pool)
+    return _summarize(Path(out_dir), store_path)
+
+
+@click.command("run-one")
+@click.argument("plan_file", type=click.Path())
+@click.argument("test")
+@click.option("--mode", help="Mode [default: the plan's default_mode].")
+@click.option("--out", "out_dir", type=click.Path(file_okay=False), default="results/manual",
+              show_default=True)
+@click.option("--timeout", type=click.FloatRange(min=0, min_open=True))
+@click.option("--repo", type=click.Path(file_okay=False))
+@click.option("--gpus", help="CUDA_VISIBLE_DEVICES for the run, e.g. 0,1.")
+def run_one_cmd(plan_file, test, mode, out_dir, timeout, repo, gpus) -> int:
+    """Run one TEST (path or short name) once, streaming its log (the report's manual_test.py)."""
+    plan = load_plan(plan_file)
+    spec = plan.find_test(test)
+    ids = [int(x) for x in gpus.split(",")] if gpus else []
+    existing = [r.attempt for r in read_runs(out_dir) if r.test == spec.path
+                and r.mode == plan.mode(mode).name] if Path(out_dir).exists() else []
+    rec = run_one(plan, spec, out_dir=out_dir, mode=mode, attempt=max(existing, default=-1) + 1,
+                  repo=repo, timeout=timeout, stream=True, gpus=ids)
+    click.echo(f"\n{rec.outcome.upper()} {rec.test} [{rec.mode}] exit={rec.exit_code} "
+               f"{rec.duration_s:.1f}s pcg_active={rec.pcg_active} log={Path(out_dir) / rec.log}",
+               err=True)
+    return 0 if rec.outcome == "pass" else 1
+
+
+@click.command("import")
+@click.argument("dirs", nargs=-1, required=True, type=click.Path(exists=True, file_okay=False))
+@store_option
+def import_cmd(dirs, store_path) -> int:
+    """Index sweep directories into the store (idempotent)."""
+    st = open_store(store_path)
+    for d in dirs:
+        sid = st.import_sweep(d)
+        click.echo(f"imported {d} as {sid}")
+    return 0
+
+
+def register(group: click.Group) -> None:
+    for cmd in (plan_group, sweep_cmd, merge_cmd, rerun_cmd, run_one_cmd, import_cmd):
+        group.add_command(cmd)

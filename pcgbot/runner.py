@@ -1,0 +1,239 @@
+"""One test run as one process tree that never outlives its run.
+
+Why so careful: in the seed report a timed-out test's server kept 63.7 GB of GPU memory after
+``subprocess.run(timeout=...)`` killed only the parent, and ten later tests failed with OOM.
+Here every run gets its own session/process group and an environment marker
+(``PCGBOT_RUN_ID``).  When the run ends -- normally or by timeout -- the group gets SIGTERM, a
+grace period, then SIGKILL; then any process still carrying the marker (a ``setsid`` daemon
+escapes the group but keeps its environment) is killed the same way.
+"""
+
+from __future__ import annotations
+
+import os
+import shlex
+import signal
+import subprocess
+import sys
+import threading
+import time
+from dataclasses import dataclass
+from datetime import datetime, timezone
+from pathlib import Path
+from typing import Iterable, Optional
+
+import psutil
+
+RUN_MARKER = "PCGBOT_RUN_ID"
+SWEEP_MARKER = "PCGBOT_SWEEP_ID"
+
+
+@dataclass
+class ProcResult:
+    exit_code: Optional[int]      # negative = killed by that signal; None = could not start
+    duration_s: float
+    timed_out: bool
+    started_at: str
+    error: Optional[str] = None   # why the process could not start
+    killed: int = 0               # processes that had to be killed after the run ended
+
+
+def utcnow() -> str:
+    return datetime.now(timezone.utc).isoformat(timespec="seconds")
+
+
+def split_command(template: str, path: str) -> list[str]:
+    """``python3 {path} -f`` -> argv, with ``{python}`` = this interpreter."""
+    return shlex.split(template.format(path=shlex.quote(path),
+                                       python=shlex.quote(sys.executable)))
+
+
+def run_process(cmd: list[str] | str, *, cwd: str | os.PathLike, env: dict[str, str],
+                log_path: str | os.PathLike, timeout: float, run_id: str, grace: float = 5.0,
+                stream: bool = False) -> ProcResult:
+    """Run ``cmd`` in its own session with ``env[RUN_MARKER] = run_id``, output to ``log_path``.
+
+    Returns after every process of the run (group members and marker carriers) is gone.
+    """
+    argv = shlex.split(cmd) if isinstance(cmd, str) else list(cmd)
+    env = dict(env)
+    env[RUN_MARKER] = run_id
+    log_path = Path(log_path)
+    log_path.parent.mkdir(parents=True, exist_ok=True)
+    started_at = utcnow()
+    t0 = time.monotonic()
+    with open(log_path, "wb") as log:
+        try:
+            proc = subprocess.Popen(
+                argv, cwd=str(cwd), env=env, stdin=subprocess.DEVNULL,
+                stdout=subprocess.PIPE if stream else log, stderr=subprocess.STDOUT,
+                start_new_session=True)
+        except OSError as e:
+            msg = f"cannot start {argv[0]!r} in {cwd}: {e.strerror or e}"
+            log.write(f"[pcgbot] {msg}\n".encode())
+            return ProcResult(None, time.monotonic() - t0, False, started_at, error=msg)
+        pump = None
+        if stream:
+            pump = threading.Thread(target=_tee, args=(proc.stdout, log), daemon=True)
+            pump.start()
+        timed_out = False
+        try:
+            proc.wait(timeout=timeout)
+        except subprocess.TimeoutExpired:
+            timed_out = True
+        except KeyboardInterrupt:
+            kill_tree(proc.pid, run_id, grace=min(grace, 2.0))
+            raise
+        killed = kill_tree(proc.pid, run_id, grace=grace)
+        code = proc.wait()
+        if pump is not None:
+            pump.join(timeout=5)
+        if timed_out:
+            log.write(f"\n[pcgbot] TIMEOUT after {timeout:g}s: process tree killed "
+                      f"({killed} processes)\n".encode())
+    return ProcResult(code, time.monotonic() - t0, timed_out, started_at, killed=killed)
+
+
+def _tee(src, log) -> None:
+    out = sys.stdout.buffer if hasattr(sys.stdout, "buffer") else None
+    for chunk in iter(lambda: src.read1(65536), b""):
+        log.write(chunk)
+        if out is not None:
+            out.write(chunk)
+            out.flush()
+
+
+def _group_alive(pgid: int) -> bool:
+    try:
+        os.killpg(pgid, 0)
+        return True
+    except ProcessLookupError:
+        return False
+    except PermissionError:
+        return True
+
+
+def kill_tree(pgid: int, run_id: str, grace: float = 5.0) -> int:
+    """Terminate the run's process group, then every process carrying its marker.
+
+    SIGTERM first so servers can release GPU memory cleanly; SIGKILL after ``grace`` seconds
+    for whatever ignores it.  Returns how many processes were signalled.
+    """
+    count = 0
+    if _group_alive(pgid):
+        members = [p for p in psutil.process_iter() if _pgid(p) == pgid]
+        count += len(members)
+        _signal_group(pgid, signal.SIGTERM)
+        deadline = time.monotonic() + grace
+        while _group_alive(pgid) and time.monotonic() < deadline:
+            if all(_dead(p) for p in members):
+                break
+            time.sleep(0.02)
+        if _group_alive(pgid):
+            _signal_group(pgid, signal.SIGKILL)
+    escaped = find_marked(RUN_MARKER, run_id)
+    if escaped:
+        count += len(escaped)
+        kill_procs(escaped, grace)
+    return count
+
+
+def _dead(p: psutil.Process) -> bool:
+    try:
+        return p.status() == psutil.STATUS_ZOMBIE
+    except psutil.Error:
+        return True
+
+
+def _pgid(p: psutil.Process) -> Optional[int]:
+    try:
+        return os.getpgid(p.pid)
+    except OSError:
+        return None
+
+
+def _signal_group(pgid: int, sig: int) -> None:
+    try:
+        os.killpg(pgid, sig)
+    except (ProcessLookupError, PermissionError):
+        pass
+
+
+def find_marked(marker: str, value: str, *, since: Optional[float] = None) -> list[psutil.Process]:
+    """Processes (other than us) whose environment has ``marker=value``."""
+    me = os.getpid()
+    out = []
+    for p in psutil.process_iter(["pid"]):
+        if p.pid == me:
+            continue
+        try:
+            if since is not None and p.create_time() < since:
+                continue
+            if p.environ().get(marker) == value:
+                out.append(p)
+        except (psutil.Error, OSError):
+            continue
+    return out
+
+
+def find_marked_prefix(marker: str, prefix: str) -> list[psutil.Process]:
+    me = os.getpid()
+    out = []
+    for p in psutil.process_iter(["pid"]):
+        if p.pid == me:
+            continue
+        try:
+            v = p.environ().get(marker)
+        except (psutil.Error, OSError):
+            continue
+        if v is not None and v.startswith(prefix):
+            out.append(p)
+    return out
+
+
+def kill_procs(procs: Iterable[psutil.Process], grace: float = 5.0) -> None:
+    procs = list(procs)
+    for p in procs:
+        try:
+            p.terminate()
+        except psutil.Error:
+            pass
+    _, alive = psutil.wait_procs(procs, timeout=grace)
+    for p in alive:
+        try:
+            p.kill()
+        except psutil.Error:
+            pass
+    psutil.wait_procs(alive, timeout=5)
+
+
+# Lines only a piecewise-CUDA-graph prefill prints (SGLANG_FACTS.md, "Log lines"):
+_PCG_ON = (b"Compiling num tokens", b"backend=tc_piecewise")
+# Printed server args that say the test opted out:
+_PCG_OFF = (b"disable_piecewise_cuda_graph=True", b"cuda_graph_backend_prefill='disabled'",
+            b"enable_piecewise_cuda_graph=False", b"cuda_graph_backend_prefill='breakable'")
+
+
+def detect_pcg(log_path: str | os.PathLike) -> Optional[bool]:
+    """True if the log proves PCG ran, False if it shows PCG off, None if it says neither.
+
+    Streams the file in 1 MiB chunks (logs can be 100 MB); a marker split across a chunk
+    boundary is caught by keeping the tail of the previous chunk.
+    """
+    off = False
+    tail = b""
+    try:
+        with open(log_path, "rb") as f:
+            while True:
+                chunk = f.read(1 << 20)
+                if not chunk:
+                    break
+                buf = tail + chunk
+                if any(m in buf for m in _PCG_ON):
+                    return True
+                if not off and any(m in buf for m in _PCG_OFF):
+                    off = True
+                tail = buf[-64:]
+    except OSError:
+        return None
+    return False if off else None

@@ -1,0 +1,155 @@
+"""The sweep directory on disk: ``sweep.json``, ``runs.jsonl`` and ``logs/``.
+
+``runs.jsonl`` is append-only: a record is written as one line and fsync'd when its run ends, so
+a sweep killed at any moment loses at most the run in flight.  A torn last line (killed during
+the write) is ignored on read and cut off before a resume appends again.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import shutil
+import threading
+from pathlib import Path
+from typing import Any, Iterable
+
+from .errors import PcgbotError, UsageError
+from .model import RunRecord
+
+META = "sweep.json"
+RUNS = "runs.jsonl"
+
+
+def read_meta(sweep_dir: str | os.PathLike) -> dict[str, Any]:
+    p = Path(sweep_dir) / META
+    try:
+        meta = json.loads(p.read_text())
+    except FileNotFoundError:
+        raise UsageError(f"{p}: not a sweep directory (no {META})") from None
+    except ValueError as e:
+        raise UsageError(f"{p}:{getattr(e, 'lineno', 1)}: {META}: invalid JSON ({e})") from None
+    if not isinstance(meta, dict) or "sweep_id" not in meta:
+        raise UsageError(f"{p}:1: sweep_id: missing")
+    return meta
+
+
+def write_meta(sweep_dir: str | os.PathLike, meta: dict[str, Any]) -> None:
+    """Atomic replace, so a reader never sees half a file."""
+    p = Path(sweep_dir) / META
+    tmp = p.with_suffix(".json.tmp")
+    tmp.write_text(json.dumps(meta, indent=2, sort_keys=True) + "\n")
+    os.replace(tmp, p)
+
+
+def read_runs(sweep_dir: str | os.PathLike) -> list[RunRecord]:
+    p = Path(sweep_dir) / RUNS
+    if not p.exists():
+        return []
+    out: dict[tuple, RunRecord] = {}
+    with open(p, "rb") as f:
+        data = f.read()
+    lines = data.split(b"\n")
+    for i, line in enumerate(lines, 1):
+        if not line.strip():
+            continue
+        try:
+            rec = RunRecord.from_dict(json.loads(line))
+        except (ValueError, TypeError) as e:
+            if i == len(lines):      # torn final line from a killed sweep: not a record yet
+                continue
+            raise UsageError(f"{p}:{i}: record: invalid ({e})") from None
+        out.setdefault(rec.key, rec)  # first write wins; resume never writes a key twice
+    return list(out.values())
+
+
+def repair_tail(sweep_dir: str | os.PathLike) -> None:
+    """Cut a torn last line so the next append starts on a fresh line."""
+    p = Path(sweep_dir) / RUNS
+    if not p.exists():
+        return
+    with open(p, "rb+") as f:
+        data = f.read()
+        if data and not data.endswith(b"\n"):
+            cut = data.rfind(b"\n") + 1
+            f.truncate(cut)
+            f.flush()
+            os.fsync(f.fileno())
+
+
+class RunWriter:
+    """Appends records to runs.jsonl, one fsync'd line each, from any thread."""
+
+    def __init__(self, sweep_dir: str | os.PathLike):
+        self.path = Path(sweep_dir) / RUNS
+        self._lock = threading.Lock()
+
+    def append(self, rec: RunRecord) -> None:
+        line = (rec.to_json() + "\n").encode()
+        with self._lock:
+            fd = os.open(self.path, os.O_WRONLY | os.O_APPEND | os.O_CREAT, 0o644)
+            try:
+                os.write(fd, line)
+                os.fsync(fd)
+            finally:
+                os.close(fd)
+
+
+def log_name(test: str, mode: str, attempt: int) -> str:
+    safe = test[:-3] if test.endswith(".py") else test
+    safe = safe.replace("/", "__").replace(" ", "_")
+    return f"logs/{safe}.{mode}.{attempt}.log"
+
+
+def merge_dirs(dirs: Iterable[str | os.PathLike], out: str | os.PathLike) -> dict[str, Any]:
+    """Join shard directories of one sweep (same commit, plan, mode) into ``out``."""
+    dirs = [Path(d) for d in dirs]
+    if not dirs:
+        raise UsageError("merge: no sweep directories given")
+    metas = [(d, read_meta(d)) for d in dirs]
+    first_dir, first = metas[0]
+    for d, m in metas[1:]:
+        for key in ("commit", "plan", "mode"):
+            if m.get(key) != first.get(key):
+                raise UsageError(f"{d / META}: {key}: {m.get(key)!r} differs from "
+                                 f"{first.get(key)!r} in {first_dir / META}")
+    out = Path(out)
+    if (out / RUNS).exists():
+        raise UsageError(f"{out}: already holds {RUNS}; merge into a new directory")
+    (out / "logs").mkdir(parents=True, exist_ok=True)
+    seen: dict[tuple, Path] = {}
+    writer = RunWriter(out)
+    tests: list[str] = []
+    for d, m in metas:
+        for t in m.get("tests", []):
+            if t not in tests:
+                tests.append(t)
+        for rec in read_runs(d):
+            if rec.key in seen:
+                raise UsageError(f"{d / RUNS}: {rec.test} {rec.mode} attempt {rec.attempt}: "
+                                 f"also in {seen[rec.key] / RUNS}")
+            seen[rec.key] = d
+            if rec.log and (d / rec.log).exists():
+                dest = out / rec.log
+                dest.parent.mkdir(parents=True, exist_ok=True)
+                shutil.copy2(d / rec.log, dest)
+            writer.append(rec)
+    meta = dict(first)
+    meta.update({
+        "sweep_id": first["sweep_id"].split("@shard")[0],
+        "shard": None,
+        "shards": [m.get("shard") for _, m in metas],
+        "tests": tests,
+        "complete": all(m.get("complete") for _, m in metas),
+        "started_at": min(m.get("started_at") or "" for _, m in metas),
+        "finished_at": max(m.get("finished_at") or "" for _, m in metas) or None,
+    })
+    write_meta(out, meta)
+    return meta
+
+
+def check_sweep_dir(sweep_dir: str | os.PathLike) -> Path:
+    p = Path(sweep_dir)
+    if not (p / META).exists():
+        raise PcgbotError(f"{p}: not a sweep directory (no {META})")
+    return p
