@@ -1,0 +1,131 @@
+"""`pcgbot github sync|status|command`: issues per signature, commit statuses, bot commands."""
+
+from __future__ import annotations
+
+import json
+import os
+import sys
+from pathlib import Path
+from typing import Any, Callable, Optional
+
+import click
+
+from .github.analysis import load_analysis
+from .github.backend import Backend
+from .github.client import GitHubConfig, config_from_env
+from .redact import redact
+
+
+def _log(msg: str) -> None:
+    click.echo(redact(msg), err=True)
+
+
+def _backend(cfg: GitHubConfig, dry_run: Optional[str], default_dir: Path) -> Backend:
+    """Real GitHub with a token and a repo; else the dry-run folder (given, or next to the data)."""
+    from .github.dryrun import FolderBackend
+    if dry_run:
+        return FolderBackend(dry_run)
+    if not cfg.token:
+        _log(f"github: no GITHUB_TOKEN: writing to {default_dir} instead (dry run)")
+        return FolderBackend(default_dir)
+    from .github.backend import RemoteBackend
+    return RemoteBackend(cfg, log=_log)
+
+
+def _store(path: Optional[str]) -> Any:
+    """The results store, only if it exists (sync must not create one as a side effect)."""
+    from .store import Store, default_store_path
+    p = path or default_store_path()
+    return Store(p) if (path or os.path.exists(p)) else None
+
+
+def _common(fn: Callable) -> Callable:
+    for opt in reversed([
+        click.option("--repo", default=None, help="owner/name [default: $GITHUB_REPOSITORY]."),
+        click.option("--api-url", default=None, help="API base URL [default: $GITHUB_API_URL or api.github.com]."),
+        click.option("--dry-run", "dry_run", default=None, metavar="OUTDIR",
+                     help="Write issues/comments/statuses as files in OUTDIR instead of calling GitHub."),
+        click.option("--json", "as_json", is_flag=True, help="Print the result as JSON."),
+    ]):
+        fn = opt(fn)
+    return fn
+
+
+@click.group("github")
+def github_group() -> None:
+    """File and update GitHub issues, post statuses, handle /pcgbot commands.
+
+    Configured like a GitHub Actions step: GITHUB_TOKEN, GITHUB_REPOSITORY, GITHUB_API_URL,
+    GITHUB_SERVER_URL, GITHUB_SHA, GITHUB_RUN_ID (flags override). Without a token everything
+    is written to a dry-run folder."""
+
+
+@github_group.command("sync")
+@click.argument("sweep_dir", metavar="DIR", type=click.Path(exists=True))
+@_common
+@click.option("--store", "store_path", default=None, help="Store with /pcgbot command decisions "
+              "[default: $PCGBOT_STORE or .pcgbot/pcgbot.db if it exists].")
+@click.option("--close-after", type=click.IntRange(1, 100), default=1, show_default=True,
+              help="Healthy sweeps needed before an issue is closed.")
+def sync_cmd(sweep_dir: str, repo: Optional[str], api_url: Optional[str], dry_run: Optional[str],
+             as_json: bool, store_path: Optional[str], close_after: int) -> int:
+    """File or update one issue per failure signature in DIR/analysis.json.
+
+    Example: pcgbot github sync sweeps/abc123 --repo sgl-project/sglang"""
+    from .github.overrides import overrides
+    from .github.sync import sync
+    analysis = load_analysis(sweep_dir)
+    cfg = config_from_env(repo=repo, api_url=api_url)
+    if analysis.get("run_url") is None and cfg.run_url():
+        analysis["run_url"] = cfg.run_url()
+    backend = _backend(cfg, dry_run, Path(sweep_dir) / "github-dryrun")
+    store = _store(store_path)
+    ov = overrides(store, cfg.repo or "") if store is not None else {}
+    result = sync(backend, analysis, overrides=ov, close_after=close_after, log=_log)
+    if as_json:
+        click.echo(json.dumps(result.__dict__, indent=2))
+    else:
+        for line in result.lines():
+            click.echo(f"github sync ({backend.name}): {line}")
+    return 0
+
+
+@github_group.command("status")
+@click.argument("sweep_dir", metavar="DIR", type=click.Path(exists=True))
+@click.option("--sha", default=None, help="Commit (or PR head) to mark [default: $GITHUB_SHA].")
+@click.option("--context", default=None, help="Status context [default: pcg/<config>, e.g. pcg/1-gpu].")
+@click.option("--check-run", is_flag=True, help="Post a check run with the Markdown summary "
+              "(needs a GITHUB_TOKEN with checks: write).")
+@click.option("--target-url", default=None, help="Link [default: the run URL from the analysis or env].")
+@_common
+def status_cmd(sweep_dir: str, sha: Optional[str], context: Optional[str], check_run: bool,
+               target_url: Optional[str], repo: Optional[str], api_url: Optional[str],
+               dry_run: Optional[str], as_json: bool) -> int:
+    """Post the sweep's result as a commit status (or check run) on SHA.
+
+    Example: pcgbot github status sweeps/abc123 --sha $PR_HEAD_SHA --context pcg/1-gpu"""
+    from .errors import UsageError
+    from .github.status import post_status
+    analysis = load_analysis(sweep_dir)
+    cfg = config_from_env(repo=repo, api_url=api_url)
+    sha = sha or cfg.sha
+    if not sha:
+        raise UsageError("--sha: sha: not given and $GITHUB_SHA is not set")
+    backend = _backend(cfg, dry_run, Path(sweep_dir) / "github-dryrun")
+    res = post_status(backend, analysis, sha, context=context, check_run=check_run,
+                      target_url=target_url or analysis.get("run_url") or cfg.run_url())
+    if as_json:
+        click.echo(json.dumps(res.__dict__, indent=2))
+    else:
+        what = "check run" if check_run else "status"
+        click.echo(f"github {what} ({backend.name}) {res.context} on {sha[:12]}: {res.state}: "
+                   f"{res.description}" + ("" if res.posted else " (unchanged)"))
+    return 0
+
+
+def register(group: click.Group) -> None:
+    group.add_command(github_group)
+
+
+if __name__ == "__main__":   # pragma: no cover
+    sys.exit(github_group())

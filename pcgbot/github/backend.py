@@ -1,0 +1,228 @@
+"""The seam between pcgbot's GitHub logic and where its writes land.
+
+``sync``, ``status`` and ``commands`` speak to a ``Backend``: ``RemoteBackend`` (PyGithub over
+HTTP, every call through ``Caller``) or ``dryrun.FolderBackend`` (Markdown/JSON files).  Both run
+the same logic, so a dry run files exactly the issues, comments and statuses a real run would.
+Redaction happens here, at the last step before anything leaves: every title, body, comment,
+status description and check-run summary goes through ``pcgbot.redact.redact``.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from typing import Any, Callable, Optional
+
+from github import GithubException
+
+from ..redact import redact
+from .client import Caller, GitHubConfig, GitHubError, connect
+
+BODY_LIMIT = 65536          # GitHub's issue/comment body limit, characters
+CHECK_TEXT_LIMIT = 65535    # check-run output.summary / output.text
+STATUS_DESC_LIMIT = 140
+
+
+@dataclass
+class Issue:
+    number: int
+    title: str
+    body: str
+    state: str                          # open | closed
+    labels: list[str] = field(default_factory=list)
+    state_reason: Optional[str] = None
+    url: Optional[str] = None           # html_url
+
+
+@dataclass
+class Comment:
+    id: int
+    body: str
+    user: str = ""
+    association: str = "NONE"
+
+
+class Backend:
+    """What sync/status/commands need from GitHub.  Subclasses implement the ``_``-less methods;
+    ``clean`` is applied by callers-facing wrappers in each subclass."""
+
+    name = "backend"
+
+    @staticmethod
+    def clean(text: Optional[str], limit: int = BODY_LIMIT) -> Optional[str]:
+        if text is None:
+            return None
+        text = redact(text)
+        return text if len(text) <= limit else text[: limit - 2] + "…\n"
+
+    # issues
+    def list_issues(self, labels: list[str], state: str = "all") -> list[Issue]: raise NotImplementedError
+    def get_issue(self, number: int) -> Issue: raise NotImplementedError
+    def create_issue(self, title: str, body: str, labels: list[str]) -> Issue: raise NotImplementedError
+    def edit_issue(self, number: int, *, title: Optional[str] = None, body: Optional[str] = None,
+                   state: Optional[str] = None, state_reason: Optional[str] = None,
+                   labels: Optional[list[str]] = None) -> None: raise NotImplementedError
+    def list_comments(self, number: int) -> list[Comment]: raise NotImplementedError
+    def add_comment(self, number: int, body: str) -> Comment: raise NotImplementedError
+    def delete_comment(self, number: int, comment_id: int) -> None: raise NotImplementedError
+    def ensure_labels(self, specs: dict[str, tuple[str, str]]) -> list[str]: raise NotImplementedError
+    # statuses and checks
+    def latest_status(self, sha: str, context: str) -> Optional[dict]: raise NotImplementedError
+    def create_status(self, sha: str, state: str, description: str, target_url: Optional[str],
+                      context: str) -> None: raise NotImplementedError
+    def upsert_check_run(self, sha: str, name: str, conclusion: str, title: str, summary: str,
+                         details_url: Optional[str]) -> bool: raise NotImplementedError
+    # bot commands
+    def react(self, number: int, comment_id: int, content: str) -> None: raise NotImplementedError
+    def dispatch(self, workflow: str, ref: str, inputs: dict[str, str]) -> None: raise NotImplementedError
+    def permission(self, login: str) -> str: raise NotImplementedError
+
+
+def _issue(i: Any) -> Issue:
+    return Issue(number=i.number, title=i.title or "", body=i.body or "", state=i.state,
+                 labels=[lab.name for lab in i.labels], state_reason=getattr(i, "state_reason", None),
+                 url=i.html_url)
+
+
+class RemoteBackend(Backend):
+    """GitHub over HTTP through PyGithub.  Pagination is drained inside ``Caller.call`` so a fault
+    on page 3 retries the listing instead of escaping half-read."""
+
+    name = "github"
+
+    def __init__(self, cfg: GitHubConfig, caller: Optional[Caller] = None,
+                 log: Optional[Callable[[str], None]] = None) -> None:
+        if not cfg.repo:
+            raise GitHubError("GITHUB_REPOSITORY: repo: not set (pass --repo owner/name)")
+        self.cfg = cfg
+        self.gh = connect(cfg)
+        self.repo = self.gh.get_repo(cfg.repo)      # lazy: no request yet
+        self.caller = caller or Caller(cfg, log=log)
+        self._labels: Optional[set[str]] = None
+
+    def _call(self, what: str, fn: Callable[[], Any]) -> Any:
+        return self.caller.call(what, fn)
+
+    def list_issues(self, labels: list[str], state: str = "all") -> list[Issue]:
+        items = self._call(f"list issues labels={','.join(labels)}",
+                           lambda: list(self.repo.get_issues(state=state, labels=labels)))
+        # The issues endpoint also returns pull requests; pcgbot never files those.
+        return [_issue(i) for i in items if i.pull_request is None]
+
+    def get_issue(self, number: int) -> Issue:
+        return _issue(self._call(f"get issue #{number}", lambda: self._fetch_issue(number)))
+
+    def _fetch_issue(self, number: int) -> Any:
+        i = self.repo.get_issue(number)
+        i.title  # noqa: B018  (lazy object: force the GET inside the retry loop)
+        return i
+
+    def create_issue(self, title: str, body: str, labels: list[str]) -> Issue:
+        t, b = self.clean(title, 256), self.clean(body)
+        return _issue(self._call("create issue", lambda: self.repo.create_issue(title=t, body=b, labels=labels)))
+
+    def edit_issue(self, number: int, *, title: Optional[str] = None, body: Optional[str] = None,
+                   state: Optional[str] = None, state_reason: Optional[str] = None,
+                   labels: Optional[list[str]] = None) -> None:
+        kw: dict[str, Any] = {}
+        if title is not None:
+            kw["title"] = self.clean(title, 256)
+        if body is not None:
+            kw["body"] = self.clean(body)
+        if state is not None:
+            kw["state"] = state
+        if state_reason is not None:
+            kw["state_reason"] = state_reason
+        if labels is not None:
+            kw["labels"] = labels
+        if kw:
+            self._call(f"edit issue #{number}", lambda: self.repo.get_issue(number).edit(**kw))
+
+    def list_comments(self, number: int) -> list[Comment]:
+        items = self._call(f"list comments #{number}", lambda: list(self.repo.get_issue(number).get_comments()))
+        return [Comment(c.id, c.body or "", c.user.login if c.user else "",
+                        getattr(c, "author_association", None) or "NONE") for c in items]
+
+    def add_comment(self, number: int, body: str) -> Comment:
+        text = self.clean(body)
+        c = self._call(f"comment on #{number}", lambda: self.repo.get_issue(number).create_comment(text))
+        return Comment(c.id, c.body or "", c.user.login if c.user else "")
+
+    def delete_comment(self, number: int, comment_id: int) -> None:
+        def go() -> None:
+            try:
+                self.repo.get_issue(number).get_comment(comment_id).delete()
+            except GithubException as e:
+                if e.status != 404:   # already gone: what we wanted
+                    raise
+        self._call(f"delete comment {comment_id}", go)
+
+    def ensure_labels(self, specs: dict[str, tuple[str, str]]) -> list[str]:
+        """Create the labels that do not exist yet; return the names created.  A 422
+        already_exists (another bot got there first) counts as success."""
+        if self._labels is None:
+            got = self._call("list labels", lambda: list(self.repo.get_labels()))
+            self._labels = {lab.name.lower() for lab in got}
+        created = []
+        for name, (color, desc) in specs.items():
+            if name.lower() in self._labels:
+                continue
+
+            def make(name: str = name, color: str = color, desc: str = desc) -> None:
+                try:
+                    self.repo.create_label(name=name, color=color, description=desc)
+                except GithubException as e:
+                    if e.status != 422 or "already_exists" not in str(e.data):
+                        raise
+            self._call(f"create label {name}", make)
+            self._labels.add(name.lower())
+            created.append(name)
+        return created
+
+    def latest_status(self, sha: str, context: str) -> Optional[dict]:
+        items = self._call(f"list statuses {sha[:12]}",
+                           lambda: list(self.repo.get_commit(sha).get_statuses()))
+        for s in items:      # newest first
+            if s.context == context:
+                return {"state": s.state, "description": s.description, "target_url": s.target_url,
+                        "context": s.context}
+        return None
+
+    def create_status(self, sha: str, state: str, description: str, target_url: Optional[str],
+                      context: str) -> None:
+        desc = self.clean(description, STATUS_DESC_LIMIT) or ""
+        kw: dict[str, Any] = {"state": state, "description": desc, "context": context}
+        if target_url:
+            kw["target_url"] = target_url
+        self._call(f"status {context} on {sha[:12]}", lambda: self.repo.get_commit(sha).create_status(**kw))
+
+    def upsert_check_run(self, sha: str, name: str, conclusion: str, title: str, summary: str,
+                         details_url: Optional[str]) -> bool:
+        summary_c = self.clean(summary, CHECK_TEXT_LIMIT) or ""
+        output = {"title": self.clean(title, 255) or name, "summary": summary_c}
+        runs = self._call(f"list check runs {sha[:12]}",
+                          lambda: list(self.repo.get_commit(sha).get_check_runs(check_name=name)))
+        for run in runs:
+            if run.name == name:
+                if run.conclusion == conclusion and run.output and run.output.summary == summary_c:
+                    return False
+                kw: dict[str, Any] = {"status": "completed", "conclusion": conclusion, "output": output}
+                if details_url:
+                    kw["details_url"] = details_url
+                self._call(f"update check run {name}", lambda: run.edit(**kw))
+                return True
+        kw = {"name": name, "head_sha": sha, "status": "completed", "conclusion": conclusion, "output": output}
+        if details_url:
+            kw["details_url"] = details_url
+        self._call(f"create check run {name}", lambda: self.repo.create_check_run(**kw))
+        return True
+
+    def react(self, number: int, comment_id: int, content: str) -> None:
+        self._call(f"react to comment {comment_id}",
+                   lambda: self.repo.get_issue(number).get_comment(comment_id).create_reaction(content))
+
+    def dispatch(self, workflow: str, ref: str, inputs: dict[str, str]) -> None:
+        self._call(f"dispatch {workflow}",
+                   lambda: self.repo.get_workflow(workflow).create_dispatch(ref=ref, inputs=inputs, throw=True))
+
+    def permission(self, login: str) -> str:
+        return str(self._call(f"permission of {login}", lambda: self.repo.get_collaborator_permission(login)))

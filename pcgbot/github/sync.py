@@ -1,0 +1,288 @@
+"""One issue per failure signature: file, update, close on health, reopen on recurrence.
+
+Invariants (each has a test in tests/test_github_sync.py):
+- An issue is found by listing ``labels=pcgbot,sig:FP`` (state=all) and checking the hidden
+  marker in its body; never by title, never through search (its index lags new issues).
+- Running sync twice on the same analysis changes nothing: bodies are compared before editing,
+  and every comment carries an event key that is looked up before posting.
+- Two syncs at once still end with one live issue per fingerprint: after creating, the issue
+  list is read again; if several live issues share a fingerprint, the lowest number wins and the
+  others are closed as duplicates (every process picks the same winner).
+- A failure part-way leaves nothing the next sync cannot finish: comments go out before the
+  body that records them, and a posted comment is recognised by its key, so a retry neither
+  loses nor doubles it.
+"""
+
+from __future__ import annotations
+
+import hashlib
+from dataclasses import dataclass, field
+from typing import Any, Callable, Optional
+
+from .analysis import sig_failing, sig_regressed
+from .backend import Backend, Issue
+from .render import (EVENT_RE, IssueState, change_lines, event_marker, facts, issue_body, issue_title,
+                     marker_of, rate, replace_state)
+
+BOT_LABEL = "pcgbot"
+KIND_LABEL = "pcg-regression"
+CATEGORY_COLORS = {"pcg-bug": "d93f0b", "not-pcg": "0e8a16", "infra": "fbca04", "unknown": "cccccc",
+                   "flaky": "fef2c0", "untriaged": "cccccc", "resolved-on-rerun": "c2e0c6"}
+AUTOCLOSE_REOPENS = 2      # after this many reopens a human closes the issue
+
+
+def sig_label(fp: str) -> str:
+    return f"sig:{fp}"[:50]
+
+
+def _safe_label(name: str) -> str:
+    # A comma would split the `labels=` list filter; GitHub caps names at 50.
+    return name.replace(",", "-").strip()[:50] or "unknown"
+
+
+def label_specs(state: IssueState) -> dict[str, tuple[str, str]]:
+    specs = {BOT_LABEL: ("5319e7", "Filed by pcgbot"),
+             KIND_LABEL: ("b60205", "Failure found with Piecewise CUDA Graph forced on"),
+             sig_label(state.fp): ("c5def5", "pcgbot failure signature")}
+    cat = _safe_label(state.category)
+    specs[cat] = (CATEGORY_COLORS.get(cat, "cccccc"), "pcgbot triage category")
+    if state.gpus:
+        specs[f"{int(state.gpus)}-gpu"] = ("1d76db", "GPUs the failing tests need")
+    return specs
+
+
+def _managed(name: str) -> bool:
+    return name in CATEGORY_COLORS or name.endswith("-gpu") and name[:-4].isdigit()
+
+
+@dataclass
+class SyncResult:
+    created: list[int] = field(default_factory=list)
+    updated: list[int] = field(default_factory=list)
+    commented: list[int] = field(default_factory=list)
+    closed: list[int] = field(default_factory=list)
+    reopened: list[int] = field(default_factory=list)
+    duplicates: list[int] = field(default_factory=list)
+    skipped: list[str] = field(default_factory=list)      # fingerprints left alone (and why)
+
+    def lines(self) -> list[str]:
+        out = []
+        for name in ("created", "updated", "commented", "closed", "reopened", "duplicates"):
+            nums = getattr(self, name)
+            if nums:
+                out.append(f"{name}: " + ", ".join(f"#{n}" for n in nums))
+        out += [f"skipped: {s}" for s in self.skipped]
+        return out or ["no changes"]
+
+
+class Syncer:
+    def __init__(self, backend: Backend, analysis: dict, *, overrides: Optional[dict] = None,
+                 close_after: int = 1, log: Optional[Callable[[str], None]] = None) -> None:
+        self.b = backend
+        self.a = analysis
+        self.overrides = overrides or {}
+        self.close_after = max(close_after, 1)
+        self.log = log or (lambda s: None)
+        self.result = SyncResult()
+        sweep = analysis.get("sweep") or {}
+        self.sweep_id = str(sweep.get("sweep_id") or sweep.get("commit") or "sweep")
+        self.commit = sweep.get("commit")
+        self.run_url = analysis.get("run_url")
+
+    # --- finding --------------------------------------------------------------------------------
+    def find(self, fp: str) -> Optional[tuple[Issue, IssueState]]:
+        """The live issue of a fingerprint; closes extra live ones as duplicates of the lowest."""
+        found = []
+        for i in self.b.list_issues([BOT_LABEL, sig_label(fp)], "all"):
+            st = IssueState.load(i.body)
+            if st is not None and marker_of(i.body) == fp:
+                found.append((i, st))
+        if not found:
+            return None
+        live = sorted((x for x in found if not x[1].superseded_by), key=lambda x: x[0].number)
+        if not live:      # all superseded (a crash mid-resolution): follow the chain's lowest target
+            live = sorted(found, key=lambda x: x[0].number)[:1]
+        winner = live[0]
+        for issue, st in live[1:]:
+            self._close_duplicate(issue, st, winner[0].number)
+        return winner
+
+    def _close_duplicate(self, issue: Issue, st: IssueState, winner: int) -> None:
+        st.superseded_by = winner
+        self.comment_once(issue.number, f"dup:{st.fp}:{winner}",
+                          f"Duplicate of #{winner} (filed concurrently for the same signature `{st.fp}`).")
+        self.b.edit_issue(issue.number, body=replace_state(issue.body, st), state="closed",
+                          state_reason="not_planned")
+        self.result.duplicates.append(issue.number)
+
+    # --- comments -------------------------------------------------------------------------------
+    def comment_once(self, number: int, key_src: str, text: str) -> bool:
+        """Post `text` unless a comment with its event key exists.  If a concurrent bot posted the
+        same event at the same time, the later comment deletes itself."""
+        key = hashlib.sha256(key_src.encode()).hexdigest()[:16]
+        marker = event_marker(key)
+        if any(marker in c.body for c in self.b.list_comments(number)):
+            return False
+        mine = self.b.add_comment(number, f"{text}\n\n{marker}")
+        same = sorted(c.id for c in self.b.list_comments(number) if marker in c.body)
+        if same and same[0] != mine.id:
+            self.b.delete_comment(number, mine.id)
+            return False
+        self.result.commented.append(number)
+        return True
+
+    # --- merging evidence -----------------------------------------------------------------------
+    def merge(self, st: IssueState, sig: dict) -> None:
+        for t in sig["tests"]:
+            st.tests[t["test"]] = {k: t.get(k) for k in ("verdict", "baseline", "current", "statistic", "log")}
+        for k in ("culprit", "fix"):
+            if sig.get(k):
+                st.__setattr__(k, sig[k])
+        st.category = "not-pcg" if st.not_pcg else str(sig.get("category") or "unknown")
+        if sig.get("pcg_specific") is not None:
+            st.pcg_specific = sig["pcg_specific"]
+        st.gpus = sig.get("gpus") or st.gpus
+        if not any(r.get("sweep") == self.sweep_id for r in st.runs):
+            st.runs = (st.runs + [{"sweep": self.sweep_id, "commit": self.commit, "url": self.run_url}])[-10:]
+
+    def apply_overrides(self, st: IssueState) -> None:
+        for k, v in self.overrides.get(st.fp, {}).items():
+            setattr(st, k, v)
+
+    def labels(self, st: IssueState, current: list[str]) -> list[str]:
+        specs = label_specs(st)
+        self.b.ensure_labels(specs)
+        keep = [x for x in current if not _managed(x) and x not in specs]
+        return keep + list(specs)
+
+    # --- the three cases ------------------------------------------------------------------------
+    def file(self, sig: dict) -> None:
+        fp = sig["fingerprint"]
+        st = IssueState(fp=fp)
+        self.apply_overrides(st)
+        if st.ignored:
+            self.result.skipped.append(f"{fp} (marked invalid)")
+            return
+        self.merge(st, sig)
+        st.announced = facts(st)
+        issue = self.b.create_issue(issue_title(sig.get("title") or fp, list(st.tests)),
+                                    issue_body(sig, st), self.labels(st, []))
+        self.result.created.append(issue.number)
+        self.log(f"github: filed #{issue.number} for {fp}")
+        self.find(fp)      # a concurrent bot may have filed the same fingerprint: settle it now
+
+    def update(self, sig: dict, issue: Issue, st: IssueState) -> None:
+        fp = sig["fingerprint"]
+        self.apply_overrides(st)
+        if st.ignored:
+            self.result.skipped.append(f"{fp} (marked invalid in #{issue.number})")
+            return
+        old = dict(st.announced)
+        self.merge(st, sig)
+        st.healthy = []
+        new = facts(st)
+        lines = change_lines(old, new, st)
+        reopen = (issue.state == "closed" and sig_regressed(sig) and not st.not_pcg and not st.redirect)
+        text = ""
+        if reopen:
+            st.reopens += 1
+            st.closed_by_bot = False
+            text = f"Reopened: the failure is back in sweep `{self.sweep_id}` at `{(self.commit or '?')[:12]}`."
+            if st.reopens >= AUTOCLOSE_REOPENS and st.autoclose:
+                st.autoclose = False
+                text += (f"\n\nThis issue has been reopened {st.reopens} times, so pcgbot will no longer "
+                         "close it automatically; please close it by hand once it is fixed.")
+        elif lines:
+            text = f"New evidence from sweep `{self.sweep_id}` at `{(self.commit or '?')[:12]}`:"
+        if text:
+            if lines:
+                text += "\n\n" + "\n".join(lines)
+            if self.run_url:
+                text += f"\n\nRun: {self.run_url}"
+            target = st.redirect or issue.number
+            self.comment_once(target, f"{fp}:{self.sweep_id}:{reopen}:{st.reopens}:{new}", text)
+        st.announced = new
+        body = issue_body(sig, st)
+        title = issue_title(sig.get("title") or fp, list(st.tests))
+        labels = self.labels(st, issue.labels)
+        changed_labels = set(labels) != set(issue.labels)
+        body_changed = self.b.clean(body) != issue.body or title != issue.title
+        if reopen:
+            self.b.edit_issue(issue.number, title=title, body=body, state="open", state_reason="reopened",
+                              labels=labels if changed_labels else None)
+            self.result.reopened.append(issue.number)
+        elif body_changed or changed_labels:
+            self.b.edit_issue(issue.number, title=title if title != issue.title else None,
+                              body=body if body_changed else None, labels=labels if changed_labels else None)
+            self.result.updated.append(issue.number)
+
+    def close_if_healthy(self, issue: Issue, sigs_by_fp: dict[str, dict]) -> None:
+        st = IssueState.load(issue.body)
+        if st is None or st.superseded_by or not st.tests:
+            return
+        healthy = set(self.a.get("healthy_tests") or [])
+        if not all(t in healthy for t in st.tests):
+            return
+        self.apply_overrides(st)
+        sig = sigs_by_fp.get(st.fp)
+        if sig:      # present but passing: take its fix / fresh rates silently, the close comment says it
+            self.merge(st, sig)
+            st.announced = facts(st)
+        if self.sweep_id not in st.healthy:
+            st.healthy.append(self.sweep_id)
+        current = {t["test"]: t.get("current") for t in self.a.get("tests") or [] if isinstance(t, dict)}
+        evidence = "\n".join(f"- `{t}`: {rate(current.get(t))}" for t in sorted(st.tests))
+        if not st.autoclose:
+            self.comment_once(issue.number, f"healthy-noclose:{st.fp}",
+                              f"All tests of this signature pass again (sweep `{self.sweep_id}`), "
+                              f"but auto-close is off after {st.reopens} reopens:\n\n{evidence}")
+            new_body = replace_state(issue.body, st)
+            if self.b.clean(new_body) != issue.body:
+                self.b.edit_issue(issue.number, body=new_body)
+            return
+        if len(st.healthy) < self.close_after:
+            new_body = replace_state(issue.body, st)
+            if self.b.clean(new_body) != issue.body:
+                self.b.edit_issue(issue.number, body=new_body)
+                self.result.updated.append(issue.number)
+            return
+        fix = st.fix if (st.fix or {}).get("status") == "found" else None
+        text = (f"All {len(st.tests)} tests of this signature are healthy again in sweep `{self.sweep_id}` "
+                f"at `{(self.commit or '?')[:12]}` ({len(st.healthy)} healthy sweep(s)):\n\n{evidence}")
+        if fix:
+            text += f"\n\nFixed by `{fix['sha'][:12]}` {fix.get('subject') or ''} (confidence {(fix.get('confidence') or 0):.0%})."
+        elif st.fixed_by:
+            text += f"\n\nReported fixed by `{st.fixed_by[:12]}` (confirmed by this sweep)."
+        if self.run_url:
+            text += f"\n\nRun: {self.run_url}"
+        self.comment_once(issue.number, f"close:{st.fp}:{st.reopens}", text + "\n\nClosing.")
+        st.closed_by_bot = True
+        self.b.edit_issue(issue.number, body=replace_state(issue.body, st), state="closed",
+                          state_reason="completed")
+        self.result.closed.append(issue.number)
+
+    def run(self) -> SyncResult:
+        sigs = {s["fingerprint"]: s for s in self.a["signatures"]}
+        failing = {fp for fp, s in sigs.items() if sig_failing(s)}
+        for fp in sorted(failing):
+            sig = sigs[fp]
+            got = self.find(fp)
+            if got is None:
+                if sig_regressed(sig):
+                    self.file(sig)
+                else:
+                    self.result.skipped.append(f"{fp} (failing, but not a new regression)")
+            else:
+                self.update(sig, *got)
+        for issue in self.b.list_issues([BOT_LABEL], "open"):
+            fp = marker_of(issue.body)
+            if fp and fp not in failing:
+                self.close_if_healthy(issue, sigs)
+        return self.result
+
+
+def sync(backend: Backend, analysis: dict, **kw: Any) -> SyncResult:
+    return Syncer(backend, analysis, **kw).run()
+
+
+__all__ = ["sync", "Syncer", "SyncResult", "label_specs", "EVENT_RE"]
