@@ -26,6 +26,8 @@ def cli() -> None:
 from .cli_core import register as _r; _r(cli)  # noqa: E402,E702
 from .cli_cost import register as _r; _r(cli)  # noqa: E402
 from .cli_gpu import register as _r; _r(cli)  # noqa: E402
+from .cli_report import register as _r; _r(cli)  # noqa: E402
+from .cli_github import register as _r; _r(cli)  # noqa: E402
 # END REGISTER
 
 
