@@ -31,7 +31,7 @@ from .gpu import Cleaned, NvmlLike, NvmlUnavailable, check_gpus, open_nvml, wait
 # 20000+1000*d locally; DEFAULT_URL_FOR_TEST is base+1000 and find_available_port(base) starts
 # at base+100.  So [base+100, base+1000] is that digit's range (the two eras never overlap).
 PORT_BASES = ((10000, 2000), (20000, 1000))
-_EXHAUSTIVE_LIMIT = 5000   # candidate sets enumerated exactly below this, greedy above
+_EXHAUSTIVE_LIMIT = 300    # candidate sets enumerated exactly up to this, greedy above
 
 
 def first_digit(ids: list[int]) -> str:
@@ -102,6 +102,7 @@ class GpuPool:
         self._before_mib: dict[str, dict[int, float]] = {}
         self.cleaned: list[Cleaned] = []
         self.leaks: dict[str, float] = {}
+        self._score: dict[tuple[int, int], int] = {}    # link scores are static: ask NVML once
 
     # -- protocol ----------------------------------------------------------------------------
     def capacity(self) -> int:
@@ -183,7 +184,11 @@ class GpuPool:
 
     # -- selection -----------------------------------------------------------------------------
     def _pair(self, a: int, b: int) -> int:
-        return self.nv.link(a, b).score
+        key = (a, b) if a < b else (b, a)
+        sc = self._score.get(key)
+        if sc is None:
+            sc = self._score[key] = self.nv.link(a, b).score
+        return sc
 
     def _choose(self, free: list[int], k: int, used_digits: set[str]) -> Optional[list[int]]:
         """Best k-subset of ``free`` whose order can start with an unused first digit."""
@@ -212,7 +217,7 @@ class GpuPool:
         pairs = [self._pair(a, b) for a, b in itertools.combinations(s, 2)]
         # Cost to the GPUs left behind: good links from the set to remaining free GPUs.
         rest = [g for g in free if g not in s]
-        broken = sum(self._pair(a, b) for a in s for b in rest if self._pair(a, b) >= 1000)
+        broken = sum(sc for a in s for b in rest if (sc := self._pair(a, b)) >= 1000)
         return (min(pairs) if pairs else 0, sum(pairs), -broken, [-g for g in s])
 
     def _greedy(self, free: list[int], k: int, starters: list[int]):
