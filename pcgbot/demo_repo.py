@@ -57,6 +57,8 @@ class ServerArgs:
     def __post_init__(self) -> None:
         if self.cuda_graph_backend_prefill not in PREFILL_BACKENDS:
             raise ValueError(f"unknown prefill backend {self.cuda_graph_backend_prefill!r}")
+        if self.hidden_size <= 0:
+            raise ValueError(f"hidden_size must be > 0, got {self.hidden_size}")
 '''
 
 _PIECEWISE = '''"""Piecewise prefill graphs: capture per token-count bucket, pad inputs to a bucket."""
@@ -129,6 +131,7 @@ class Scheduler:
 
 _ENGINE = '''"""The engine: builds ServerArgs, captures prefill graphs, serves requests."""
 import os
+import re
 
 from . import model, piecewise, tokenizer
 from .scheduler import Scheduler
@@ -164,8 +167,9 @@ def attempt() -> int:
     """The pcgbot attempt number of this run (seeds the demo's deterministic flakiness)."""
     if os.environ.get("PCGBOT_ATTEMPT", "").isdigit():
         return int(os.environ["PCGBOT_ATTEMPT"])
-    tail = os.environ.get("PCGBOT_RUN_ID", "").rsplit(".", 1)[-1].rsplit("-", 1)[-1]
-    return int(tail) if tail.isdigit() else 0
+    # Run ids end in the attempt: "<sweep>/<test>/<mode>/<attempt>".
+    tail = re.search(r"(\\d+)$", os.environ.get("PCGBOT_RUN_ID", ""))
+    return int(tail.group(1)) if tail else 0
 '''
 
 _TEST_HEAD = '''import os
@@ -184,10 +188,10 @@ class TestGenerate(unittest.TestCase):
 ''',
     "registered/core/test_server_args.py": '''
 class TestServerArgs(unittest.TestCase):
-    def test_bad_backend(self):
+    def test_bad_hidden_size(self):
         from tinyengine.server_args import ServerArgs
         with self.assertRaises(ValueError):
-            ServerArgs(cuda_graph_backend_prefill="warp-drive")
+            ServerArgs(hidden_size=0)
 ''',
     EMBEDDING: '''
 from tinyengine import model  # noqa: E402

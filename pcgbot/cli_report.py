@@ -1,0 +1,108 @@
+"""CLI: ``pcgbot report`` (Markdown, JUnit, HTML, JSON) and ``pcgbot demo``."""
+
+from __future__ import annotations
+
+import json
+import os
+from pathlib import Path
+from typing import Optional
+
+import click
+
+from .errors import UsageError
+
+
+def _open_store(path: Optional[str], required: bool):
+    """The store named by --store, else $PCGBOT_STORE / .pcgbot/pcgbot.db when it exists."""
+    from .store import Store, default_store_path
+    if path:
+        if not Path(path).is_file():
+            raise UsageError(f"{path}:1: --store: no such file")
+        return Store(path)
+    p = default_store_path()
+    if Path(p).is_file():
+        return Store(p)
+    return None if not required else Store(p)
+
+
+def report_text(directory: str, fmt: str, store_path: Optional[str]) -> str:
+    from .report import collect, render_markdown, sweep_dirs
+    store = _open_store(store_path, required=False)
+    try:
+        if fmt == "html":
+            from .dashboard import dashboard_for_dir
+            dirs = sweep_dirs(directory)
+            if len(dirs) != 1:
+                raise UsageError(f"{directory}:1: --format html: pass one sweep directory "
+                                 f"(found {len(dirs)})")
+            return dashboard_for_dir(dirs[0], store)
+        data = collect(directory, store=store)
+        if fmt == "json":
+            return json.dumps(data, indent=2, sort_keys=True) + "\n"
+        if fmt == "junit":
+            from .junit import render_junit
+            return render_junit(data)
+        return render_markdown(data)
+    finally:
+        if store is not None:
+            store.close()
+
+
+def register(group: click.Group) -> None:
+    @group.command("report")
+    @click.argument("directory", type=click.Path(file_okay=False))
+    @click.option("--format", "fmt", type=click.Choice(["md", "junit", "html", "json"]),
+                  default="md", show_default=True, help="Output format.")
+    @click.option("-o", "--output", type=click.Path(dir_okay=False),
+                  help="Write here instead of stdout.")
+    @click.option("--store", "store_path", type=click.Path(dir_okay=False),
+                  help="Store with the history (default: $PCGBOT_STORE or .pcgbot/pcgbot.db "
+                       "if present).")
+    def report_cmd(directory: str, fmt: str, output: Optional[str],
+                   store_path: Optional[str]) -> int:
+        """Report on a sweep directory (or a folder of sweep directories): the seed report's
+        tables in Markdown, JUnit XML for CI dashboards, the HTML dashboard, or JSON.
+
+        With --format md and $GITHUB_STEP_SUMMARY set, the Markdown is also appended to the
+        job summary (cut at 1 MiB)."""
+        text = report_text(directory, fmt, store_path)
+        if output:
+            Path(output).write_text(text)
+        else:
+            click.echo(text, nl=False)
+        if fmt == "md" and os.environ.get("GITHUB_STEP_SUMMARY"):
+            from .report import step_summary
+            step_summary(text)
+        return 0
+
+    @group.command("demo")
+    @click.option("--dir", "out", type=click.Path(file_okay=False),
+                  help="Folder to build the demo in (new or empty; default: a temp dir).")
+    @click.option("--slots", type=int, default=2, show_default=True,
+                  help="Parallel CPU slots for the sweeps.")
+    @click.option("--json", "as_json", is_flag=True, help="Print the result as JSON.")
+    def demo_cmd(out: Optional[str], slots: int, as_json: bool) -> int:
+        """Build a toy engine repository with a PCG-only regression, a flaky test, a test
+        failing in both modes and an infra failure, then run the whole loop on CPU:
+        sweep baseline and head, diff, triage, bisect, dry-run GitHub, report, dashboard."""
+        from .demo import run_demo
+        res = run_demo(out, echo=(lambda s: None) if as_json else click.echo, slots=slots)
+        if as_json:
+            click.echo(json.dumps(res, indent=2, sort_keys=True))
+            return 0
+        click.echo("")
+        click.echo(f"status: {res['status']}")
+        planted = res["planted"]
+        for test, sha in sorted(planted.items()):
+            got = res["culprits"].get(test)
+            if got:
+                ok = "matches the planted commit" if got["sha"] == sha else \
+                    f"planted {sha[:10]}"
+                click.echo(f"culprit of {test}: {got['sha'][:10]} \"{got['subject']}\" "
+                           f"({ok})")
+            else:
+                click.echo(f"culprit of {test}: not found (planted {sha[:10]})")
+        click.echo(f"open the dashboard: {res['files']['dashboard']}")
+        click.echo(f"read the report:    {res['files']['report']}")
+        click.echo(f"done in {res['seconds']} s in {res['dir']}")
+        return 0

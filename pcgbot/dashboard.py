@@ -1,0 +1,201 @@
+"""The HTML dashboard: one static file with a pass-rate heatmap of tests x commits.
+
+Built from the store's sweeps of one plan and mode (one column per commit, the newest sweep of
+each), plus the sweep being reported if the store does not have it yet.  Rows carry their
+suite and GPU count as ``data-`` attributes; the page's inline script filters them from the URL
+hash (``#suite=NAME&gpus=N``), so a link can point at one slice.  Everything is inline (CSS, JS,
+SVG sparklines) because the file is opened from CI artifacts with no network.
+"""
+
+from __future__ import annotations
+
+import html
+import json
+import subprocess
+from collections import defaultdict
+from pathlib import Path
+from typing import Any, Optional
+
+from .model import RunRecord, short_name
+from .redact import redact
+from .report import ANALYSIS, summarize_runs
+
+TEMPLATE = Path(__file__).resolve().parent / "data" / "dashboard.html"
+
+
+def _esc(v: Any) -> str:
+    return html.escape("" if v is None else str(v), quote=True)
+
+
+def _git_order(repo: Optional[str]) -> dict[str, tuple[int, str]]:
+    """sha -> (position oldest-first, subject), from the repository the sweeps ran in."""
+    if not repo or not Path(repo).is_dir():
+        return {}
+    p = subprocess.run(["git", "log", "--all", "--topo-order", "--reverse", "--format=%H %s"],
+                       cwd=repo, capture_output=True, text=True)
+    if p.returncode != 0:
+        return {}
+    out = {}
+    for i, line in enumerate(p.stdout.splitlines()):
+        sha, _, subject = line.partition(" ")
+        out[sha] = (i, subject)
+    return out
+
+
+def collect_dashboard(store: Any, *, plan: str, mode: str, current: Optional[dict] = None,
+                      current_runs: Optional[list[RunRecord]] = None,
+                      analysis: Optional[dict] = None, limit: int = 40) -> dict[str, Any]:
+    """Columns (commits), rows (tests with one cell per column) and open signatures."""
+    sweeps = list(store.sweeps(plan=plan, mode=mode)) if store is not None else []
+    runs_of = {s["sweep_id"]: None for s in sweeps}
+    if current and current.get("sweep_id") not in runs_of:
+        sweeps.insert(0, dict(current, meta=current))
+    cols, seen = [], set()
+    for s in sweeps:                       # newest first: keep the newest sweep per commit
+        if s.get("commit") in seen:
+            continue
+        seen.add(s.get("commit"))
+        cols.append(s)
+    cols = cols[:limit]
+    repo = next((c.get("meta", {}).get("repo") for c in cols if c.get("meta", {}).get("repo")),
+                None)
+    order = _git_order(repo)
+    cols.sort(key=lambda c: (order.get(c.get("commit") or "", (10**9, ""))[0],
+                             c.get("started_at") or ""))
+    rows: dict[str, dict[str, Any]] = {}
+    for j, c in enumerate(cols):
+        if current and c["sweep_id"] == current.get("sweep_id") and current_runs is not None:
+            runs = current_runs
+        else:
+            runs = store.runs(c["sweep_id"])
+        per: dict[str, list[RunRecord]] = defaultdict(list)
+        for r in runs:
+            if r.mode == mode:
+                per[r.test].append(r)
+        for test, rs in per.items():
+            row = rows.setdefault(test, {"test": test, "suite": rs[0].suite or "(none)",
+                                         "gpus": rs[0].gpus_needed, "cells": [None] * len(cols)})
+            s = summarize_runs(rs)
+            row["cells"][j] = {"passed": s["passed"], "runs": s["runs"], "status": s["status"]}
+    columns = [{"commit": c.get("commit"), "sweep_id": c["sweep_id"],
+                "started_at": c.get("started_at"),
+                "subject": order.get(c.get("commit") or "", (0, ""))[1]} for c in cols]
+    sigs = []
+    for s in (analysis or {}).get("signatures") or []:
+        if s.get("category") == "infra" or any(t.get("verdict") in ("regression",
+                                                                     "still-failing", "flaky")
+                                               for t in s.get("tests") or []) or not s.get("tests"):
+            sigs.append(s)
+    return {"plan": plan, "mode": mode, "columns": columns,
+            "rows": [rows[t] for t in sorted(rows, key=lambda t: (rows[t]["gpus"],
+                                                                   rows[t]["suite"], t))],
+            "signatures": sigs}
+
+
+def _cell_html(cell: Optional[dict], col: dict) -> str:
+    if cell is None:
+        return '<td class="cell none" title="not run">&nbsp;</td>'
+    tip = f"{str(col['commit'])[:10]} {col['subject']}: {cell['passed']}/{cell['runs']} passed"
+    if not cell["runs"]:
+        return f'<td class="cell nv" title="{_esc(tip)}">-</td>'
+    rate = cell["passed"] / cell["runs"]
+    # Red (0% pass) to green (100%) through amber; lightness kept readable for white text.
+    color = f"hsl({round(120 * rate)}, 62%, {40 if rate in (0, 1) else 44}%)"
+    label = "" if rate == 1 else str(cell["passed"])
+    return (f'<td class="cell" data-rate="{rate:.2f}" style="background:{color}" '
+            f'title="{_esc(tip)}">{label}</td>')
+
+
+def _sparkline(cells: list[Optional[dict]]) -> str:
+    pts = [(i, c["passed"] / c["runs"]) for i, c in enumerate(cells) if c and c["runs"]]
+    w, h = max(8 * len(cells), 40), 20
+    step = w / max(len(cells) - 1, 1)
+    poly = " ".join(f"{i * step:.1f},{(1 - r) * (h - 4) + 2:.1f}" for i, r in pts)
+    last = pts[-1] if pts else None
+    dot = (f'<circle cx="{last[0] * step:.1f}" cy="{(1 - last[1]) * (h - 4) + 2:.1f}" r="2" '
+           f'fill="{"#1a7f37" if last[1] == 1 else "#cf222e"}"/>') if last else ""
+    return (f'<svg class="sparkline" width="{w}" height="{h}" viewBox="0 0 {w} {h}" '
+            f'role="img" aria-label="pass rate trend"><polyline points="{poly}" fill="none" '
+            f'stroke="#57606a" stroke-width="1.5"/>{dot}</svg>')
+
+
+def _issue_html(issue: Any) -> str:
+    if isinstance(issue, dict):
+        num, url = issue.get("number"), issue.get("url") or issue.get("html_url")
+        text = f"#{num}" if num else (issue.get("path") or "issue")
+        return f'<a href="{_esc(url)}">{_esc(text)}</a>' if url else _esc(text)
+    return _esc(issue) if issue else "not filed"
+
+
+def _signatures_html(sigs: list[dict]) -> str:
+    if not sigs:
+        return "<p>No open failure signatures.</p>"
+    rows = []
+    for s in sigs:
+        c = s.get("culprit") or {}
+        culprit = (f"<code>{_esc(str(c.get('sha'))[:10])}</code> {_esc(c.get('subject'))} "
+                   f"<small>by {_esc(c.get('author'))}, confidence "
+                   f"{float(c.get('confidence') or 0):.2f}</small>"
+                   if c.get("status") == "found" else _esc(c.get("status") or "not bisected"))
+        tests = "<br>".join(f"<code>{_esc(t.get('test'))}</code> {_esc(t.get('verdict'))} "
+                            f"{_esc('/'.join(map(str, t.get('current') or [])))}"
+                            for t in s.get("tests") or [])
+        cat = s.get("category") or "unknown"
+        rows.append(f"<tr class=\"sig\" data-fingerprint=\"{_esc(s.get('fingerprint'))}\">"
+                    f"<td>{_esc(redact(s.get('title') or ''))}<br><small><code>{_esc(s.get('fingerprint'))}"
+                    f"</code></small></td><td><span class=\"tag {_esc(cat)}\">{_esc(cat)}</span>"
+                    f"</td><td>{tests}</td><td>{culprit}</td>"
+                    f"<td>{_issue_html(s.get('issue'))}</td></tr>")
+    return ("<table class=\"sigs\"><thead><tr><th>Signature</th><th>Category</th><th>Tests</th>"
+            "<th>Culprit</th><th>Issue</th></tr></thead><tbody>" + "".join(rows)
+            + "</tbody></table>")
+
+
+def render_dashboard(d: dict[str, Any]) -> str:
+    cols = d["columns"]
+    head = "".join(f'<th title="{_esc(c["sweep_id"])} {_esc(c["subject"])}">'
+                   f'{_esc(str(c["commit"])[:7])}</th>' for c in cols)
+    body = []
+    for r in d["rows"]:
+        cells = "".join(_cell_html(c, cols[j]) for j, c in enumerate(r["cells"]))
+        body.append(f'<tr data-suite="{_esc(r["suite"])}" data-gpus="{r["gpus"]}" '
+                    f'data-test="{_esc(r["test"])}"><td class="test" title="{_esc(r["test"])}">'
+                    f'{_esc(short_name(r["test"]))} <small>{_esc(r["suite"])} · {r["gpus"]} GPU'
+                    f'</small></td>{cells}<td class="spark">{_sparkline(r["cells"])}</td></tr>')
+    latest = [r["cells"][-1] for r in d["rows"] if r["cells"] and r["cells"][-1]]
+    passing = sum(1 for c in latest if c["status"] == "passed")
+    cards = [(len(cols), "commits swept"), (len(d["rows"]), "tests"),
+             (f"{passing}/{len(latest)}", "passing at the newest commit"),
+             (len(d["signatures"]), "open signatures")]
+    suites = sorted({r["suite"] for r in d["rows"]})
+    gpus = sorted({r["gpus"] for r in d["rows"]})
+    title = f"pcgbot: {d['plan']} ({d['mode']})"
+    meta = (f"{len(cols)} commits, newest {_esc(str(cols[-1]['commit'])[:10])} "
+            f"swept {_esc(cols[-1]['started_at'])}" if cols else "no sweeps")
+    fills = {
+        "TITLE": _esc(title), "META": meta,
+        "CARDS": "".join(f'<div class="card"><b>{_esc(v)}</b><span>{_esc(k)}</span></div>'
+                         for v, k in cards),
+        "SUITE_OPTIONS": '<option value="">all</option>' + "".join(
+            f'<option value="{_esc(s)}">{_esc(s)}</option>' for s in suites),
+        "GPU_OPTIONS": '<option value="">all</option>' + "".join(
+            f'<option value="{g}">{g}</option>' for g in gpus),
+        "COLUMNS": head, "ROWS": "".join(body),
+        "SIGNATURES": _signatures_html(d["signatures"]),
+    }
+    page = TEMPLATE.read_text()
+    for k, v in fills.items():
+        page = page.replace("{{" + k + "}}", v)
+    return page
+
+
+def dashboard_for_dir(sweep_dir: str | Path, store: Any = None) -> str:
+    """The dashboard of the plan and mode of ``sweep_dir`` (its analysis gives the signatures)."""
+    from .sweep import read_meta, read_runs
+    meta = read_meta(sweep_dir)
+    a = Path(sweep_dir) / ANALYSIS
+    analysis = json.loads(a.read_text()) if a.is_file() else None
+    d = collect_dashboard(store, plan=meta.get("plan"), mode=meta.get("mode"),
+                          current=dict(meta, dir=str(sweep_dir)),
+                          current_runs=read_runs(sweep_dir), analysis=analysis)
+    return render_dashboard(d)

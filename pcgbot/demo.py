@@ -1,0 +1,195 @@
+"""``pcgbot demo``: the whole loop on a toy repository, on CPU slots, in under a minute.
+
+Stages (each prints one line; a stage whose module is not installed says so and the rest go
+on, so the demo shows what exists):
+  1. build the tinyengine repository (pcgbot.demo_repo) with bugs planted at known commits;
+  2. sweep the baseline commit and the head commit in PCG mode (real shim injection);
+  3. import both into a store, diff head against the baseline;
+  4. analyze head (signatures + differential nopcg triage) -> analysis.json;
+  5. bisect each regression between baseline and head;
+  6. write the GitHub issues, comments and statuses it would post (dry-run folder);
+  7. write the Markdown report, JUnit XML and the HTML dashboard.
+During the sweeps the demo itself holds ``LEAK_PORT`` -- a stand-in for a server leaked by an
+earlier job -- so ``test_port_server`` fails the way infrastructure problems do in real CI.
+"""
+
+from __future__ import annotations
+
+import importlib.util
+import json
+import os
+import socket
+import subprocess
+import tempfile
+import time
+from contextlib import contextmanager
+from pathlib import Path
+from typing import Any, Callable, Iterator, Optional
+
+from .demo_repo import LEAK_PORT, build_demo_repo
+from .errors import PcgbotError, UsageError
+
+Echo = Callable[[str], None]
+
+
+def _have(module: str) -> bool:
+    return importlib.util.find_spec(module) is not None
+
+
+@contextmanager
+def leaked_port(port: int = LEAK_PORT) -> Iterator[bool]:
+    """Hold ``port`` like a leftover server would; yields False if someone already holds it
+    (the infra failure happens either way, so the demo's outcome does not change)."""
+    s = socket.socket()
+    try:
+        s.bind(("127.0.0.1", port))
+        s.listen(1)
+        held = True
+    except OSError:
+        held = False
+    try:
+        yield held
+    finally:
+        s.close()
+
+
+def _worktree(repo: str, sha: str, path: Path) -> Path:
+    p = subprocess.run(["git", "worktree", "add", "-q", "--detach", str(path), sha], cwd=repo,
+                       capture_output=True, text=True)
+    if p.returncode != 0:
+        raise PcgbotError(f"git worktree add {path} {sha[:10]} failed: {p.stderr.strip()}")
+    return path
+
+
+def run_demo(out: Optional[str | os.PathLike] = None, *, echo: Echo = print,
+             slots: int = 2) -> dict[str, Any]:
+    """Run every stage into ``out`` (a new temp dir if None); returns what was found/written."""
+    from .plan import load_plan
+    from .store import Store
+    from .sweep import run_sweep
+
+    t0 = time.monotonic()
+    root = Path(out) if out else Path(tempfile.mkdtemp(prefix="pcgbot-demo-"))
+    if root.exists() and any(root.iterdir()):
+        raise UsageError(f"{root}:1: --dir: exists and is not empty (pick a new folder)")
+    root.mkdir(parents=True, exist_ok=True)
+    info = build_demo_repo(root)
+    plan = load_plan(info["plan"])
+    echo(f"[1/7] repository: {info['repo']} ({len(info['commits'])} commits; baseline "
+         f"{info['baseline'][:10]}, head {info['head'][:10]})")
+    result: dict[str, Any] = {"dir": str(root), "repo": info["repo"], "plan": info["plan"],
+                              "planted": info["culprits"], "stages": {}}
+    base_dir, head_dir = root / "sweeps" / "baseline", root / "sweeps" / "head"
+    store = Store(root / "pcgbot.db")
+    with leaked_port() as held:
+        wt = _worktree(info["repo"], info["baseline"], root / "worktrees" / "baseline")
+        run_sweep(plan, base_dir, repo=wt, slots=slots)
+        run_sweep(plan, head_dir, repo=info["repo"], slots=slots)
+        for d in (base_dir, head_dir):
+            store.import_sweep(d)
+        echo(f"[2/7] swept baseline and head: {base_dir}, {head_dir} "
+             f"(port {LEAK_PORT} {'held by the demo' if held else 'already taken'})")
+        result["sweeps"] = {"baseline": str(base_dir), "head": str(head_dir)}
+        result["stages"]["diff"] = _stage_diff(base_dir, head_dir, echo)
+        result["stages"]["analyze"] = _stage_analyze(head_dir, base_dir, plan, store, echo)
+    result["culprits"] = _culprits(head_dir)
+    result["stages"]["github"] = _stage_github(head_dir, root / "github", echo)
+    result.update(_stage_report(head_dir, root, store, echo))
+    store.close()
+    result["seconds"] = round(time.monotonic() - t0, 1)
+    return result
+
+
+def _stage_diff(base_dir: Path, head_dir: Path, echo: Echo) -> Any:
+    if not _have("pcgbot.diff"):
+        echo("[3/7] diff: skipped (pcgbot.diff is not installed yet)")
+        return None
+    from .diff import diff_sweeps
+    d = diff_sweeps(base_dir, head_dir)
+    counts: dict[str, int] = {}
+    for v in _verdicts(d):
+        counts[v] = counts.get(v, 0) + 1
+    echo("[3/7] diff vs baseline: " + ", ".join(f"{n} {v}" for v, n in sorted(counts.items())))
+    return counts
+
+
+def _verdicts(d: Any) -> list[str]:
+    rows = d.get("tests", d) if isinstance(d, dict) else d
+    out = []
+    for r in rows:
+        v = r.get("verdict") if isinstance(r, dict) else getattr(r, "verdict", None)
+        if v:
+            out.append(v)
+    return out
+
+
+def _stage_analyze(head_dir: Path, base_dir: Path, plan, store, echo: Echo) -> Any:
+    if not _have("pcgbot.analyze"):
+        echo("[4/7] analyze: skipped (pcgbot.analyze is not installed yet)")
+        echo("[5/7] bisect: skipped (runs inside analyze)")
+        return None
+    from .analyze import analyze
+    analyze(head_dir, baseline_dir=base_dir, plan=plan, differential=True)
+    a = json.loads((head_dir / "analysis.json").read_text())
+    cats: dict[str, int] = {}
+    for t in a.get("tests") or []:
+        if t.get("category"):
+            cats[t["category"]] = cats.get(t["category"], 0) + 1
+    echo("[4/7] analyzed: " + ", ".join(f"{n} {c}" for c, n in sorted(cats.items()))
+         + f"; {len(a.get('signatures') or [])} signatures")
+    found = [s for s in a.get("signatures") or [] if (s.get("culprit") or {}).get("sha")]
+    echo(f"[5/7] bisected: {len(found)} culprit(s) found")
+    return {"categories": cats, "signatures": len(a.get("signatures") or [])}
+
+
+def _culprits(head_dir: Path) -> dict[str, dict[str, Any]]:
+    """test -> culprit of its signature, from analysis.json."""
+    p = head_dir / "analysis.json"
+    if not p.is_file():
+        return {}
+    out = {}
+    for s in json.loads(p.read_text()).get("signatures") or []:
+        c = s.get("culprit") or {}
+        for t in s.get("tests") or []:
+            if t.get("verdict") == "regression" and c.get("sha"):
+                out[t["test"]] = {"sha": c["sha"], "subject": c.get("subject"),
+                                  "confidence": c.get("confidence"), "status": c.get("status")}
+    return out
+
+
+def _stage_github(head_dir: Path, out: Path, echo: Echo) -> Any:
+    if not (_have("pcgbot.github.sync") and (head_dir / "analysis.json").is_file()):
+        echo("[6/7] github dry run: skipped (needs pcgbot.github.sync and analysis.json)")
+        return None
+    from .github.sync import sync_dry_run
+    res = sync_dry_run(head_dir, out)
+    echo(f"[6/7] github dry run: issues, comments and statuses written to {out}")
+    return res
+
+
+def _stage_report(head_dir: Path, root: Path, store, echo: Echo) -> dict[str, Any]:
+    from .dashboard import dashboard_for_dir
+    from .junit import render_junit
+    from .report import collect, render_markdown
+
+    data = collect(head_dir, store=store)
+    files = {"report": root / "report.md", "junit": root / "junit.xml",
+             "dashboard": root / "dashboard.html", "status": root / "status.txt"}
+    files["report"].write_text(render_markdown(data))
+    files["junit"].write_text(render_junit(data))
+    files["dashboard"].write_text(dashboard_for_dir(head_dir, store))
+    files["status"].write_text(status_line(data) + "\n")
+    echo(f"[7/7] report: {files['report']}  junit: {files['junit']}  "
+         f"dashboard: {files['dashboard']}")
+    return {"files": {k: str(v) for k, v in files.items()}, "status": status_line(data)}
+
+
+def status_line(data: dict[str, Any]) -> str:
+    """One line for a commit status: failure if any regression, else success."""
+    tests = data["tests"]
+    regs = [t for t in tests if t.get("verdict") == "regression"]
+    failed = sum(1 for t in tests if t["status"] == "failed")
+    state = "failure" if regs else "success"
+    return (f"{state}: {len(tests) - failed}/{len(tests)} tests passing, "
+            f"{len(regs)} regression(s)" + (": " + ", ".join(t["test"] for t in regs)
+                                              if regs else ""))
