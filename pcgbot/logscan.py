@@ -1,0 +1,330 @@
+"""Streaming log scanner: a log file -> a bounded list of error events + PCG markers.
+
+Logs reach 100 MB (a server logging every decode batch for 20 minutes), so the file is read in
+1 MiB blocks and never held whole.  A C-speed regex over each block finds the few lines worth a
+look (trigger words); only those lines are decoded and parsed in Python.  A traceback that starts
+in a block is parsed from that block's text; one cut by the block end is carried into the next
+block.  Events are kept per rank up to a fixed count, so memory stays flat however noisy the log.
+"""
+
+from __future__ import annotations
+
+import re
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Optional, Union
+
+from .normalize import DEFAULT_ENGINE_ROOTS, Frame, parse_exception, parse_frame, strip_prefix
+from .patterns import Rule, RuleSet
+
+# Words one of which appears in (nearly) every line a rule can match; the rest of the log is
+# never looked at line by line.  Rules whose lines have none of these add theirs via `trigger:`.
+TRIGGER_WORDS = [
+    "Traceback", "rror", "xception", "ailed", "AILED", "Fail", "FAIL", "illed", "signal",
+    "ssert", "Unsupported", "imeout", "timed out", "TIMEOUT", "fault", "dumped", "Abort",
+    "out of memory", "mismatch", "already in use", "NCCL", "SIG", "Terminated", "atchdog",
+    "refused", "exitcode", "exit code", "gated", "cuDNN", "cudnn", "CUDNN", "restricted",
+    "died", "dead", "exited", "Not enough memory", "lmsys/sglang-ci", "context_length",
+]
+
+CHUNK = 1 << 20           # bytes per read
+MAX_LINE = 4096           # bytes of one line kept around a trigger (tqdm lines can be megabytes)
+MAX_CARRY = 4 << 20       # an unterminated traceback longer than this is parsed truncated
+MAX_TB_LINES = 400        # lines read for one traceback
+PER_RANK = 16             # events kept per rank (first ones win: we want the root)
+RANK_HIGH, RANK_NORMAL, RANK_CASCADE = 0, 1, 2
+
+
+@dataclass
+class Event:
+    offset: int                       # byte offset of the event's first line in the file
+    text: str                         # the line rules match: "Type: message" or the log line
+    exc_type: str = ""                # exception class ("" for a plain log line)
+    msg: str = ""                     # exception message, first line
+    detail: list[str] = field(default_factory=list)   # message continuation lines
+    frames: list[Frame] = field(default_factory=list)  # outermost first, as Python prints them
+    lines: list[str] = field(default_factory=list)     # excerpt lines (raw, unredacted)
+    rule: Optional[Rule] = None
+    banner: Optional[Rule] = None     # a PCG banner printed right after this error
+    banner_groups: dict[str, str] = field(default_factory=dict)
+    groups: dict[str, str] = field(default_factory=dict)  # named groups of the rule's regex
+    rank: int = RANK_NORMAL
+    borrowed: Optional["Event"] = None  # traceback lent its frames to this frameless event
+
+
+@dataclass
+class ScanResult:
+    events: list[Event]               # in file order
+    pcg_active: Optional[bool]
+    tail: list[str]                   # last lines of the log (for logs with no error at all)
+    size: int
+
+
+def match_rule(ev: Event, rules: list[Rule], frames_known: bool) -> Optional[tuple[Rule, dict]]:
+    """First rule whose regex matches the event's line (or a continuation line).  Rules with a
+    ``frames`` condition only match once frames are known (after enrichment)."""
+    texts = [ev.text] + ev.detail[:4]
+    keys = [f.key for f in ev.frames]
+    for rule in rules:
+        if rule.frames is not None:
+            if not frames_known or not any(rule.frames.search(k) for k in keys):
+                continue
+        for t in texts:
+            m = rule.regex.search(t)
+            if m:
+                return rule, {k: v for k, v in m.groupdict().items() if v is not None}
+    return None
+
+
+class _Scanner:
+    def __init__(self, ruleset: RuleSet, engine_roots: Optional[list[str]] = None) -> None:
+        self.rs = ruleset
+        self.roots = [re.compile(r) for r in (engine_roots or DEFAULT_ENGINE_ROOTS)]
+        words = list(TRIGGER_WORDS)
+        for r in ruleset.rules:
+            words += r.trigger
+        markers = ruleset.active + ruleset.inactive + ruleset.weak_active
+        words += markers
+        # Longest first so the alternation reports the most specific word (cosmetic only).
+        uniq = sorted(set(words), key=len, reverse=True)
+        self.trigger = re.compile("|".join(re.escape(w) for w in uniq).encode())
+        self.markers = [(m, m.encode()) for m in markers]
+        self.seen_active = self.seen_inactive = self.seen_weak = False
+        self.events: list[Event] = []
+        self.count = [0, 0, 0]
+        self.last_ignored_end = -10
+        self.cache: dict[str, Optional[tuple[Rule, dict]]] = {}
+
+    # -- events -------------------------------------------------------------------------------
+    def _rank(self, rule: Optional[Rule]) -> int:
+        if rule is None:
+            return RANK_NORMAL
+        if rule.role == "cascade":
+            return RANK_CASCADE
+        return RANK_HIGH if rule.priority == "high" else RANK_NORMAL
+
+    def _add(self, ev: Event) -> None:
+        if self.count[ev.rank] >= PER_RANK:
+            return
+        self.count[ev.rank] += 1
+        self.events.append(ev)
+
+    def _full(self) -> bool:
+        return min(self.count) >= PER_RANK
+
+    def _match_cached(self, ev: Event) -> Optional[tuple[Rule, dict]]:
+        # Noisy logs repeat one line thousands of times (one per CUDA thread); match it once.
+        key = ev.text
+        if key in self.cache:
+            return self.cache[key]
+        res = match_rule(ev, self.rs.rules, frames_known=False)
+        if len(self.cache) < 4096:
+            self.cache[key] = res
+        return res
+
+    def _line_event(self, raw: str, offset: int, end: int) -> None:
+        text = strip_prefix(raw).strip()
+        if not text:
+            return
+        exc = parse_exception(text)
+        ev = Event(offset, text, lines=[raw.rstrip()])
+        if exc:
+            ev.exc_type, ev.msg = exc
+        hit = self._match_cached(ev)
+        if hit is None:
+            if not exc:
+                return                        # a trigger word in an ordinary log line
+        else:
+            rule, groups = hit
+            if rule.role == "ignore":
+                if text.startswith("Exception ignored in"):
+                    self.last_ignored_end = end
+                return
+            if rule.role == "banner":
+                if self._attach_banner(rule, groups, offset):
+                    return
+            ev.rule, ev.groups = rule, groups
+        ev.rank = self._rank(ev.rule)
+        if ev.rule is not None and ev.rule.role == "banner":
+            ev.rank = RANK_HIGH               # a PCG banner with no error above it
+        self._add(ev)
+
+    def _attach_banner(self, rule: Rule, groups: dict, offset: int) -> bool:
+        """HEAD prints "Fail when using backend: tc_piecewise" right after the exception: that
+        exception is the error, the banner says it broke PCG."""
+        for ev in reversed(self.events):
+            if offset - ev.offset > 256 * 1024:
+                break
+            if ev.rank != RANK_CASCADE and ev.banner is None:
+                ev.banner, ev.banner_groups = rule, groups
+                if ev.rank == RANK_NORMAL:
+                    ev.rank = RANK_HIGH
+                return True
+        return False
+
+    # -- tracebacks ---------------------------------------------------------------------------
+    def _traceback(self, buf: bytes, header: str, start: int, pos: int, base: int,
+                   at_eof: bool) -> Optional[int]:
+        """Parse the traceback whose header line starts at ``start``; ``pos`` is the start of
+        the next line.  Returns where scanning resumes, or None if the block ended inside the
+        traceback and more data will come (the caller carries it over)."""
+        ev = Event(base + start, "", lines=[header.rstrip()])
+        frame_lines: list[list[str]] = []
+        stray = 0
+        n = 0
+        while n < MAX_TB_LINES:
+            if pos >= len(buf):
+                if not at_eof and start > 0:
+                    return None
+                break
+            nl = buf.find(b"\n", pos)
+            end = len(buf) if nl < 0 else nl + 1
+            raw = buf[pos:min(end, pos + MAX_LINE)].decode("utf-8", "replace").rstrip("\r\n")
+            if "\r" in raw:
+                raw = raw.rsplit("\r", 1)[-1]
+            n += 1
+            pos = end
+            line = strip_prefix(raw)
+            fr = parse_frame(line, self.roots)
+            if fr:
+                ev.frames.append(fr)
+                frame_lines.append([raw.rstrip()])
+                continue
+            if not line.strip() or line.strip().startswith("[Previous line repeated"):
+                continue
+            if line[:1] in (" ", "\t"):
+                if frame_lines and len(frame_lines[-1]) < 3:
+                    frame_lines[-1].append(raw.rstrip())      # source line / carets
+                continue
+            exc = parse_exception(line)
+            if exc is None:
+                stray += 1                   # another process's line interleaved
+                if stray > 20:
+                    break
+                continue
+            ev.exc_type, ev.msg = exc
+            ev.text = f"{ev.exc_type}: {ev.msg}" if ev.msg else ev.exc_type
+            tail = [raw.rstrip()]
+            # Continuation lines of a multi-line message (dynamo "Explanation:", CUDA hints).
+            while len(ev.detail) < 4 and pos < len(buf):
+                nl = buf.find(b"\n", pos)
+                end = len(buf) if nl < 0 else nl + 1
+                nxt = buf[pos:min(end, pos + MAX_LINE)].decode("utf-8", "replace").rstrip()
+                s = strip_prefix(nxt)
+                if not s.strip() or s.startswith("Traceback") or not (
+                        s[:1] in (" ", "\t") or s.startswith(("CUDA kernel errors", "For debugging",
+                                                               "Compile with", "Search for"))):
+                    break
+                ev.detail.append(s.strip())
+                tail.append(nxt)
+                pos = end
+            kept = frame_lines[-8:]
+            if len(frame_lines) > 8:
+                ev.lines.append(f"  ... {len(frame_lines) - 8} outer frames ...")
+            for fl in kept:
+                ev.lines += fl
+            ev.lines += tail
+            break
+        if not ev.exc_type:
+            return pos                        # truncated traceback: nothing to name
+        if ev.offset - self.last_ignored_end <= 1:
+            return pos                        # "Exception ignored in ...": handled
+        hit = self._match_cached(ev)
+        if hit:
+            rule, groups = hit
+            if rule.role == "ignore":
+                return pos
+            if rule.role != "banner":
+                ev.rule, ev.groups = rule, groups
+        ev.rank = self._rank(ev.rule)
+        self._add(ev)
+        return pos
+
+    # -- markers ------------------------------------------------------------------------------
+    def _markers(self, line: bytes) -> None:
+        for text, b in self.markers:
+            if b in line:
+                if text in self.rs.active:
+                    self.seen_active = True
+                elif text in self.rs.inactive:
+                    self.seen_inactive = True
+                else:
+                    self.seen_weak = True
+
+    def pcg_active(self) -> Optional[bool]:
+        if self.seen_active:
+            return True
+        if self.seen_inactive:
+            return False
+        return True if self.seen_weak else None
+
+    # -- blocks -------------------------------------------------------------------------------
+    def block(self, buf: bytes, base: int, at_eof: bool) -> int:
+        """Scan ``buf`` (starts at file offset ``base``); return how many bytes were consumed
+        (the rest is carried into the next block)."""
+        pos = 0
+        search = self.trigger.search
+        while True:
+            m = search(buf, pos)
+            if not m:
+                return len(buf)
+            start = buf.rfind(b"\n", 0, m.start()) + 1
+            nl = buf.find(b"\n", m.end())
+            end = len(buf) if nl < 0 else nl + 1
+            lo = max(start, m.start() - MAX_LINE // 2)
+            seg = buf[lo:min(end, lo + MAX_LINE)]
+            self._markers(seg)
+            if b"\r" in seg:                 # tqdm redraws: keep the segment with the match
+                cut = seg.rfind(b"\r", 0, m.start() - lo)
+                seg = seg[cut + 1:]
+                cut2 = seg.find(b"\r")
+                seg = seg if cut2 < 0 else seg[:cut2]
+            raw = seg.decode("utf-8", "replace").rstrip("\r\n")
+            if "Traceback (most recent call last)" in raw:
+                resume = self._traceback(buf, raw, start, end, base, at_eof)
+                if resume is None:
+                    return start
+                pos = resume
+                continue
+            if not self._full():
+                self._line_event(raw, base + start, base + end)
+            pos = end
+
+
+def scan_log(path: Union[str, Path], ruleset: RuleSet,
+             engine_roots: Optional[list[str]] = None) -> ScanResult:
+    """Stream ``path`` once and return its events (bounded) and PCG evidence."""
+    sc = _Scanner(ruleset, engine_roots)
+    p = Path(path)
+    base = 0
+    carry = b""
+    with p.open("rb") as f:
+        while True:
+            chunk = f.read(CHUNK)
+            at_eof = not chunk
+            buf = carry + chunk
+            if not buf:
+                break
+            if not at_eof:
+                cut = buf.rfind(b"\n") + 1
+                if cut == 0 and len(buf) < MAX_CARRY:
+                    carry = buf                # one very long line so far; keep reading
+                    continue
+                if cut == 0:
+                    cut = len(buf)
+            else:
+                cut = len(buf)
+            used = sc.block(buf[:cut], base, at_eof)
+            if used < cut and len(buf) - used > MAX_CARRY:
+                used = sc.block(buf[used:cut], base + used, True) + used  # give up waiting
+            carry = buf[used:]
+            base += used
+            if at_eof:
+                break
+        size = f.tell()
+        f.seek(max(0, size - 8192))
+        tail_bytes = f.read()
+    tail = [strip_prefix(x).rstrip() for x in
+            tail_bytes.decode("utf-8", "replace").replace("\r", "\n").split("\n")]
+    tail = [x for x in tail if x.strip()][-12:]
+    return ScanResult(sc.events, sc.pcg_active(), tail, size)
