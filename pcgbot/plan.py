@@ -30,6 +30,8 @@ class Mode:
 
 @dataclass
 class TestSpec:
+    __test__ = False   # not a pytest class, despite the name
+
     path: str
     gpus: int = 1
     suite: str = ""
@@ -255,8 +257,8 @@ def parse_plan(text: str, source: str = "<plan>") -> Plan:
                 plan.modes[mode.name] = mode
     if not plan.modes:
         plan.modes = {"default": Mode("default")}
-        if "default_mode" not in nodes:
-            plan.default_mode = "default"
+    if "default_mode" not in nodes and len(plan.modes) == 1:
+        plan.default_mode = next(iter(plan.modes))
     if plan.default_mode not in plan.modes:
         node = nodes.get("default_mode", (None, root))[1]
         errs.add(node, "default_mode", f"{plan.default_mode!r} is not a mode of this plan "
