@@ -104,7 +104,7 @@ class FakeGitHub:
         handler = _make_handler(self)
         self._server = ThreadingHTTPServer(("127.0.0.1", 0), handler)
         self._server.daemon_threads = True
-        self._thread = threading.Thread(target=self._server.serve_forever, daemon=True)
+        self._thread = threading.Thread(target=self._server.serve_forever, args=(0.05,), daemon=True)
         self._thread.start()
         return self
 
@@ -186,7 +186,10 @@ class FakeGitHub:
         return {"login": login, "id": abs(hash(login)) % 10_000_000, "node_id": f"U_{login}",
                 "avatar_url": f"{self.root}/avatars/{login}", "gravatar_id": "",
                 "url": f"{self.url}/users/{login}", "html_url": f"{self.root}/{login}",
-                "type": "Bot" if login.endswith("[bot]") else "User", "site_admin": False}
+                "type": "Bot" if login.endswith("[bot]") else "User", "site_admin": False,
+                **{k: f"{self.url}/users/{login}/{k[:-4]}" for k in (
+                    "events_url", "followers_url", "following_url", "gists_url", "organizations_url",
+                    "received_events_url", "repos_url", "starred_url", "subscriptions_url")}}
 
     def repo_json(self, r: RepoState) -> dict:
         owner = r.full_name.split("/")[0]
@@ -773,3 +776,63 @@ def _install_routes(gh: FakeGitHub, route: Callable) -> None:
     def search(body: Any, q: dict) -> tuple:
         # Present because GitHub has it; pcgbot must not use it (tests assert it is never called).
         return 200, {"total_count": 0, "incomplete_results": False, "items": []}, {}
+
+
+# --- helpers for tests that drive pcgbot against the fake ------------------------------------------
+
+TEST_TOKEN = "ghp_" + "T3st" * 9      # looks like a real classic token, so redaction must catch it
+
+
+def remote(gh: FakeGitHub, repo: str = "o/r", **cfg: Any) -> Any:
+    """A pcgbot RemoteBackend talking to this fake, tuned for tests (no pacing, short timeouts)."""
+    from pcgbot.github.backend import RemoteBackend
+    from pcgbot.github.client import GitHubConfig
+    gh.repo(repo)
+    opts = dict(token=TEST_TOKEN, repo=repo, api_url=gh.url, throttle=False, timeout=1.0, backoff=0.01,
+                retries=4, max_wait=5.0)
+    opts.update(cfg)
+    return RemoteBackend(GitHubConfig(**opts))
+
+
+def cli_env(gh: FakeGitHub, repo: str = "o/r") -> dict[str, str]:
+    """Environment for running `pcgbot github ...` in a subprocess against this fake."""
+    gh.repo(repo)
+    return {"GITHUB_TOKEN": TEST_TOKEN, "GITHUB_REPOSITORY": repo, "GITHUB_API_URL": gh.url,
+            "GITHUB_SERVER_URL": gh.root, "PCGBOT_GITHUB_NO_THROTTLE": "1", "PCGBOT_GITHUB_TIMEOUT": "2",
+            "PCGBOT_GITHUB_BACKOFF": "0.01"}
+
+
+def make_signature(fp: str = "a1b2c3d4e5f6", tests: tuple = ("registered/x/test_a.py",),
+                   verdict: str = "regression", current: tuple = (0, 10), baseline: tuple = (10, 10),
+                   **extra: Any) -> dict:
+    sig = {"fingerprint": fp, "title": f"CUDA error: illegal memory access ({fp[:4]})", "rule": None,
+           "category": "pcg-bug", "pcg_specific": True, "gpus": 1,
+           "excerpt": ["Traceback (most recent call last):", "RuntimeError: CUDA error: illegal memory access"],
+           "tests": [{"test": t, "verdict": verdict, "baseline": list(baseline), "current": list(current),
+                      "statistic": "Fisher exact one-sided p=1.1e-05 (alarm p<0.01)", "log": f"logs/{t}.log"}
+                     for t in tests],
+           "culprit": None, "fix": None,
+           "reproduce": f"pcgbot run-one plans/sglang-1gpu.yaml {tests[0]} --mode pcg"}
+    sig.update(extra)
+    return sig
+
+
+def make_analysis(sigs: list, sweep: str = "sweep-1", commit: str = "c0ffee" * 6 + "abcd",
+                  healthy: tuple = (), tests: Optional[list] = None, **extra: Any) -> dict:
+    """An analysis.json document (the seam pcgbot analyze writes) built from signatures."""
+    rows = tests if tests is not None else [
+        {"test": t["test"], "suite": "s", "gpus": 1, "verdict": t["verdict"], "baseline": t["baseline"],
+         "current": t["current"], "statistic": t["statistic"], "category": s["category"],
+         "signature": s["fingerprint"], "pcg_active": True} for s in sigs for t in s["tests"]]
+    rows += [{"test": t, "suite": "s", "gpus": 1, "verdict": "fixed", "baseline": [0, 10], "current": [10, 10],
+              "statistic": "", "category": None, "signature": None, "pcg_active": True}
+             for t in healthy if all(r["test"] != t for r in rows)]
+    regs = sum(1 for r in rows if r["verdict"] == "regression")
+    out = {"sweep": {"sweep_id": sweep, "plan": "sglang-1gpu", "mode": "pcg", "commit": commit,
+                     "branch": "main", "complete": True},
+           "baseline": None, "config": "1-gpu", "run_url": f"https://github.com/o/r/actions/runs/{sweep}",
+           "totals": {"tests": 181, "passed": 181 - regs, "failed": regs, "regressions": regs, "fixed": 0,
+                      "flaky": 0, "infra": 0},
+           "tests": rows, "signatures": sigs, "healthy_tests": list(healthy)}
+    out.update(extra)
+    return out

@@ -158,8 +158,9 @@ def _body(sig: dict, state: IssueState, excerpt_lines: int, max_tests: int) -> s
     for t, d in tests[:max_tests]:
         stat = (d.get("statistic") or "").replace("|", "\\|")
         lines.append(f"| `{t}` | {d.get('verdict') or ''} | {rate(d.get('baseline'))} | {rate(d.get('current'))} | {stat} |")
-    if len(tests) > max_tests:
-        lines.append(f"| … and {len(tests) - max_tests} more | | | | |")
+    hidden = max(len(tests) - max_tests, 0) + max(len(sig.get("tests") or []) - len(tests), 0)
+    if hidden:
+        lines.append(f"| … and {hidden} more | | | | |")
     lines.append("")
     if state.culprit:
         lines += _commit_block("First bad commit (bisect)", state.culprit)

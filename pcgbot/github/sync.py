@@ -29,6 +29,7 @@ KIND_LABEL = "pcg-regression"
 CATEGORY_COLORS = {"pcg-bug": "d93f0b", "not-pcg": "0e8a16", "infra": "fbca04", "unknown": "cccccc",
                    "flaky": "fef2c0", "untriaged": "cccccc", "resolved-on-rerun": "c2e0c6"}
 AUTOCLOSE_REOPENS = 2      # after this many reopens a human closes the issue
+MAX_STATE_TESTS = 100      # tests remembered per issue (the body, state included, must fit 65,536)
 
 
 def sig_label(fp: str) -> str:
@@ -135,6 +136,12 @@ class Syncer:
     def merge(self, st: IssueState, sig: dict) -> None:
         for t in sig["tests"]:
             st.tests[t["test"]] = {k: t.get(k) for k in ("verdict", "baseline", "current", "statistic", "log")}
+            st.tests[t["test"]]["statistic"] = str(t.get("statistic") or "")[:160]
+        if len(st.tests) > MAX_STATE_TESTS:
+            # The state lives in a 65,536-character body: keep the tests that fail now, then by name.
+            now = {t["test"] for t in sig["tests"]}
+            keep = sorted(st.tests, key=lambda t: (t not in now, t))[:MAX_STATE_TESTS]
+            st.tests = {t: st.tests[t] for t in sorted(keep)}
         for k in ("culprit", "fix"):
             if sig.get(k):
                 st.__setattr__(k, sig[k])
