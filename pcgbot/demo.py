@@ -78,7 +78,8 @@ def run_demo(out: Optional[str | os.PathLike] = None, *, echo: Echo = print,
     echo(f"[1/7] repository: {info['repo']} ({len(info['commits'])} commits; baseline "
          f"{info['baseline'][:10]}, head {info['head'][:10]})")
     result: dict[str, Any] = {"dir": str(root), "repo": info["repo"], "plan": info["plan"],
-                              "planted": info["culprits"], "stages": {}}
+                              "planted": info["culprits"], "stages": {},
+                              "baseline": info["baseline"], "head": info["head"]}
     base_dir, head_dir = root / "sweeps" / "baseline", root / "sweeps" / "head"
     store = Store(root / "pcgbot.db")
     with leaked_port() as held:

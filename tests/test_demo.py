@@ -1,0 +1,106 @@
+"""The demo repository (planted bugs behave as documented under real mode injection) and
+``pcgbot demo`` end to end."""
+
+from __future__ import annotations
+
+import importlib.util
+import json
+import socket
+import subprocess
+import time
+
+import pytest
+
+from conftest import run_cli
+from pcgbot.demo import leaked_port
+from pcgbot.demo_repo import (EMBEDDING, PORT, RETRACT, STOP, TOKENIZER, build_demo_repo)
+from pcgbot.plan import load_plan
+from pcgbot.sweep import run_one
+
+
+def _git(repo: str, *args: str) -> str:
+    return subprocess.run(["git", *args], cwd=repo, capture_output=True, text=True,
+                          check=True).stdout.strip()
+
+
+def test_repo_history_is_deterministic_and_plants_culprits(tmp_path):
+    a = build_demo_repo(tmp_path / "a")
+    b = build_demo_repo(tmp_path / "b")
+    assert a["commits"] == b["commits"]               # same shas on every machine
+    assert 20 <= len(a["commits"]) <= 40
+    assert _git(a["repo"], "rev-list", "--count", "HEAD") == str(len(a["commits"]))
+    assert a["head"] == _git(a["repo"], "rev-parse", "HEAD")
+    order = a["commits"]
+    base = order.index(a["baseline"])
+    for test, sha in a["culprits"].items():
+        assert base < order.index(sha) < len(order) - 1, test
+        assert _git(a["repo"], "show", "--stat", "--format=", sha).count("tinyengine/") == 1
+    assert "piecewise" in _git(a["repo"], "log", "-1", "--format=%s", a["culprits"][EMBEDDING])
+    plan = load_plan(a["plan"])
+    assert str(plan.repo_path()) == a["repo"]
+    assert {m: plan.mode(m).env["PCGBOT_SERVER_ARGS_MODULE"] for m in ("pcg", "nopcg")} == \
+        {"pcg": "tinyengine.server_args", "nopcg": "tinyengine.server_args"}
+    assert {t.path for t in plan.tests} >= {EMBEDDING, RETRACT, TOKENIZER, STOP, PORT}
+    with pytest.raises(Exception, match="not empty"):
+        build_demo_repo(tmp_path / "a")
+
+
+def _outcomes(plan, test, mode, attempts, out, repo=None):
+    spec = plan.find_test(test)
+    return [run_one(plan, spec, out_dir=out, mode=mode, attempt=i, repo=repo).outcome
+            for i in attempts]
+
+
+def test_planted_bugs_under_real_mode_injection(tmp_path):
+    info = build_demo_repo(tmp_path / "demo")
+    plan = load_plan(info["plan"])
+    out = tmp_path / "runs"
+    # PCG-only deterministic regression: fails with PCG, passes without; PCG proven from the log
+    assert _outcomes(plan, EMBEDDING, "pcg", [0, 1], out / "e") == ["fail", "fail"]
+    rec = run_one(plan, plan.find_test(EMBEDDING), out_dir=out / "e2", mode="pcg")
+    assert rec.pcg_active is True
+    log = (out / "e2" / rec.log).read_text()
+    assert "Compiling num tokens" in log and "size of tensor a (8)" in log
+    assert _outcomes(plan, EMBEDDING, "nopcg", [0], out / "n") == ["pass"]
+    # flaky: seeded by the attempt number -> exactly these attempts fail at head, in PCG only
+    got = _outcomes(plan, RETRACT, "pcg", range(10), out / "f")
+    assert [i for i, o in enumerate(got) if o == "fail"] == [1, 3, 4, 7, 8, 9]
+    assert set(_outcomes(plan, RETRACT, "nopcg", [1, 3], out / "fn")) == {"pass"}
+    # both modes
+    assert _outcomes(plan, TOKENIZER, "nopcg", [0], out / "t") == ["fail"]
+    # before the culprits (baseline checkout) all three pass; the stop-strings test fails there
+    wt = tmp_path / "wt"
+    _git(info["repo"], "worktree", "add", "-q", "--detach", str(wt), info["baseline"])
+    for test in (EMBEDDING, RETRACT, TOKENIZER):
+        assert set(_outcomes(plan, test, "pcg", [1, 3], out / "b", repo=wt)) == {"pass"}, test
+    assert _outcomes(plan, STOP, "pcg", [0], out / "s", repo=wt) == ["fail"]
+    # infra: the port test passes on a clean machine and fails while a leaked server holds it
+    assert _outcomes(plan, PORT, "pcg", [0], out / "p") == ["pass"]
+    with leaked_port(info["leak_port"]) as held:
+        assert held
+        assert _outcomes(plan, PORT, "pcg", [1], out / "p") == ["fail"]
+    socket.create_server(("127.0.0.1", info["leak_port"])).close()   # released again
+
+
+@pytest.mark.slow
+def test_demo_end_to_end(tmp_path):
+    t0 = time.monotonic()
+    r = run_cli("demo", "--dir", str(tmp_path / "d"), "--json", timeout=180)
+    took = time.monotonic() - t0
+    assert r.returncode == 0, r.stderr[-3000:]
+    res = json.loads(r.stdout)
+    for f in ("report", "junit", "dashboard", "status"):
+        assert (tmp_path / "d" / res["files"][f].rsplit("/", 1)[-1]).is_file()
+    report = (tmp_path / "d" / "report.md").read_text()
+    assert "## Results Summary" in report and "| 2-GPU | 1 | 1 | 0 | 0 | 100.0% |" in report
+    assert "test_port_server.py" in report
+    head = json.loads((tmp_path / "d" / "sweeps" / "head" / "sweep.json").read_text())
+    assert head["complete"] and head["commit"] == res["head"]
+    base = json.loads((tmp_path / "d" / "sweeps" / "baseline" / "sweep.json").read_text())
+    assert base["commit"] == res["baseline"]
+    if importlib.util.find_spec("pcgbot.analyze"):
+        assert res["status"].startswith("failure")
+        for test, sha in res["planted"].items():
+            assert res["culprits"][test]["sha"] == sha, test
+    print(f"demo took {took:.1f} s")
+    assert took < 90      # 60 s target on 2 cores; slack for a loaded CI machine
