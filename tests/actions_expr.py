@@ -258,6 +258,6 @@ def interpolate(value: Any, ctx: dict[str, Any]) -> Any:
     if not isinstance(value, str) or "${{" not in value:
         return value
     m = _INTERP.fullmatch(value.strip())
-    if m:
+    if m and value.count("${{") == 1:
         return evaluate(m.group(1), ctx)
     return _INTERP.sub(lambda mm: to_str(evaluate(mm.group(1), ctx)), value)
