@@ -85,7 +85,7 @@ def collect_dashboard(store: Any, *, plan: str, mode: str, current: Optional[dic
         if s.get("category") == "infra" or any(t.get("verdict") in ("regression",
                                                                      "still-failing", "flaky")
                                                for t in s.get("tests") or []) or not s.get("tests"):
-            sigs.append(s)
+            sigs.append(dict(s))
     return {"plan": plan, "mode": mode, "columns": columns,
             "rows": [rows[t] for t in sorted(rows, key=lambda t: (rows[t]["gpus"],
                                                                    rows[t]["suite"], t))],
@@ -189,8 +189,10 @@ def render_dashboard(d: dict[str, Any]) -> str:
     return page
 
 
-def dashboard_for_dir(sweep_dir: str | Path, store: Any = None) -> str:
-    """The dashboard of the plan and mode of ``sweep_dir`` (its analysis gives the signatures)."""
+def dashboard_for_dir(sweep_dir: str | Path, store: Any = None,
+                      issues: Optional[dict[str, dict]] = None) -> str:
+    """The dashboard of the plan and mode of ``sweep_dir`` (its analysis gives the signatures;
+    ``issues`` maps a fingerprint to its filed issue ``{"number", "url"}``)."""
     from .sweep import read_meta, read_runs
     meta = read_meta(sweep_dir)
     a = Path(sweep_dir) / ANALYSIS
@@ -198,4 +200,7 @@ def dashboard_for_dir(sweep_dir: str | Path, store: Any = None) -> str:
     d = collect_dashboard(store, plan=meta.get("plan"), mode=meta.get("mode"),
                           current=dict(meta, dir=str(sweep_dir)),
                           current_runs=read_runs(sweep_dir), analysis=analysis)
+    for sig in d["signatures"]:
+        if issues and sig.get("fingerprint") in issues:
+            sig["issue"] = issues[sig["fingerprint"]]
     return render_dashboard(d)

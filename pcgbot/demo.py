@@ -94,8 +94,9 @@ def run_demo(out: Optional[str | os.PathLike] = None, *, echo: Echo = print,
         result["stages"]["diff"] = _stage_diff(base_dir, head_dir, echo)
         result["stages"]["analyze"] = _stage_analyze(head_dir, base_dir, plan, store, echo)
     result["culprits"] = _culprits(head_dir)
-    result["stages"]["github"] = _stage_github(head_dir, root / "github", echo)
-    result.update(_stage_report(head_dir, root, store, echo))
+    gh = _stage_github(head_dir, root / "github", info["head"], echo)
+    result["stages"]["github"] = gh.get("lines")
+    result.update(_stage_report(head_dir, root, store, gh, echo))
     store.close()
     result["seconds"] = round(time.monotonic() - t0, 1)
     return result
@@ -158,17 +159,38 @@ def _culprits(head_dir: Path) -> dict[str, dict[str, Any]]:
     return out
 
 
-def _stage_github(head_dir: Path, out: Path, echo: Echo) -> Any:
+def _stage_github(head_dir: Path, out: Path, head_sha: str, echo: Echo) -> dict[str, Any]:
+    """Issues, comments and the commit status a real run would post, as files in ``out``."""
     if not (_have("pcgbot.github.sync") and (head_dir / "analysis.json").is_file()):
         echo("[6/7] github dry run: skipped (needs pcgbot.github.sync and analysis.json)")
-        return None
-    from .github.sync import sync_dry_run
-    res = sync_dry_run(head_dir, out)
-    echo(f"[6/7] github dry run: issues, comments and statuses written to {out}")
-    return res
+        return {}
+    from .github.analysis import load_analysis
+    from .github.dryrun import FolderBackend
+    from .github.status import post_status
+    from .github.sync import Syncer, sync
+
+    analysis = load_analysis(head_dir)
+    backend = FolderBackend(out)
+    res = sync(backend, analysis)
+    st = post_status(backend, analysis, head_sha)
+    issues: dict[str, dict[str, Any]] = {}
+    finder = Syncer(backend, analysis)
+    for sig in analysis.get("signatures") or []:
+        hit = finder.find(sig["fingerprint"])
+        if hit:
+            num = hit[0].number
+            url = hit[0].url or str(out / "issues" / f"{num:04d}.md")
+            if not url.startswith(("https://", "http://", "file:")):   # dry run: a local file
+                url = Path(url).resolve().as_uri()
+            issues[sig["fingerprint"]] = {"number": num, "url": url}
+    echo(f"[6/7] github dry run: {'; '.join(res.lines())}; status {st.context}: {st.state} "
+         f"-> {out}")
+    return {"issues": issues, "status": f"{st.context}: {st.state}: {st.description}",
+            "lines": res.lines()}
 
 
-def _stage_report(head_dir: Path, root: Path, store, echo: Echo) -> dict[str, Any]:
+def _stage_report(head_dir: Path, root: Path, store, gh: dict[str, Any],
+                  echo: Echo) -> dict[str, Any]:
     from .dashboard import dashboard_for_dir
     from .junit import render_junit
     from .report import collect, render_markdown
@@ -178,15 +200,16 @@ def _stage_report(head_dir: Path, root: Path, store, echo: Echo) -> dict[str, An
              "dashboard": root / "dashboard.html", "status": root / "status.txt"}
     files["report"].write_text(render_markdown(data))
     files["junit"].write_text(render_junit(data))
-    files["dashboard"].write_text(dashboard_for_dir(head_dir, store))
-    files["status"].write_text(status_line(data) + "\n")
+    files["dashboard"].write_text(dashboard_for_dir(head_dir, store, issues=gh.get("issues")))
+    status = gh.get("status") or status_line(data)
+    files["status"].write_text(status + "\n")
     echo(f"[7/7] report: {files['report']}  junit: {files['junit']}  "
          f"dashboard: {files['dashboard']}")
-    return {"files": {k: str(v) for k, v in files.items()}, "status": status_line(data)}
+    return {"files": {k: str(v) for k, v in files.items()}, "status": status}
 
 
 def status_line(data: dict[str, Any]) -> str:
-    """One line for a commit status: failure if any regression, else success."""
+    """The commit status line when the GitHub module is not there to word it."""
     tests = data["tests"]
     regs = [t for t in tests if t.get("verdict") == "regression"]
     failed = sum(1 for t in tests if t["status"] == "failed")
