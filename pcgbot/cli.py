@@ -28,6 +28,7 @@ from .cli_cost import register as _r; _r(cli)  # noqa: E402
 from .cli_gpu import register as _r; _r(cli)  # noqa: E402
 from .cli_report import register as _r; _r(cli)  # noqa: E402
 from .cli_github import register as _r; _r(cli)  # noqa: E402
+from .cli_signature import register as _r; _r(cli)  # noqa: E402
 # END REGISTER
 
 

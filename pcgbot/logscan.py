@@ -9,10 +9,13 @@ block.  Events are kept per rank up to a fixed count, so memory stays flat howev
 
 from __future__ import annotations
 
+import os
 import re
+import shutil
+import subprocess
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Optional, Union
+from typing import Callable, Optional, Union
 
 from .normalize import DEFAULT_ENGINE_ROOTS, Frame, parse_exception, parse_frame, strip_prefix
 from .patterns import Rule, RuleSet
@@ -87,6 +90,7 @@ class _Scanner:
         words += markers
         # Longest first so the alternation reports the most specific word (cosmetic only).
         uniq = sorted(set(words), key=len, reverse=True)
+        self.words = uniq
         self.trigger = re.compile("|".join(re.escape(w) for w in uniq).encode())
         self.markers = [(m, m.encode()) for m in markers]
         self.seen_active = self.seen_inactive = self.seen_weak = False
@@ -163,20 +167,15 @@ class _Scanner:
         return False
 
     # -- tracebacks ---------------------------------------------------------------------------
-    def _traceback(self, buf: bytes, header: str, start: int, pos: int, base: int,
-                   at_eof: bool) -> Optional[int]:
-        """Parse the traceback whose header line starts at ``start``; ``pos`` is the start of
-        the next line.  Returns where scanning resumes, or None if the block ended inside the
-        traceback and more data will come (the caller carries it over)."""
-        ev = Event(base + start, "", lines=[header.rstrip()])
+    def _traceback(self, buf: bytes, header: str, offset: int) -> int:
+        """Parse the traceback whose header line starts at file ``offset``; ``buf`` holds the
+        bytes after the header line.  Returns how many bytes of ``buf`` it spans."""
+        ev = Event(offset, "", lines=[header.rstrip()])
         frame_lines: list[list[str]] = []
         stray = 0
         n = 0
-        while n < MAX_TB_LINES:
-            if pos >= len(buf):
-                if not at_eof and start > 0:
-                    return None
-                break
+        pos = 0
+        while n < MAX_TB_LINES and pos < len(buf):
             nl = buf.find(b"\n", pos)
             end = len(buf) if nl < 0 else nl + 1
             raw = buf[pos:min(end, pos + MAX_LINE)].decode("utf-8", "replace").rstrip("\r\n")
@@ -258,37 +257,103 @@ class _Scanner:
             return False
         return True if self.seen_weak else None
 
-    # -- blocks -------------------------------------------------------------------------------
-    def block(self, buf: bytes, base: int, at_eof: bool) -> int:
-        """Scan ``buf`` (starts at file offset ``base``); return how many bytes were consumed
-        (the rest is carried into the next block)."""
-        pos = 0
-        search = self.trigger.search
+    # -- lines ------------------------------------------------------------------------------
+    def line(self, seg: bytes, offset: int, end: int, read_at: Callable[[int, int], bytes]) -> int:
+        """Handle one trigger line (``seg``, at most MAX_LINE bytes of it) starting at file
+        ``offset`` and ending at ``end``; returns the offset where scanning resumes."""
+        self._markers(seg)
+        if b"\r" in seg:                     # tqdm redraws: keep the segment with the match
+            m = self.trigger.search(seg)
+            at = m.start() if m else len(seg)
+            seg = seg[seg.rfind(b"\r", 0, at) + 1:]
+            cut = seg.find(b"\r")
+            seg = seg if cut < 0 else seg[:cut]
+        raw = seg.decode("utf-8", "replace").rstrip("\r\n")
+        if "Traceback (most recent call last)" in raw:
+            return end + self._traceback(read_at(end, TB_WINDOW), raw, offset)
+        if not self._full():
+            self._line_event(raw, offset, end)
+        return end
+
+
+TB_WINDOW = 256 * 1024    # bytes read after a traceback header to parse it
+
+
+def _grep() -> Optional[str]:
+    """GNU grep -F runs Aho-Corasick at ~1 GB/s; Python's regex alternation at ~40 MB/s."""
+    if os.environ.get("PCGBOT_NO_GREP"):
+        return None
+    return shutil.which("grep")
+
+
+def _scan_grep(sc: _Scanner, grep: str, path: Path, read_at: Callable[[int, int], bytes]) -> bool:
+    """Feed the scanner the trigger lines grep finds.  False if grep failed (caller falls back)."""
+    words: list[str] = sc.words
+    cmd = [grep, "-a", "-b", "-F"] + [x for w in words for x in ("-e", w)] + ["--", str(path)]
+    env = dict(os.environ, LC_ALL="C")
+    with subprocess.Popen(cmd, stdout=subprocess.PIPE, stderr=subprocess.DEVNULL, env=env) as proc:
+        assert proc.stdout is not None
+        resume = 0
+        out = proc.stdout
         while True:
-            m = search(buf, pos)
-            if not m:
-                return len(buf)
-            start = buf.rfind(b"\n", 0, m.start()) + 1
-            nl = buf.find(b"\n", m.end())
-            end = len(buf) if nl < 0 else nl + 1
-            lo = max(start, m.start() - MAX_LINE // 2)
-            seg = buf[lo:min(end, lo + MAX_LINE)]
-            self._markers(seg)
-            if b"\r" in seg:                 # tqdm redraws: keep the segment with the match
-                cut = seg.rfind(b"\r", 0, m.start() - lo)
-                seg = seg[cut + 1:]
-                cut2 = seg.find(b"\r")
-                seg = seg if cut2 < 0 else seg[:cut2]
-            raw = seg.decode("utf-8", "replace").rstrip("\r\n")
-            if "Traceback (most recent call last)" in raw:
-                resume = self._traceback(buf, raw, start, end, base, at_eof)
-                if resume is None:
-                    return start
-                pos = resume
+            line = out.readline(MAX_LINE)
+            if not line:
+                break
+            full = len(line)
+            if not line.endswith(b"\n"):       # a huge line: keep its head, skip the rest
+                while True:
+                    more = out.readline(MAX_LINE)
+                    full += len(more)
+                    if not more or more.endswith(b"\n"):
+                        break
+            colon = line.find(b":")
+            try:
+                offset = int(line[:colon])
+            except ValueError:
+                proc.kill()
+                return False
+            seg = line[colon + 1:].rstrip(b"\n")
+            end = offset + full - colon - 1
+            if offset < resume:
                 continue
-            if not self._full():
-                self._line_event(raw, base + start, base + end)
-            pos = end
+            resume = sc.line(seg, offset, end, read_at)
+        rc = proc.wait()
+    return rc in (0, 1)                      # 1 = no line matched
+
+
+def _scan_python(sc: _Scanner, path: Path, read_at: Callable[[int, int], bytes]) -> None:
+    """Fallback without grep: C-speed regex over 1 MiB blocks, Python only on trigger lines."""
+    search = sc.trigger.search
+    resume = 0
+    base = 0
+    carry = b""
+    with path.open("rb") as f:
+        while True:
+            chunk = f.read(CHUNK)
+            buf = carry + chunk
+            if not buf:
+                break
+            cut = len(buf) if not chunk else buf.rfind(b"\n") + 1
+            if cut == 0:
+                if len(buf) < MAX_CARRY:
+                    carry = buf               # one very long line so far; keep reading
+                    continue
+                cut = len(buf)
+            pos = max(0, resume - base)
+            while pos < cut:
+                m = search(buf, pos, cut)
+                if not m:
+                    break
+                start = buf.rfind(b"\n", 0, m.start()) + 1
+                nl = buf.find(b"\n", m.end(), cut)
+                end = cut if nl < 0 else nl + 1
+                lo = max(start, m.start() - MAX_LINE // 2)
+                resume = sc.line(buf[lo:min(end, lo + MAX_LINE)], base + start, base + end, read_at)
+                pos = max(end, resume - base)
+            carry = buf[cut:]
+            base += cut
+            if not chunk:
+                break
 
 
 def scan_log(path: Union[str, Path], ruleset: RuleSet,
@@ -296,34 +361,19 @@ def scan_log(path: Union[str, Path], ruleset: RuleSet,
     """Stream ``path`` once and return its events (bounded) and PCG evidence."""
     sc = _Scanner(ruleset, engine_roots)
     p = Path(path)
-    base = 0
-    carry = b""
-    with p.open("rb") as f:
-        while True:
-            chunk = f.read(CHUNK)
-            at_eof = not chunk
-            buf = carry + chunk
-            if not buf:
-                break
-            if not at_eof:
-                cut = buf.rfind(b"\n") + 1
-                if cut == 0 and len(buf) < MAX_CARRY:
-                    carry = buf                # one very long line so far; keep reading
-                    continue
-                if cut == 0:
-                    cut = len(buf)
-            else:
-                cut = len(buf)
-            used = sc.block(buf[:cut], base, at_eof)
-            if used < cut and len(buf) - used > MAX_CARRY:
-                used = sc.block(buf[used:cut], base + used, True) + used  # give up waiting
-            carry = buf[used:]
-            base += used
-            if at_eof:
-                break
-        size = f.tell()
-        f.seek(max(0, size - 8192))
-        tail_bytes = f.read()
+    with p.open("rb") as rf:
+        def read_at(offset: int, n: int) -> bytes:
+            rf.seek(offset)
+            return rf.read(n)
+
+        grep = _grep()
+        if grep is None or not _scan_grep(sc, grep, p, read_at):
+            if grep is not None:              # grep broke half-way: start over in Python
+                sc = _Scanner(ruleset, engine_roots)
+            _scan_python(sc, p, read_at)
+        size = rf.seek(0, os.SEEK_END)
+        rf.seek(max(0, size - 8192))
+        tail_bytes = rf.read()
     tail = [strip_prefix(x).rstrip() for x in
             tail_bytes.decode("utf-8", "replace").replace("\r", "\n").split("\n")]
     tail = [x for x in tail if x.strip()][-12:]

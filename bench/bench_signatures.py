@@ -1,0 +1,145 @@
+"""Benchmark: fingerprinting throughput and memory on large, realistic SGLang logs.
+
+Generates logs of 10 MB and 100 MB (server decode-batch lines, uvicorn access lines, tqdm capture
+bars with carriage returns, warnings, a handled traceback early on) with one real failure near the
+end, then measures, per size:
+  * wall time of signature_of_log (median of 3 runs; target < 2 s for 100 MB),
+  * peak Python allocations (tracemalloc) during the call,
+  * peak RSS of a fresh child process that only fingerprints (ru_maxrss), minus its baseline.
+Flat memory from 10 MB to 100 MB shows the log is streamed, not loaded.
+
+    python bench/bench_signatures.py [--sizes 10,100] [--dir /tmp]
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import random
+import resource
+import statistics
+import subprocess
+import sys
+import tempfile
+import time
+import tracemalloc
+from pathlib import Path
+
+from pcgbot.signatures import signature_of_log
+
+ERROR = """[2026-01-29 12:00:00 TP0] Scheduler hit an exception: Traceback (most recent call last):
+  File "/sgl-workspace/sglang/python/sglang/srt/managers/scheduler.py", line 2900, in run_scheduler_process
+    scheduler.event_loop_overlap()
+  File "/sgl-workspace/sglang/python/sglang/srt/managers/scheduler.py", line 1010, in event_loop_overlap
+    batch_result = self.run_batch(batch)
+  File "/sgl-workspace/sglang/python/sglang/srt/model_executor/model_runner.py", line 2100, in forward_extend
+    return self.piecewise_cuda_graph_runner.replay(forward_batch)
+  File "/sgl-workspace/sglang/python/sglang/srt/distributed/device_communicators/pynccl.py", line 130, in outplace_all_reduce
+    self.nccl.ncclAllReduce(
+RuntimeError: CUDA error: an illegal memory access was encountered
+CUDA kernel errors might be asynchronously reported at some other API call, so the stacktrace below might be incorrect.
+Killed
+"""
+
+HANDLED = """Exception ignored in: <function BaseEventLoop.__del__ at 0x7f3a2b1c9d30>
+Traceback (most recent call last):
+  File "/usr/lib/python3.10/asyncio/base_events.py", line 688, in __del__
+ValueError: I/O operation on closed pipe
+"""
+
+
+def noise_line(rng: random.Random, i: int) -> str:
+    r = rng.random()
+    ts = f"2026-01-29 10:{(i // 60) % 60:02d}:{i % 60:02d}"
+    if r < 0.45:
+        return (f"[{ts} TP0] Decode batch. #running-req: {rng.randint(1, 64)}, #token: {i % 90000}, "
+                f"token usage: 0.{rng.randint(0, 99):02d}, cuda graph: True, gen throughput "
+                f"(token/s): {rng.uniform(50, 3000):.2f}, #queue-req: 0,\n")
+    if r < 0.75:
+        return f'INFO:     127.0.0.1:{rng.randint(30000, 60000)} - "POST /generate HTTP/1.1" 200 OK\n'
+    if r < 0.90:
+        bars = "".join(f"\rCapturing batches (bs={b} avail_mem=70.{b:02d} GB): {p}%|#    | {b}/36 "
+                       f"[00:0{b % 10}<00:10, 3.1it/s]" for b, p in ((4, 10), (8, 20), (16, 40)))
+        return bars + "\n"
+    if r < 0.97:
+        return (f"[{ts} TP0] Prefill batch. #new-seq: 1, #new-token: {rng.randint(1, 8192)}, "
+                f"#cached-token: {rng.randint(0, 4096)}, token usage: 0.01, #running-req: 0\n")
+    return (f"/usr/local/lib/python3.10/dist-packages/torch/utils/_pytree.py:185: "
+            f"FutureWarning: `torch.utils._pytree._register_pytree_node` is deprecated.\n")
+
+
+def make_log(path: Path, mb: int, seed: int = 0) -> None:
+    rng = random.Random(seed)
+    target = mb * 1_000_000
+    with path.open("w") as f:
+        f.write("server_args=ServerArgs(model_path='meta-llama/Llama-3.1-8B-Instruct', "
+                "cuda_graph_backend_prefill='tc_piecewise')\n")
+        f.write("Compiling num tokens (num_tokens=4096): 100%|##########| 52/52 [00:40<00:00]\n")
+        f.write(HANDLED)
+        i = 0
+        buf: list[str] = []
+        written = 0
+        while written < target - 5000:
+            line = noise_line(rng, i)
+            buf.append(line)
+            written += len(line)
+            i += 1
+            if len(buf) >= 10000:
+                f.write("".join(buf))
+                buf.clear()
+        f.write("".join(buf))
+        f.write(ERROR)
+        for j in range(20):
+            f.write(noise_line(rng, i + j))
+
+
+def child_rss(path: Path) -> tuple[float, float]:
+    """Peak RSS (MiB) of a fresh interpreter: after imports, and after fingerprinting."""
+    code = ("import resource,sys;from pcgbot.signatures import signature_of_log;"
+            "a=resource.getrusage(resource.RUSAGE_SELF).ru_maxrss;"
+            "s=signature_of_log(sys.argv[1]);"
+            "b=resource.getrusage(resource.RUSAGE_SELF).ru_maxrss;print(a,b)")
+    out = subprocess.run([sys.executable, "-c", code, str(path)], capture_output=True, text=True,
+                         check=True).stdout.split()
+    return int(out[0]) / 1024, int(out[1]) / 1024
+
+
+def main() -> int:
+    ap = argparse.ArgumentParser()
+    ap.add_argument("--sizes", default="10,100")
+    ap.add_argument("--dir", default=tempfile.gettempdir())
+    args = ap.parse_args()
+    rows = []
+    for mb in [int(x) for x in args.sizes.split(",")]:
+        path = Path(args.dir) / f"pcgbot_bench_{mb}mb.log"
+        if not path.exists() or path.stat().st_size < mb * 990_000:
+            make_log(path, mb)
+        size = path.stat().st_size
+        times = []
+        sig = None
+        for _ in range(3):
+            t = time.perf_counter()
+            sig = signature_of_log(path)
+            times.append(time.perf_counter() - t)
+        tracemalloc.start()
+        signature_of_log(path)
+        _, peak = tracemalloc.get_traced_memory()
+        tracemalloc.stop()
+        rss0, rss1 = child_rss(path)
+        med = statistics.median(times)
+        rows.append((mb, size / 1e6, med, size / 1e6 / med, peak / 2**20, rss0, rss1, sig))
+    print(f"{'log':>6} {'MB':>7} {'median s':>9} {'MB/s':>7} {'tracemalloc peak MiB':>21} "
+          f"{'RSS base MiB':>13} {'RSS peak MiB':>13}")
+    for mb, size, med, rate, peak, rss0, rss1, _ in rows:
+        print(f"{mb:>4}MB {size:>7.1f} {med:>9.3f} {rate:>7.1f} {peak:>21.2f} {rss0:>13.1f} "
+              f"{rss1:>13.1f}")
+    sig = rows[-1][-1]
+    print("\nsignature of the largest log:")
+    print(json.dumps({k: v for k, v in sig.to_dict().items() if k != "excerpt"}, indent=1))
+    print(f"cpu: {os.cpu_count()} cores; python {sys.version.split()[0]}")
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

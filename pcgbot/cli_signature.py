@@ -1,0 +1,82 @@
+"""``pcgbot signature`` and ``pcgbot triage``: thin click wrappers over signatures / triage."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+from typing import Optional
+
+import click
+
+from .signatures import rules_with, signature_of_log
+from .triage import LEAK_MIB, triage_sweep
+
+_CAT_ORDER = ("pcg-bug", "not-pcg", "infra", "resolved-on-rerun", "flaky", "untriaged")
+
+
+@click.command("signature")
+@click.argument("logs", nargs=-1, required=True, type=click.Path(dir_okay=False))
+@click.option("--json", "as_json", is_flag=True, help="Print a JSON array, one object per log.")
+@click.option("--patterns", "patterns", multiple=True, type=click.Path(dir_okay=False),
+              help="Extra patterns YAML (same id overrides a built-in rule). Repeatable.")
+def signature_cmd(logs: tuple[str, ...], as_json: bool, patterns: tuple[str, ...]) -> int:
+    """Fingerprint, title, known rule, category, PCG evidence and excerpt of each failure LOG."""
+    rules = rules_with(list(patterns))
+    out = []
+    for log in logs:
+        sig = signature_of_log(log, rules)
+        out.append({"log": log, **sig.to_dict()})
+    if as_json:
+        click.echo(json.dumps(out, indent=1))
+        return 0
+    for d in out:
+        pcg = {True: "active", False: "not active", None: "unknown"}[d["pcg_active"]]
+        click.echo(f"{d['log']}\n  {d['fingerprint']}  {d['title']}\n"
+                   f"  rule: {d['rule'] or '-'}  category: {d['category']}  PCG: {pcg}")
+        for t in d["alt_titles"]:
+            click.echo(f"  also: {t}")
+        for line in d["excerpt"]:
+            click.echo(f"  | {line}")
+    return 0
+
+
+@click.command("triage")
+@click.argument("sweep_dir", type=click.Path(file_okay=False, exists=True))
+@click.option("--differential", is_flag=True,
+              help="Re-run failing tests in the plan's nopcg mode: fails there too => not-pcg.")
+@click.option("--plan", "plan", type=click.Path(dir_okay=False, exists=True),
+              help="Plan file (default: sweep.json's plan_file).")
+@click.option("--rerun", "rerun_dirs", multiple=True, type=click.Path(file_okay=False, exists=True),
+              help="A later sweep dir of the failing tests; all-pass there => resolved-on-rerun.")
+@click.option("--repeats", default=3, show_default=True, type=click.IntRange(1, 100),
+              help="Runs per test in the nopcg re-run.")
+@click.option("--leak-mib", default=LEAK_MIB, show_default=True, type=float,
+              help="GPU memory left by a run above which later OOMs on its GPUs are infra.")
+@click.option("--patterns", "patterns", multiple=True, type=click.Path(dir_okay=False),
+              help="Extra patterns YAML. Repeatable.")
+@click.option("--json", "as_json", is_flag=True, help="Print a JSON array of entries.")
+def triage_cmd(sweep_dir: str, differential: bool, plan: Optional[str], rerun_dirs: tuple[str, ...],
+               repeats: int, leak_mib: float, patterns: tuple[str, ...], as_json: bool) -> int:
+    """Put each failing test of SWEEP_DIR in a category: pcg-bug, not-pcg, flaky,
+    resolved-on-rerun, infra or untriaged."""
+    entries = triage_sweep(Path(sweep_dir), plan=plan, differential=differential,
+                           rerun_dirs=rerun_dirs, rules=rules_with(list(patterns)),
+                           repeats=repeats, leak_mib=leak_mib)
+    if as_json:
+        click.echo(json.dumps([e.to_dict() for e in entries], indent=1))
+        return 0
+    if not entries:
+        click.echo("no failing tests")
+        return 0
+    entries.sort(key=lambda e: (_CAT_ORDER.index(e.category), e.test))
+    width = max(len(e.test) for e in entries)
+    for e in entries:
+        click.echo(f"{e.category:<18} {e.test:<{width}} {e.passed:>3}/{e.runs:<3} {e.reason}")
+    counts = {c: sum(e.category == c for e in entries) for c in _CAT_ORDER}
+    click.echo("  ".join(f"{c}: {n}" for c, n in counts.items() if n))
+    return 0
+
+
+def register(group: click.Group) -> None:
+    group.add_command(signature_cmd)
+    group.add_command(triage_cmd)
