@@ -266,19 +266,25 @@ def kill_leftover(h: Holder, grace: float = 3.0) -> list[int]:
         except psutil.Error:
             continue
     procs = [p for pid, p in victims.items() if pid not in keep]
-    for p in procs:
-        try:
-            p.send_signal(signal.SIGTERM)
-        except psutil.Error:
-            pass
-    _, alive = psutil.wait_procs(procs, timeout=grace)
-    for p in alive:
-        try:
-            p.kill()
-        except psutil.Error:
-            pass
-    psutil.wait_procs(alive, timeout=5)
+    for sig in (signal.SIGTERM, signal.SIGKILL):
+        for p in procs:
+            try:
+                p.send_signal(sig)
+            except psutil.Error:
+                pass
+        # Zombies count as gone: an orphan's new parent may reap it late (or, in some
+        # containers, never) and a zombie holds no GPU memory.
+        if wait_for(lambda: all(_gone(p) for p in procs), grace if sig == signal.SIGTERM else 5,
+                    step=0.05):
+            break
     return sorted(p.pid for p in procs)
+
+
+def _gone(p: psutil.Process) -> bool:
+    try:
+        return not p.is_running() or p.status() == psutil.STATUS_ZOMBIE
+    except psutil.Error:
+        return True
 
 
 def wait_for(pred: Callable[[], bool], timeout: float, step: float = 0.1) -> bool:
@@ -377,18 +383,23 @@ def check_gpus(nv: NvmlLike, ids: list[int], *, run_id: str, threshold_mib: floa
         if foreign:
             dirty[i] = f"GPU {i} held by " + ", ".join(h.describe() for h in foreign)
             continue
-        for h in hs:
-            if not psutil.pid_exists(h.pid):
-                continue
-            t0 = time.monotonic()
-            killed = kill_leftover(h)
-            ok = wait_for(lambda: not any(p.pid == h.pid for p in nv.processes(i))
+        # Kill every leftover first, then wait once: waiting per holder would wait for memory
+        # that the next leftover on the same GPU still holds.
+        t0 = time.monotonic()
+        killed = {h.pid: kill_leftover(h) for h in hs if psutil.pid_exists(h.pid)}
+        if killed:
+            gone = {h.pid for h in hs}
+            ok = wait_for(lambda: not any(p.pid in gone for p in nv.processes(i))
                           and nv.info(i).used_mib <= threshold_mib, release_wait_s)
-            cleaned.append(Cleaned(i, h.pid, h.name, h.used_mib, h.marker or "", killed,
-                                   round(time.monotonic() - t0, 3), run_id))
+            took = round(time.monotonic() - t0, 3)
+            for h in hs:
+                if h.pid in killed:
+                    cleaned.append(Cleaned(i, h.pid, h.name, h.used_mib, h.marker or "",
+                                           killed[h.pid], took, run_id))
             if not ok:
-                dirty[i] = (f"GPU {i} still held after killing leftover {h.describe()} of run "
-                            f"{h.marker} (waited {release_wait_s:g}s)")
+                dirty[i] = (f"GPU {i} still held after killing leftover(s) "
+                            + ", ".join(f"{h.describe()} of run {h.marker}" for h in hs)
+                            + f" (waited {release_wait_s:g}s)")
         if i in dirty:
             continue
         # memory with no (visible) process: another container, or a release still under way

@@ -104,6 +104,18 @@ class GpuPool:
         self.leaks: dict[str, float] = {}
         self._score: dict[tuple[int, int], int] = {}    # link scores are static: ask NVML once
 
+    def precheck(self) -> dict[int, str]:
+        """Check every GPU once before the first run: leftovers of earlier runs are cleaned and
+        foreign-held GPUs quarantined up front, so no run draws a GPU that is known dirty."""
+        dirty, cleaned = check_gpus(self.nv, self.ids, run_id="pcgbot-pool-start",
+                                    threshold_mib=self.threshold_mib,
+                                    release_wait_s=self.release_wait_s)
+        with self._lock:
+            self.cleaned.extend(cleaned)
+            for g, why in dirty.items():
+                self._quarantined.setdefault(g, why)
+        return dirty
+
     # -- protocol ----------------------------------------------------------------------------
     def capacity(self) -> int:
         return len(self.ids)
@@ -258,9 +270,10 @@ def visible_ids(nv: NvmlLike, env: Optional[dict[str, str]] = None) -> list[int]
 
 
 def gpu_pool_or_none(ids: Optional[list[int]] = None, *, nv: Optional[NvmlLike] = None,
-                     echo=None, **kw) -> Optional[GpuPool]:
+                     echo=None, precheck: bool = True, **kw) -> Optional[GpuPool]:
     """A GpuPool over this host's GPUs, or None (after telling ``echo`` why) when there is no
-    NVML or no GPU: the sweep then falls back to CPU slots."""
+    NVML or no GPU: the sweep then falls back to CPU slots.  With ``precheck`` every GPU is
+    checked (leftovers cleaned, foreign holders quarantined) before it is returned."""
     try:
         nv = nv or open_nvml()
     except NvmlUnavailable as e:
@@ -272,7 +285,16 @@ def gpu_pool_or_none(ids: Optional[list[int]] = None, *, nv: Optional[NvmlLike] 
         if echo:
             echo("pcgbot: no GPU pool (CUDA_VISIBLE_DEVICES hides every GPU); running on CPU slots")
         return None
-    return GpuPool(nv, ids, **kw)
+    pool = GpuPool(nv, ids, **kw)
+    if precheck:
+        pool.precheck()
+        if echo:
+            for c in pool.cleaned:
+                echo(f"pcgbot: GPU {c.gpu}: killed leftover pid {c.pid} ({c.name}) of run "
+                     f"{c.marker}")
+            for g, why in sorted(pool.quarantined().items()):
+                echo(f"pcgbot: GPU {g} quarantined: {why}")
+    return pool
 
 
 __all__ = ["GpuPool", "gpu_pool_or_none", "port_conflict", "first_digit", "visible_ids",
