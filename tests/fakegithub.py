@@ -61,6 +61,7 @@ class Fault:
     method: Optional[str] = None    # only requests with this method
     path_re: Optional[str] = None   # only paths matching this regex
     after: bool = False             # "status" only: apply the change, then answer with the error
+    gate: Optional[threading.Barrier] = None   # "gate": wait until all requests of the gate arrived
 
 
 @dataclass
@@ -160,6 +161,15 @@ class FakeGitHub:
             self._faults += [Fault("ratelimit", status=status, retry_after=retry_after,
                                    reset_in=reset_in, method=method, path_re=path_re)
                              for _ in range(n)]
+
+    def gate_next(self, n: int = 2, method: Optional[str] = None, path_re: Optional[str] = None,
+                  timeout: float = 20.0) -> None:
+        """Hold the next n matching requests until all n have arrived, then answer them together:
+        makes races between concurrent clients happen on purpose (e.g. two bots both listing an
+        empty repository before either creates)."""
+        barrier = threading.Barrier(n, timeout=timeout)
+        with self.lock:
+            self._faults += [Fault("gate", gate=barrier, method=method, path_re=path_re) for _ in range(n)]
 
     def drop_next(self, n: int = 1, method: Optional[str] = None, path_re: Optional[str] = None) -> None:
         """Close the connection without answering (a connection error for the client)."""
@@ -292,6 +302,11 @@ def _make_handler(gh: FakeGitHub) -> type:
                 return
             if fault and fault.kind == "timeout":
                 time.sleep(fault.seconds)
+            if fault and fault.kind == "gate" and fault.gate is not None:
+                try:
+                    fault.gate.wait()
+                except threading.BrokenBarrierError:
+                    pass      # not everyone came: answer anyway, the test's own asserts tell
             if fault and fault.kind == "ratelimit":
                 return self._ratelimited(fault)
             if fault and fault.kind == "status" and not fault.after:

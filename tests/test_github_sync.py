@@ -191,7 +191,7 @@ def test_concurrent_syncs_make_one_issue(gh):
                 sync(b, a)
             except Exception as e:     # noqa: BLE001  (reported below)
                 errors.append(e)
-        gh.timeout_next(4, seconds=0.3, method="GET", path_re=r"/issues$")   # everyone lists an empty repo
+        gh.gate_next(4, method="GET", path_re=r"/issues$")   # everyone lists an empty repo before filing
         threads = [threading.Thread(target=go, args=(b,)) for b in backends]
         for t in threads:
             t.start()
