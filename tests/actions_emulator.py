@@ -61,6 +61,11 @@ def load_workflow(path: Path) -> dict:
     doc = yaml.safe_load(path.read_text())
     if True in doc:             # YAML 1.1 reads the key `on` as boolean true
         doc["on"] = doc.pop(True)
+    on = doc.get("on")          # `on: push` / `on: [push, pull_request]` -> mapping form
+    if isinstance(on, str):
+        doc["on"] = {on: None}
+    elif isinstance(on, list):
+        doc["on"] = {k: None for k in on}
     return doc
 
 
