@@ -84,6 +84,8 @@ def test_sweep_analyze_file_status_and_bisect(tmp_path):
                        PCGBOT_GITHUB_BACKOFF="0.05", PIP_DISABLE_PIP_VERSION_CHECK="1")
         common = dict(repos={TARGET: RepoSource(demo), PCGBOT: RepoSource(REPO, worktree=True)},
                       workflow_repos={PCGBOT: REPO}, env=emu_env,
+                      # the bisect caller's plan map, overridden as a repository would
+                      vars={"PCGBOT_PLANS": json.dumps({"1-gpu": "plans/demo.yaml"})},
                       secrets={"GITHUB_TOKEN": "ghs_emulatortoken000000000000000000000"})
 
         def github(sha: str, run_id: int) -> dict:
@@ -126,6 +128,10 @@ def test_sweep_analyze_file_status_and_bisect(tmp_path):
         jobs = emu.run(bisect_wf, event_name="workflow_dispatch",
                        event={"inputs": d["inputs"]}, inputs=d["inputs"])
         assert all(j.result in ("success", "called") for j in jobs), _failures(jobs)
-        result = json.loads(next(s.output for j in jobs for s in j.steps if s.name == "Bisect")
-                            .split("\n", 1)[-1] or "{}") if False else None
-        assert len(state.comments) > before
+        bisect_job = next(j for j in jobs if j.id.endswith("/bisect"))
+        assert bisect_job.runs_on == ["self-hosted", "linux", "x64", "gpu-1"]
+        assert len(state.comments) > before, "no comment on the issue after the bisect"
+        body = "\n".join(c["body"] for c in list(state.comments.values())[before:])
+        culprit = info["culprits"].get(d["inputs"]["test"])
+        if culprit:                     # the planted culprit commit is named on the issue
+            assert culprit[:7] in body, body
