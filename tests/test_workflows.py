@@ -213,3 +213,20 @@ def test_gpu_jobs_hold_no_write_token():
             if self_hosted(job):
                 perms = job.get("permissions") or {}
                 assert "write" not in perms.values(), f"{path.name}: {jid}"
+
+
+def _run_scripts():
+    for path in ALL:
+        for jid, job in _jobs(load_workflow(path)).items():
+            for i, step in enumerate(job.get("steps") or []):
+                if isinstance(step.get("run"), str):
+                    yield f"{path.name}:{jid}:{i}", step["run"]
+
+
+@pytest.mark.parametrize("where, script", list(_run_scripts()), ids=lambda x: x
+                         if isinstance(x, str) and ":" in x and "\n" not in x else "")
+def test_run_scripts_parse_as_bash(where, script, tmp_path):
+    f = tmp_path / "s.sh"
+    f.write_text(script)
+    p = subprocess.run(["bash", "-n", str(f)], capture_output=True, text=True)
+    assert p.returncode == 0, f"{where}: {p.stderr}"
