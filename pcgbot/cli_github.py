@@ -123,6 +123,40 @@ def status_cmd(sweep_dir: str, sha: Optional[str], context: Optional[str], check
     return 0
 
 
+@github_group.command("command")
+@click.option("--event", "event_path", default=None, metavar="FILE",
+              help="issue_comment event JSON [default: $GITHUB_EVENT_PATH].")
+@click.option("--plan", "plan_file", default=None, type=click.Path(dir_okay=False),
+              help="Plan whose tests `rerun`/`bisect` may name [default: the issue's own tests].")
+@click.option("--store", "store_path", default=None,
+              help="Store recording decisions [default: $PCGBOT_STORE or .pcgbot/pcgbot.db].")
+@_common
+def command_cmd(event_path: Optional[str], plan_file: Optional[str], store_path: Optional[str],
+                repo: Optional[str], api_url: Optional[str], dry_run: Optional[str], as_json: bool) -> int:
+    """Handle a `/pcgbot ...` issue comment: rerun, bisect, fixed-by, dup, invalid, not-pcg, help.
+
+    GPU work is dispatched to the sweep/bisect workflows; nothing from the comment reaches a shell.
+
+    Example: pcgbot github command --event "$GITHUB_EVENT_PATH"
+    """
+    from .github.commands import handle_event, load_event
+    from .store import Store
+    event = load_event(event_path or os.environ.get("GITHUB_EVENT_PATH"))
+    event_repo = str((event.get("repository") or {}).get("full_name") or "") or None
+    cfg = config_from_env(repo=repo or event_repo, api_url=api_url)
+    plan = None
+    if plan_file:
+        from .plan import load_plan
+        plan = load_plan(plan_file)
+    backend = _backend(cfg, dry_run, Path("github-dryrun"))
+    out = handle_event(backend, event, store=Store(store_path), plan=plan, log=_log)
+    if as_json:
+        click.echo(json.dumps(out.__dict__, indent=2))
+    else:
+        click.echo(f"github command ({backend.name}): {out.command or '-'}: {out.status}")
+    return 0
+
+
 def register(group: click.Group) -> None:
     group.add_command(github_group)
 

@@ -48,6 +48,7 @@ class IssueState:
     ignored: bool = False                 # "/pcgbot invalid": never file or reopen
     not_pcg: bool = False                 # "/pcgbot not-pcg": keep as not-pcg, never reopen
     fixed_by: Optional[str] = None        # "/pcgbot fixed-by SHA": close once a sweep confirms
+    last_good: Optional[str] = None       # baseline commit when first seen: default `bisect --good`
 
     def dump(self) -> str:
         # ">" escaped so that "-->" can never end the HTML comment early.

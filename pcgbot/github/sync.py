@@ -149,6 +149,8 @@ class Syncer:
         if sig.get("pcg_specific") is not None:
             st.pcg_specific = sig["pcg_specific"]
         st.gpus = sig.get("gpus") or st.gpus
+        if st.last_good is None:
+            st.last_good = (self.a.get("baseline") or {}).get("commit")
         if not any(r.get("sweep") == self.sweep_id for r in st.runs):
             st.runs = (st.runs + [{"sweep": self.sweep_id, "commit": self.commit, "url": self.run_url}])[-10:]
 
