@@ -3,6 +3,8 @@
   python bench/bench_gpu.py select            # CPU: try_acquire cost on fake 8/16-GPU hosts
   python bench/bench_gpu.py sweep OUT         # GPU host: plans/gpu-smoke.yaml serial vs parallel
   python bench/bench_gpu.py evidence DIR      # print hygiene figures written by the gpu tests
+  python bench/bench_gpu.py table SWEEP_DIR   # one line per run of a sweep
+  bash bench/bench_gpu_device.sh OUT          # all of the above on a 2-GPU host (device runs)
 
 `sweep` runs `pcgbot sweep plans/gpu-smoke.yaml` twice, with --slots 1 (one run at a time) and
 with the default (one slot per GPU), and prints per run: CUDA_VISIBLE_DEVICES as recorded, when
@@ -59,11 +61,26 @@ def bench_select() -> None:
             print(f"{name:32} {k:>2} {1 / dt:>10,.0f} {dt * 1e6:>11.1f}  {ex}")
 
 
+# `pcgbot sweep` itself; where the whole CLI cannot load (a GPU box without PyGithub, whose
+# GitHub commands import it), the same click command straight from its module.
+_SWEEP_DIRECT = ("import sys; from pcgbot.cli_core import sweep_cmd; "
+                 "sys.exit(sweep_cmd.main(sys.argv[1:], prog_name='pcgbot sweep'))")
+
+
+def _sweep_argv() -> list[str]:
+    try:
+        import pcgbot.cli  # noqa: F401
+        return [sys.executable, "-m", "pcgbot", "sweep"]
+    except ImportError as e:
+        print(f"note: full CLI does not import here ({e}); calling sweep_cmd directly")
+        return [sys.executable, "-c", _SWEEP_DIRECT]
+
+
 def _sweep(out: Path, slots: list[str], tag: str) -> dict:
     d = out / f"sweep-{tag}"
     store = out / f"store-{tag}.db"
-    cmd = [sys.executable, "-m", "pcgbot", "sweep", "plans/gpu-smoke.yaml", "--out", str(d),
-           "--no-adaptive", "--store", str(store), *slots]
+    cmd = _sweep_argv() + ["plans/gpu-smoke.yaml", "--out", str(d), "--no-adaptive",
+                           "--store", str(store), *slots]
     t0 = time.time()
     proc = subprocess.run(cmd, cwd=ROOT, capture_output=True, text=True)
     wall = time.time() - t0
@@ -104,6 +121,14 @@ def bench_sweep(out: Path) -> None:
          "host": os.uname().nodename}, indent=2, default=str))
 
 
+def show_sweep(d: Path) -> None:
+    """Every run of a sweep directory: outcome, GPUs, duration, leak, reason."""
+    for line in (d / "runs.jsonl").read_text().splitlines():
+        r = json.loads(line)
+        print(f"{r['test']:28} {r['outcome']:6} gpus={r['gpus']!s:7} {r['duration_s']:6.1f}s "
+              f"leak={r.get('leaked_mib')} {r.get('reason') or ''}")
+
+
 def bench_evidence(d: Path) -> None:
     for f in sorted(d.glob("*.json")):
         data = json.loads(f.read_text())
@@ -124,6 +149,8 @@ if __name__ == "__main__":
         bench_select()
     elif what == "sweep":
         bench_sweep(Path(sys.argv[2] if len(sys.argv) > 2 else "results/bench-gpu"))
+    elif what == "table":
+        show_sweep(Path(sys.argv[2]))
     elif what == "evidence":
         bench_evidence(Path(sys.argv[2]))
     else:
