@@ -212,3 +212,41 @@ def test_concurrent_syncs_make_one_issue(gh):
         n = len(gh.requests)
         sync(backends[0], a)
         assert writes(gh, n) == []
+
+
+def test_github_normalising_line_ends_does_not_cause_edits(gh):
+    b = remote(gh)
+    a = make_analysis([make_signature()])
+    sync(b, a)
+    issue = gh.repo("o/r").issues[1]
+    issue["body"] = issue["body"].replace("\n", "\r\n") + "\r\n"
+    n = len(gh.requests)
+    sync(b, a)
+    assert writes(gh, n) == []
+
+
+DOCUMENTED = [  # (method, path) of GitHub's REST API that pcgbot may call; anything else is a bug
+    ("GET", r"/repos/o/r/issues"), ("POST", r"/repos/o/r/issues"), ("GET", r"/repos/o/r/issues/\d+"),
+    ("PATCH", r"/repos/o/r/issues/\d+"), ("GET", r"/repos/o/r/issues/\d+/comments"),
+    ("POST", r"/repos/o/r/issues/\d+/comments"), ("DELETE", r"/repos/o/r/issues/comments/\d+"),
+    ("GET", r"/repos/o/r/labels"), ("POST", r"/repos/o/r/labels"),
+    ("GET", r"/repos/o/r/commits/[0-9a-f]+/status"), ("POST", r"/repos/o/r/statuses/[0-9a-f]+"),
+    ("GET", r"/repos/o/r/commits/[0-9a-f]+/check-runs"), ("POST", r"/repos/o/r/check-runs"),
+    ("PATCH", r"/repos/o/r/check-runs/\d+"),
+]
+
+
+def test_a_whole_lifecycle_uses_only_documented_endpoints(gh):
+    import re
+    from pcgbot.github.status import post_status
+    b = remote(gh)
+    sync(b, make_analysis([make_signature()]))
+    sync(b, make_analysis([make_signature(tests=("registered/x/test_a.py", "t/test_c.py"))], sweep="s2"))
+    sync(b, make_analysis([], sweep="s3", healthy=("registered/x/test_a.py", "t/test_c.py")))
+    sync(b, make_analysis([make_signature()], sweep="s4"))
+    post_status(b, make_analysis([]), "ab" * 20)
+    post_status(b, make_analysis([]), "ab" * 20, check_run=True)
+    post_status(b, make_analysis([make_signature()]), "ab" * 20, check_run=True)
+    for method, path in gh.requests:
+        sub = path[len("/api/v3"):]
+        assert any(m == method and re.fullmatch(p, sub) for m, p in DOCUMENTED), (method, sub)

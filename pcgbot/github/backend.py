@@ -179,9 +179,16 @@ class RemoteBackend(Backend):
         return created
 
     def latest_status(self, sha: str, context: str) -> Optional[dict]:
-        items = self._call(f"list statuses {sha[:12]}",
-                           lambda: list(self.repo.get_commit(sha).get_statuses()))
-        for s in items:      # newest first
+        # The combined status holds the latest status per context (documented endpoint:
+        # GET /repos/o/r/commits/REF/status).  A commit GitHub does not know yet (422/404) has none.
+        try:
+            items = self._call(f"combined status {sha[:12]}",
+                               lambda: list(self.repo.get_commit(sha).get_combined_status().statuses))
+        except GitHubError as e:
+            if e.status in (404, 422):
+                return None
+            raise
+        for s in items:
             if s.context == context:
                 return {"state": s.state, "description": s.description, "target_url": s.target_url,
                         "context": s.context}
@@ -199,8 +206,13 @@ class RemoteBackend(Backend):
                          details_url: Optional[str]) -> bool:
         summary_c = self.clean(summary, CHECK_TEXT_LIMIT) or ""
         output = {"title": self.clean(title, 255) or name, "summary": summary_c}
-        runs = self._call(f"list check runs {sha[:12]}",
-                          lambda: list(self.repo.get_commit(sha).get_check_runs(check_name=name)))
+        try:
+            runs = self._call(f"list check runs {sha[:12]}",
+                              lambda: list(self.repo.get_commit(sha).get_check_runs(check_name=name)))
+        except GitHubError as e:
+            if e.status not in (404, 422):
+                raise
+            runs = []      # unknown commit or no listing: create one
         for run in runs:
             if run.name == name:
                 if run.conclusion == conclusion and run.output and run.output.summary == summary_c:

@@ -52,6 +52,13 @@ def label_specs(state: IssueState) -> dict[str, tuple[str, str]]:
     return specs
 
 
+def same(a: Optional[str], b: Optional[str]) -> bool:
+    """Equal up to what GitHub may normalise (CRLF line ends, trailing whitespace)."""
+    def norm(x: Optional[str]) -> str:
+        return "\n".join(line.rstrip() for line in (x or "").replace("\r\n", "\n").split("\n")).strip()
+    return norm(a) == norm(b)
+
+
 def _managed(name: str) -> bool:
     return name in CATEGORY_COLORS or name.endswith("-gpu") and name[:-4].isdigit()
 
@@ -215,13 +222,13 @@ class Syncer:
         title = issue_title(sig.get("title") or fp, list(st.tests))
         labels = self.labels(st, issue.labels)
         changed_labels = set(labels) != set(issue.labels)
-        body_changed = self.b.clean(body) != issue.body or title != issue.title
+        body_changed = not same(self.b.clean(body), issue.body) or not same(title, issue.title)
         if reopen:
             self.b.edit_issue(issue.number, title=title, body=body, state="open", state_reason="reopened",
                               labels=labels if changed_labels else None)
             self.result.reopened.append(issue.number)
         elif body_changed or changed_labels:
-            self.b.edit_issue(issue.number, title=title if title != issue.title else None,
+            self.b.edit_issue(issue.number, title=None if same(title, issue.title) else title,
                               body=body if body_changed else None, labels=labels if changed_labels else None)
             self.result.updated.append(issue.number)
 
@@ -246,12 +253,12 @@ class Syncer:
                               f"All tests of this signature pass again (sweep `{self.sweep_id}`), "
                               f"but auto-close is off after {st.reopens} reopens:\n\n{evidence}")
             new_body = replace_state(issue.body, st)
-            if self.b.clean(new_body) != issue.body:
+            if not same(self.b.clean(new_body), issue.body):
                 self.b.edit_issue(issue.number, body=new_body)
             return
         if len(st.healthy) < self.close_after:
             new_body = replace_state(issue.body, st)
-            if self.b.clean(new_body) != issue.body:
+            if not same(self.b.clean(new_body), issue.body):
                 self.b.edit_issue(issue.number, body=new_body)
                 self.result.updated.append(issue.number)
             return
