@@ -134,13 +134,19 @@ class Nvml:
         buses = [self.info(i).bus_id.lower() for i in range(self._count)]
         direct: dict[tuple[int, int], int] = {}
         to_switch = [0] * self._count
+        # nvidia-ml-py releases differ: older ones lack the _v2 call (seen on an H100 host).
+        remote_pci = getattr(n, "nvmlDeviceGetNvLinkRemotePciInfo_v2", None) or \
+            getattr(n, "nvmlDeviceGetNvLinkRemotePciInfo", None)
         for i, h in enumerate(self._handles):
             for lane in range(getattr(n, "NVML_NVLINK_MAX_LINKS", 18)):
                 try:
                     if n.nvmlDeviceGetNvLinkState(h, lane) != n.NVML_FEATURE_ENABLED:
                         continue
-                    remote = n.nvmlDeviceGetNvLinkRemotePciInfo_v2(h, lane).busId
-                except n.NVMLError:
+                    if remote_pci is None:          # link is up, far end unknown: count it
+                        to_switch[i] += 1
+                        continue
+                    remote = remote_pci(h, lane).busId
+                except (n.NVMLError, AttributeError):
                     continue
                 remote = (remote.decode() if isinstance(remote, bytes) else remote).lower()
                 if remote in buses:
