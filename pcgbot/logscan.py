@@ -50,6 +50,7 @@ class Event:
     rule: Optional[Rule] = None
     banner: Optional[Rule] = None     # a PCG banner printed right after this error
     banner_groups: dict[str, str] = field(default_factory=dict)
+    banner_line: str = ""             # the banner's own log line, when printed separately
     groups: dict[str, str] = field(default_factory=dict)  # named groups of the rule's regex
     rank: int = RANK_NORMAL
     borrowed: Optional["Event"] = None  # traceback lent its frames to this frameless event
@@ -63,20 +64,43 @@ class ScanResult:
     size: int
 
 
-def match_rule(ev: Event, rules: list[Rule], frames_known: bool) -> Optional[tuple[Rule, dict]]:
-    """First rule whose regex matches the event's line (or a continuation line).  Rules with a
-    ``frames`` condition only match once frames are known (after enrichment)."""
+@dataclass
+class Match:
+    rule: Optional[Rule] = None       # first matching rule that is not a banner
+    groups: dict[str, str] = field(default_factory=dict)
+    banner: Optional[Rule] = None     # first matching banner rule
+    banner_groups: dict[str, str] = field(default_factory=dict)
+
+
+def match_rule(ev: Event, rules: list[Rule], frames_known: bool) -> Match:
+    """First non-banner rule and first banner rule whose regex matches the event's line (or a
+    continuation line).  Rules with a ``frames`` condition only match once frames are known."""
     texts = [ev.text] + ev.detail[:4]
     keys = [f.key for f in ev.frames]
+    out = Match()
     for rule in rules:
+        is_banner = rule.role == "banner"
+        if (out.banner if is_banner else out.rule) is not None:
+            continue
         if rule.frames is not None:
             if not frames_known or not any(rule.frames.search(k) for k in keys):
                 continue
         for t in texts:
             m = rule.regex.search(t)
             if m:
-                return rule, {k: v for k, v in m.groupdict().items() if v is not None}
-    return None
+                groups = {k: v for k, v in m.groupdict().items() if v is not None}
+                if is_banner:
+                    out.banner, out.banner_groups = rule, groups
+                else:
+                    out.rule, out.groups = rule, groups
+                break
+        if out.rule is not None and out.banner is not None:
+            break
+    return out
+
+
+# SGLang logs the exception *inside* a sentence: "Scheduler hit an exception: <Type>: <msg>".
+_HIT = re.compile(r"^.{0,80}? hit an exception: (?!Traceback)(.*)$")
 
 
 class _Scanner:
@@ -97,10 +121,13 @@ class _Scanner:
         self.events: list[Event] = []
         self.count = [0, 0, 0]
         self.last_ignored_end = -10
-        self.cache: dict[str, Optional[tuple[Rule, dict]]] = {}
+        self.cache: dict[str, Match] = {}
 
     # -- events -------------------------------------------------------------------------------
-    def _rank(self, rule: Optional[Rule]) -> int:
+    def _rank(self, ev: Event) -> int:
+        rule = ev.rule
+        if ev.banner is not None:
+            return RANK_HIGH                  # PCG said this error broke it
         if rule is None:
             return RANK_NORMAL
         if rule.role == "cascade":
@@ -116,18 +143,56 @@ class _Scanner:
     def _full(self) -> bool:
         return min(self.count) >= PER_RANK
 
-    def _match_cached(self, ev: Event) -> Optional[tuple[Rule, dict]]:
+    def _match_cached(self, ev: Event) -> Match:
         # Noisy logs repeat one line thousands of times (one per CUDA thread); match it once.
         key = ev.text
-        if key in self.cache:
-            return self.cache[key]
-        res = match_rule(ev, self.rs.rules, frames_known=False)
-        if len(self.cache) < 4096:
-            self.cache[key] = res
-        return res
+        hit = self.cache.get(key)
+        if hit is None:
+            hit = match_rule(ev, self.rs.rules, frames_known=False)
+            if len(self.cache) < 4096:
+                self.cache[key] = hit
+        return hit
 
-    def _line_event(self, raw: str, offset: int, end: int) -> None:
-        text = strip_prefix(raw).strip()
+    def _under_frame(self, offset: int, read_at: Callable[[int, int], bytes]) -> bool:
+        start = max(0, offset - 4096)
+        above = read_at(start, offset - start).decode("utf-8", "replace").rstrip("\r\n")
+        prev = above.rsplit("\n", 1)[-1]
+        return parse_frame(strip_prefix(prev), self.roots) is not None
+
+    def _headless_frames(self, ev: Event, read_at: Callable[[int, int], bytes]) -> None:
+        """An exception line whose traceback header was cut off (a pasted excerpt, a log that
+        starts mid-traceback): the frame lines right above it still say where it happened."""
+        start = max(0, ev.offset - 16384)
+        above = read_at(start, ev.offset - start).decode("utf-8", "replace").split("\n")
+        frames: list[Frame] = []
+        kept: list[str] = []
+        for raw in reversed(above[1:] if start else above):
+            line = strip_prefix(raw.rstrip("\r"))
+            fr = parse_frame(line, self.roots)
+            if fr:
+                frames.append(fr)
+                kept.append(raw.rstrip())
+            elif line[:1] in (" ", "\t") and line.strip():
+                kept.append(raw.rstrip())     # source line or carets under a frame
+            elif line.strip():
+                break
+            if len(kept) > 60:
+                break
+        if frames:
+            ev.frames = frames[::-1]
+            ev.lines = kept[::-1][-16:] + ev.lines
+
+    def _line_event(self, raw: str, offset: int, end: int,
+                    read_at: Optional[Callable[[int, int], bytes]] = None) -> None:
+        body = strip_prefix(raw)
+        if parse_frame(body, self.roots) is not None:
+            return                            # a frame line outside a parsed traceback
+        if body.startswith("    ") and read_at is not None and self._under_frame(offset, read_at):
+            return                            # source line of a traceback frame, not an error
+        text = body.strip()
+        hm = _HIT.match(text)
+        if hm:
+            text = hm.group(1)
         if not text:
             return
         exc = parse_exception(text)
@@ -135,34 +200,33 @@ class _Scanner:
         if exc:
             ev.exc_type, ev.msg = exc
         hit = self._match_cached(ev)
-        if hit is None:
-            if not exc:
-                return                        # a trigger word in an ordinary log line
-        else:
-            rule, groups = hit
-            if rule.role == "ignore":
-                if text.startswith("Exception ignored in"):
-                    self.last_ignored_end = end
-                return
-            if rule.role == "banner":
-                if self._attach_banner(rule, groups, offset):
-                    return
-            ev.rule, ev.groups = rule, groups
-        ev.rank = self._rank(ev.rule)
-        if ev.rule is not None and ev.rule.role == "banner":
-            ev.rank = RANK_HIGH               # a PCG banner with no error above it
+        if hit.rule is not None and hit.rule.role == "ignore":
+            if text.startswith("Exception ignored in"):
+                self.last_ignored_end = end
+            return
+        if hit.banner is not None and hit.rule is None and self._attach_banner(
+                hit.banner, hit.banner_groups, offset, raw.rstrip()):
+            return
+        if hit.rule is None and hit.banner is None and not exc:
+            return                            # a trigger word in an ordinary log line
+        if exc and read_at is not None and self.count[RANK_NORMAL] + self.count[RANK_HIGH] < 8:
+            self._headless_frames(ev, read_at)
+            if ev.frames:
+                hit = match_rule(ev, self.rs.rules, frames_known=True)
+        ev.rule, ev.groups = hit.rule, hit.groups
+        ev.banner, ev.banner_groups = hit.banner, hit.banner_groups
+        ev.rank = self._rank(ev)
         self._add(ev)
 
-    def _attach_banner(self, rule: Rule, groups: dict, offset: int) -> bool:
+    def _attach_banner(self, rule: Rule, groups: dict, offset: int, line: str) -> bool:
         """HEAD prints "Fail when using backend: tc_piecewise" right after the exception: that
         exception is the error, the banner says it broke PCG."""
         for ev in reversed(self.events):
             if offset - ev.offset > 256 * 1024:
                 break
             if ev.rank != RANK_CASCADE and ev.banner is None:
-                ev.banner, ev.banner_groups = rule, groups
-                if ev.rank == RANK_NORMAL:
-                    ev.rank = RANK_HIGH
+                ev.banner, ev.banner_groups, ev.banner_line = rule, groups, line
+                ev.rank = RANK_HIGH
                 return True
         return False
 
@@ -228,14 +292,12 @@ class _Scanner:
             return pos                        # truncated traceback: nothing to name
         if ev.offset - self.last_ignored_end <= 1:
             return pos                        # "Exception ignored in ...": handled
-        hit = self._match_cached(ev)
-        if hit:
-            rule, groups = hit
-            if rule.role == "ignore":
-                return pos
-            if rule.role != "banner":
-                ev.rule, ev.groups = rule, groups
-        ev.rank = self._rank(ev.rule)
+        hit = match_rule(ev, self.rs.rules, frames_known=True)
+        if hit.rule is not None and hit.rule.role == "ignore":
+            return pos
+        ev.rule, ev.groups = hit.rule, hit.groups
+        ev.banner, ev.banner_groups = hit.banner, hit.banner_groups
+        ev.rank = self._rank(ev)
         self._add(ev)
         return pos
 
@@ -272,7 +334,7 @@ class _Scanner:
         if "Traceback (most recent call last)" in raw:
             return end + self._traceback(read_at(end, TB_WINDOW), raw, offset)
         if not self._full():
-            self._line_event(raw, offset, end)
+            self._line_event(raw, offset, end, read_at)
         return end
 
 

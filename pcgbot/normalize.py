@@ -16,11 +16,14 @@ from typing import Optional
 # traceback printed by torchrun ("[rank0]: ...") or copied from a GitHub Actions log
 # ("2026-01-29T10:11:12.1234567Z ...") parses like a plain one.
 _PREFIX = re.compile(
-    r"^(?:\ufeff)?"
-    r"(?:\d{4}-\d\d-\d\dT\d\d:\d\d:\d\d(?:\.\d+)?Z\s)?"      # GitHub Actions timestamps
+    r"^(?:\ufeff)?(?:>\s?)?"                                 # quoted in an issue comment
+    r"(?:\[?\d{4}-\d\d-\d\dT\d\d:\d\d:\d\d(?:\.\d+)?Z\]?\s)?"  # GitHub Actions timestamps
     r"(?:\x1b\[[0-9;]*m)*"                                  # colour codes at line start
     r"(?:\[\d{4}-\d\d-\d\d \d\d:\d\d:\d\d(?:[ ,][\w.]+)*\]\s?"  # SGLang "[time TP0] "
-    r"|\[rank\d+\]:\s?"                                     # torchrun / torch.distributed
+    r"|\[rank\d+\]:\s?(?:[EWI]\d{4} [\d:.]+ \d+ [\w/.]+:\d+\] (?:\[[\d/]+\] )?)?"  # torchrun (+glog)
+    r"|[EWI]\d{4} [\d:.]+ \d+ [\w/.]+:\d+\] (?:\[[\d/]+\] )?"      # torch glog-style logger
+    r"|(?:\(\w+(?: pid=\d+)?\)\s+)?(?:INFO|WARNING|ERROR|DEBUG|CRITICAL)\s+\d\d-\d\d "
+    r"\d\d:\d\d:\d\d(?:\.\d+)?\s+\[?[\w.]+:\d+\]\s?"              # vLLM logger
     r"|\((?:\w+)(?: pid=\d+)?(?:, ip=[\d.]+)?\)\s+"         # ray actors: "(Worker pid=123) "
     r"|E\s{3}"                                              # pytest failure lines
     r"|\s*\d+\s*\|\s)?"                                     # docker compose / nl-numbered logs
@@ -149,9 +152,10 @@ def _dotted(rel: str) -> str:
 # An exception line: "pkg.mod.SomeError: message" or a bare "SomeError".  The type must look like
 # an exception class (so "INFO: 127.0.0.1 ..." or "Note: ..." are not mistaken for one).
 EXC_LINE = re.compile(
-    r"^(?P<type>(?:[A-Za-z_]\w*\.)*(?:[A-Z]\w*(?:Error|Exception|Exit|Interrupt|Unsupported|Failure|"
+    r"^(?P<type>(?:[A-Za-z_]\w*\.)*(?:(?:[A-Z]\w*)?(?:Error|Exception|Exit|Interrupt|Unsupported|Failure|"
     r"Failed|Warning|Iteration|Timeout|NotFound|Exceeded|Invalid|Mismatch)|Unsupported|"
-    r"InternalTorchDynamoError|AssertionError|KeyError))(?::\s?(?P<msg>.*))?$"
+    r"InternalTorchDynamoError|AssertionError|KeyError"
+    r"|(?:[a-z_]\w*\.)+[A-Z][A-Za-z]+))(?::\s?(?P<msg>.*))?$"
 )
 
 

@@ -78,7 +78,7 @@ def render_title(template: str, values: dict[str, str]) -> str:
 
 def _values(ev: Event, frames: list[Frame], groups: dict[str, str]) -> dict[str, str]:
     w = _where(frames)
-    msg = ev.msg if ev.exc_type else ev.text
+    msg = ev.msg if ev.exc_type else ev.banner_groups.get("err") or ev.text
     vals = {"type": ev.exc_type or "error", "msg": clean_for_title(msg, 90),
             "where": w.short if w else ""}
     for k, v in groups.items():
@@ -87,12 +87,10 @@ def _values(ev: Event, frames: list[Frame], groups: dict[str, str]) -> dict[str,
 
 
 def _title_of(ev: Event, frames: list[Frame]) -> str:
-    if ev.rule is not None and ev.rule.role != "banner":
+    if ev.rule is not None:
         return render_title(ev.rule.title, _values(ev, frames, ev.groups))
     if ev.banner is not None:
         return render_title(ev.banner.title, _values(ev, frames, {**ev.groups, **ev.banner_groups}))
-    if ev.rule is not None:          # a banner with no error above it
-        return render_title(ev.rule.title, _values(ev, frames, ev.groups))
     return render_title("{type}: {msg}[ in {where}]", _values(ev, frames, {}))
 
 
@@ -115,7 +113,7 @@ def _enrich(events: list[Event]) -> None:
 
 
 def _fingerprint(ev: Event, frames: list[Frame]) -> str:
-    rule = ev.rule if ev.rule is not None and ev.rule.role != "banner" else None
+    rule = ev.rule
     if rule is not None:
         parts = [f"rule:{rule.id}"]
         if rule.fingerprint_message:
@@ -153,15 +151,15 @@ def pick_root(events: list[Event]) -> Optional[Event]:
 def signature_from_scan(scan: ScanResult, ruleset: RuleSet) -> Signature:
     events = scan.events
     _enrich(events)
-    # Second pass: rules that depend on frames (e.g. IMA *in PCG capture*) now see them.
+    # Second pass: rules that depend on frames (e.g. IMA *in PCG capture*) now see borrowed ones.
     for ev in events:
-        if ev.rule is not None and ev.rule.role == "banner":
+        if ev.borrowed is None:
             continue
-        hit = match_rule(ev, ruleset.rules, frames_known=True) if _frames_of(ev) else None
-        if hit is not None and hit[0].frames is not None and hit[0].role not in ("ignore", "banner"):
-            ev.rule, ev.groups = hit
-            if hit[0].priority == "high" and ev.rank > 0 and hit[0].role != "cascade":
-                ev.rank = 0
+        hit = match_rule(ev, ruleset.rules, frames_known=True)
+        if hit.rule is not None and hit.rule.frames is not None and hit.rule.role == "root":
+            ev.rule, ev.groups = hit.rule, hit.groups
+            if hit.rule.priority == "high":
+                ev.rank = min(ev.rank, 0)
     root = pick_root(events)
     if root is None:
         excerpt = redact_lines(scan.tail[-10:])
@@ -171,16 +169,11 @@ def signature_from_scan(scan: ScanResult, ruleset: RuleSet) -> Signature:
             pcg_active=scan.pcg_active, excerpt=excerpt)
     frames = _frames_of(root)
     title = _title_of(root, frames)
-    rule = root.rule if root.rule is not None and root.rule.role != "banner" else None
-    rule_id = rule.id if rule else (root.banner.id if root.banner else
-                                    (root.rule.id if root.rule else None))
-    category = "unknown"
-    if rule is not None:
-        category = rule.category
+    rule = root.rule
+    rule_id = rule.id if rule else (root.banner.id if root.banner else None)
+    category = rule.category if rule else "unknown"
     if root.banner is not None and category == "unknown":
-        category = root.banner.category
-    if root.rule is not None and root.rule.role == "banner":
-        category = root.rule.category
+        category = root.banner.category   # PCG's own banner says this error broke it
     if category == "pcg-bug" and scan.pcg_active is False:
         category = "not-pcg"          # the log proves PCG was off: it cannot be a PCG bug
     alt: list[str] = []
@@ -195,10 +188,7 @@ def signature_from_scan(scan: ScanResult, ruleset: RuleSet) -> Signature:
         if len(alt) >= MAX_ALT:
             break
     labels = list(rule.labels) if rule else []
-    banner_line = None
-    if root.banner is not None:
-        banner_line = f"[{root.banner.id}] " + ", ".join(f"{k}={v}" for k, v in
-                                                       root.banner_groups.items())
+    banner_line = root.banner_line or None
     return Signature(
         fingerprint=_fingerprint(root, frames), title=title, rule=rule_id, category=category,
         pcg_active=scan.pcg_active, excerpt=_excerpt(root, banner_line), alt_titles=alt,
