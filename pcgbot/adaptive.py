@@ -22,7 +22,8 @@ How the error rates are met (docs/statistics.md has the derivation and the bench
 from __future__ import annotations
 
 import math
-from typing import NamedTuple, Optional
+from dataclasses import dataclass
+from typing import Any, NamedTuple, Optional
 
 from . import stats
 
@@ -139,6 +140,38 @@ def decide(baseline: Optional[tuple[int, int]], passes: int, runs: int, *,
         return Decision(STOP, f"no change of {delta:.0%} or more: {passes}/{runs} vs baseline "
                               f"{k0}/{n0} (SPRT alpha={alpha} beta={beta})")
     return Decision(CONTINUE, "ambiguous: " + "; ".join(open_sides))
+
+
+@dataclass(frozen=True)
+class SweepPolicy:
+    """The policy as the sweep scheduler uses it: ``decide`` after each finished run."""
+    min_runs: int = DEFAULT_MIN_RUNS
+    max_runs: int = DEFAULT_MAX_RUNS
+    alpha: float = DEFAULT_ALPHA
+    beta: float = DEFAULT_BETA
+    delta: float = DEFAULT_DELTA
+
+    @classmethod
+    def for_plan(cls, plan: Any, repeats: Optional[int] = None) -> "SweepPolicy":
+        """min_runs 3 (or fewer when the plan repeats less), max_runs the plan's
+        ``max_repeats`` (default twice the repeats: 20 for the usual 10)."""
+        reps = repeats or plan.repeats
+        min_runs = min(DEFAULT_MIN_RUNS, reps)
+        cap = getattr(plan, "max_repeats", None) or 2 * reps
+        return cls(min_runs=min_runs, max_runs=max(cap, min_runs))
+
+    def decide(self, baseline: Optional[tuple[int, int]], passes: int, runs: int,
+               attempts: Optional[int] = None) -> Decision:
+        """``attempts`` counts every run of the test, infra/timeout/skip included: once
+        ``min_runs`` attempts told nothing (a test that always times out costs 20 minutes a
+        run), repeating it cannot decide anything either."""
+        if attempts is not None and attempts - runs >= self.min_runs:
+            return Decision(STOP, f"{attempts - runs} of {attempts} attempts were not pass/fail "
+                                  "(infra, timeout or skip): more repeats would not decide")
+        if attempts is not None and attempts >= self.max_runs:
+            return Decision(STOP, f"reached max_runs={self.max_runs} attempts")
+        return decide(baseline, passes, runs, min_runs=self.min_runs, max_runs=self.max_runs,
+                      alpha=self.alpha, beta=self.beta, delta=self.delta)
 
 
 def operating_characteristic(baseline: Optional[tuple[int, int]], p: float, **kw) -> dict[str, float]:
