@@ -239,6 +239,45 @@ def import_cmd(dirs, store_path) -> int:
     return 0
 
 
+@click.command("analyze")
+@click.argument("sweep_dir", type=click.Path(exists=True, file_okay=False))
+@click.option("--baseline", default="auto", show_default=True,
+              help="Baseline sweep dir, 'auto' (from the store) or 'none'.")
+@click.option("--plan", "plan_file", type=click.Path(), help="Plan [default: sweep.json's].")
+@click.option("--differential", is_flag=True,
+              help="Re-run failing tests in the plan's nopcg mode to tell PCG bugs apart.")
+@click.option("--rerun", "rerun_dirs", multiple=True, type=click.Path(exists=True),
+              help="Sweep dirs of re-runs (for 'resolved on rerun').")
+@click.option("--culprit", "culprit_files", multiple=True, type=click.Path(exists=True),
+              help="Bisect results (pcgbot bisect --json output) to attach.")
+@click.option("--config", help="GPU config label for statuses [default: from the plan].")
+@click.option("--run-url", help="Link to the CI run [default: from GITHUB_* variables].")
+@click.option("--json", "as_json", is_flag=True, help="Print analysis.json to stdout.")
+@store_option
+def analyze_cmd(sweep_dir, baseline, plan_file, differential, rerun_dirs, culprit_files, config,
+                run_url, as_json, store_path) -> int:
+    """Diff, signatures and triage of SWEEP_DIR -> SWEEP_DIR/analysis.json."""
+    from .analyze import analyze, load_culprit_files
+
+    data = analyze(sweep_dir, baseline=baseline, plan=plan_file, differential=differential,
+                   run_url=run_url, store=open_store(store_path),
+                   culprits=load_culprit_files(culprit_files), config=config,
+                   rerun_dirs=rerun_dirs)
+    if as_json:
+        click.echo(json.dumps(data, indent=2, sort_keys=True, default=str))
+        return 0
+    t = data["totals"]
+    base = data["baseline"]
+    click.echo(f"{sweep_dir}/analysis.json: {t['tests']} tests, {t['passed']} passed, "
+               f"{t['regressions']} regression(s), {t['fixed']} fixed, {t['flaky']} flaky; "
+               f"baseline {(base or {}).get('commit', 'none')}")
+    for g in data["signatures"]:
+        tests = ", ".join(x["test"].rsplit("/", 1)[-1] for x in g["tests"])
+        click.echo(f"  [{g['fingerprint']}] {g['category']}: {g['title']}  ({tests})")
+    return 0
+
+
 def register(group: click.Group) -> None:
-    for cmd in (plan_group, sweep_cmd, merge_cmd, rerun_cmd, run_one_cmd, import_cmd):
+    for cmd in (plan_group, sweep_cmd, merge_cmd, rerun_cmd, run_one_cmd, import_cmd,
+                analyze_cmd):
         group.add_command(cmd)

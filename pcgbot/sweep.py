@@ -363,14 +363,12 @@ class _Scheduler:
         if self.adaptive is None or self.pending[t.path] or self.inflight[t.path]:
             return
         outs = self.results[t.path]
-        k = outs.count(PASS)
-        n = k + outs.count(FAIL)
         nxt = self._next[t.path]
         while nxt < self.cap and (t.path, self.mode, nxt) in self._done_keys:
             nxt += 1
         if nxt >= self.cap:
             return
-        verdict, _why = self.adaptive.decide(self.baseline.get(t.path), k, n, len(outs))
+        verdict, _why = self.adaptive.decide(self.baseline.get(t.path), outs)
         if verdict == "continue":
             self.pending[t.path].append(nxt)
             self._next[t.path] = nxt + 1

@@ -1,0 +1,225 @@
+"""``pcgbot analyze``: one sweep -> ``analysis.json`` (the input of GitHub sync and reports).
+
+Joins the parts: the pass-rate diff against the baseline (``diff``), failure signatures
+(``signatures``), triage categories incl. the differential nopcg re-run (``triage``) and bisect
+results (``bisect``).  Tests are grouped by failure signature so that one bug is one entry (and,
+later, one GitHub issue) even when it hits several tests.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+from collections import Counter
+from pathlib import Path
+from typing import Any, Iterable, Optional
+
+from .diff import diff_sweeps
+from .errors import UsageError
+from .model import FAIL, PASS, TIMEOUT, RunRecord
+from .plan import Plan, load_plan
+from .signatures import signature_of_log
+from .store import Store
+from .sweepdir import read_meta, read_runs
+
+ALARM = {"regression", "new-test", "still-failing", "flaky"}
+
+
+def _plan_for(meta: dict, plan: Optional[str | Plan]) -> Optional[Plan]:
+    if isinstance(plan, Plan):
+        return plan
+    path = plan or meta.get("plan_file")
+    if path and Path(path).exists():
+        return load_plan(path)
+    if plan:
+        raise UsageError(f"{plan}: plan file not found")
+    return None
+
+
+def resolve_baseline(sweep_dir: Path, meta: dict, baseline: Optional[str],
+                     store: Store) -> tuple[Optional[dict], list[RunRecord]]:
+    """``baseline`` is a sweep dir, "auto" (the store's baseline for this sweep) or None."""
+    if not baseline or baseline == "none":
+        return None, []
+    if baseline != "auto":
+        return read_meta(baseline), read_runs(baseline)
+    from .baseline import find_baseline
+
+    store.import_sweep(sweep_dir)
+    row = find_baseline(store, meta, repo=meta.get("repo"))
+    if not row:
+        return None, []
+    base_meta = row.get("meta") or row
+    return base_meta, store.runs(row["sweep_id"])
+
+
+def _fails(runs: list[RunRecord], timeout_fails: bool) -> list[RunRecord]:
+    bad = {FAIL, TIMEOUT} if timeout_fails else {FAIL}
+    return [r for r in runs if r.outcome in bad]
+
+
+def _signature_of(run: RunRecord, sweep_dir: Path, cache: dict) -> Optional[Any]:
+    if not run.log:
+        return None
+    path = sweep_dir / run.log
+    if path not in cache:
+        cache[path] = signature_of_log(path) if path.exists() else None
+    return cache[path]
+
+
+def analyze(sweep_dir: str | os.PathLike, *, baseline: Optional[str] = "auto",
+            plan: Optional[str | Plan] = None, differential: bool = False,
+            run_url: Optional[str] = None, store: Optional[Store] = None,
+            culprits: Iterable[dict] = (), config: Optional[str] = None,
+            rerun_dirs: Iterable[str] = ()) -> dict[str, Any]:
+    sweep_dir = Path(sweep_dir)
+    meta = read_meta(sweep_dir)
+    runs = read_runs(sweep_dir)
+    store = store or Store()
+    plan_obj = _plan_for(meta, plan)
+    timeout_fails = bool(plan_obj and plan_obj.timeout_is_failure)
+    base_meta, base_runs = resolve_baseline(sweep_dir, meta, baseline, store)
+    diffs = {d.test: d.to_dict() for d in diff_sweeps(base_runs, runs,
+                                                      timeout_is_failure=timeout_fails)}
+    triage: dict[str, Any] = {}
+    if plan_obj is not None or not differential:
+        from .triage import triage_sweep
+
+        for e in triage_sweep(sweep_dir, plan=plan_obj, differential=differential,
+                              rerun_dirs=tuple(rerun_dirs)):
+            triage[e.test] = e
+    specs = {t.path: t for t in plan_obj.tests} if plan_obj else {}
+    by_test: dict[str, list[RunRecord]] = {}
+    for r in runs:
+        by_test.setdefault(r.test, []).append(r)
+
+    sig_cache: dict = {}
+    groups: dict[str, dict[str, Any]] = {}
+    tests_out = []
+    for test in sorted(by_test):
+        rs = by_test[test]
+        d = diffs.get(test) or {}
+        tri = triage.get(test)
+        spec = specs.get(test)
+        gpus = spec.gpus if spec else max((r.gpus_needed for r in rs), default=0)
+        fails = _fails(rs, timeout_fails)
+        fp = None
+        if fails:
+            counted = Counter(r.signature for r in fails if r.signature)
+            sig = None
+            if counted:
+                fp = counted.most_common(1)[0][0]
+                rep = next(r for r in fails if r.signature == fp)
+            else:
+                rep = fails[0]
+            sig = _signature_of(rep, sweep_dir, sig_cache)
+            if sig is not None and fp is None:
+                fp = sig.fingerprint
+            if fp and d.get("verdict") in ALARM:
+                g = groups.setdefault(fp, {
+                    "fingerprint": fp,
+                    "title": sig.title if sig else f"failure {fp}",
+                    "rule": sig.rule if sig else None,
+                    "category": sig.category if sig else "unknown",
+                    "pcg_specific": None, "excerpt": list(sig.excerpt) if sig else [],
+                    "gpus": gpus, "tests": [], "culprit": None, "fix": None,
+                    "reproduce": _reproduce(meta, test, rs[0].mode),
+                })
+                g["gpus"] = max(g["gpus"], gpus)
+                g["tests"].append({"test": test, "verdict": d.get("verdict"),
+                                   "baseline": d.get("baseline"), "current": d.get("current"),
+                                   "statistic": d.get("statistic"), "log": rep.log})
+                tcat = getattr(tri, "category", None) if tri is not None else None
+                if tcat in ("pcg-bug", "not-pcg", "infra") and g["category"] in ("unknown", None):
+                    g["category"] = tcat     # differential / infra evidence beats "unknown"
+                if tri is not None and getattr(tri, "pcg_specific", None) is not None:
+                    prev = g["pcg_specific"]
+                    g["pcg_specific"] = tri.pcg_specific if prev is None else (
+                        prev and tri.pcg_specific)
+        pcg_vals = {r.pcg_active for r in rs if r.outcome in (PASS, FAIL)}
+        tests_out.append({
+            "test": test, "suite": spec.suite if spec else (rs[0].suite or ""), "gpus": gpus,
+            "verdict": d.get("verdict"), "baseline": d.get("baseline"),
+            "current": d.get("current"), "statistic": d.get("statistic"),
+            "category": getattr(tri, "category", None) if tri else None,
+            "reason": getattr(tri, "reason", None) if tri else None,
+            "signature": fp,
+            "pcg_active": True if True in pcg_vals else (False if pcg_vals == {False} else None),
+        })
+    for c in culprits:
+        attach_culprit(groups.values(), c)
+    healthy = [t["test"] for t in tests_out
+               if t["current"] and t["current"][1] > 0 and t["current"][0] == t["current"][1]
+               and all(r.outcome == PASS for r in by_test[t["test"]] if r.outcome != "skip")]
+    verdicts = Counter(t["verdict"] for t in tests_out)
+    result = {
+        "sweep": meta, "baseline": base_meta,
+        "config": config or _config(plan_obj, runs),
+        "run_url": run_url or _run_url(),
+        "totals": {"tests": len(tests_out), "passed": len(healthy),
+                   "failed": len(tests_out) - len(healthy),
+                   "regressions": verdicts.get("regression", 0), "fixed": verdicts.get("fixed", 0),
+                   "flaky": verdicts.get("flaky", 0), "infra": verdicts.get("infra-only", 0)},
+        "tests": tests_out,
+        "signatures": sorted(groups.values(), key=lambda g: (-len(g["tests"]), g["fingerprint"])),
+        "healthy_tests": healthy,
+    }
+    write_analysis(sweep_dir, result)
+    return result
+
+
+def attach_culprit(groups: Iterable[dict], result: dict) -> bool:
+    """Put a bisect result (``BisectResult.to_dict()``, with ``test``) on its signature(s)."""
+    test = result.get("test")
+    key = "fix" if result.get("kind") == "fix" or result.get("fix") is True else "culprit"
+    hit = False
+    for g in groups:
+        if any(t["test"] == test for t in g["tests"]) and (
+                not result.get("signature") or result.get("signature") == g["fingerprint"]
+                or g[key] is None):
+            g[key] = {k: v for k, v in result.items() if k not in ("test", "kind", "fix")}
+            hit = True
+    return hit
+
+
+def _config(plan: Optional[Plan], runs: list[RunRecord]) -> str:
+    gpus = {t.gpus for t in plan.tests} if plan else {r.gpus_needed for r in runs}
+    gpus.discard(0)
+    return f"{max(gpus)}-gpu" if gpus else "cpu"
+
+
+def _run_url() -> Optional[str]:
+    server = os.environ.get("GITHUB_SERVER_URL")
+    repo = os.environ.get("GITHUB_REPOSITORY")
+    run = os.environ.get("GITHUB_RUN_ID")
+    return f"{server}/{repo}/actions/runs/{run}" if server and repo and run else None
+
+
+def _reproduce(meta: dict, test: str, mode: str) -> str:
+    plan = meta.get("plan_file") or f"plans/{meta.get('plan')}.yaml"
+    try:
+        plan = os.path.relpath(plan)
+    except ValueError:
+        pass
+    if plan.startswith(".."):
+        plan = f"plans/{Path(plan).name}"
+    return f"pcgbot run-one {plan} {test} --mode {mode}"
+
+
+def write_analysis(sweep_dir: Path, data: dict) -> Path:
+    p = Path(sweep_dir) / "analysis.json"
+    tmp = p.with_suffix(".json.tmp")
+    tmp.write_text(json.dumps(data, indent=2, sort_keys=True, default=str) + "\n")
+    os.replace(tmp, p)
+    return p
+
+
+def load_culprit_files(paths: Iterable[str]) -> list[dict]:
+    out = []
+    for p in paths:
+        try:
+            data = json.loads(Path(p).read_text())
+        except (OSError, ValueError) as e:
+            raise UsageError(f"{p}:1: bisect result: cannot read ({e})") from None
+        out.extend(data if isinstance(data, list) else [data])
+    return out

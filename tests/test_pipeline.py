@@ -1,0 +1,140 @@
+"""Sweep -> store -> analyze (diff + signatures + triage) and adaptive repeats, on real runs."""
+
+from __future__ import annotations
+
+import json
+import subprocess
+from pathlib import Path
+
+from conftest import run_cli
+from pcgbot.analyze import analyze
+from pcgbot.plan import load_plan
+from pcgbot.pools import SweepPolicy, adaptive_setup
+from pcgbot.store import Store
+from pcgbot.sweep import read_runs, run_sweep
+
+# Both broken tests hit the same engine bug (same function, same error): one signature.
+ENGINE = ("def all_reduce(x):\n"
+          "    raise RuntimeError('CUDA error: an illegal memory access was encountered')\n")
+BROKEN = ("import engine\n"
+          "print('Compiling num tokens (num_tokens=4)')\n"
+          "engine.all_reduce(1)\n")
+
+
+def make_repo(tmp: Path) -> Path:
+    repo = tmp / "repo"
+    (repo / "t").mkdir(parents=True)
+    for name in ("test_ok", "test_breaks", "test_other"):
+        (repo / "t" / f"{name}.py").write_text("print('Compiling num tokens (num_tokens=4)')\n")
+    (repo / "t" / "engine.py").write_text(ENGINE)
+    subprocess.run(["git", "init", "-q", "-b", "main"], cwd=repo, check=True)
+    subprocess.run(["git", "-c", "user.name=t", "-c", "user.email=t@t", "commit", "-qam", "1",
+                    "--allow-empty"], cwd=repo, check=True)
+    subprocess.run(["git", "add", "."], cwd=repo, check=True)
+    subprocess.run(["git", "-c", "user.name=t", "-c", "user.email=t@t", "commit", "-qm", "2"],
+                   cwd=repo, check=True)
+    plan = tmp / "plan.yaml"
+    plan.write_text(f"name: pipe\nrepo: {repo}\nworkdir: t\ncommand: '{{python}} {{path}}'\n"
+                    "timeout: 30\nrepeats: 4\n"
+                    "modes:\n  pcg: {server_args: {cuda_graph_backend_prefill: tc_piecewise}}\n"
+                    "  nopcg: {server_args: {cuda_graph_backend_prefill: disabled}}\n"
+                    "tests: [test_ok.py, test_breaks.py, test_other.py]\n")
+    return plan
+
+
+def commit_all(repo: Path, msg: str) -> None:
+    subprocess.run(["git", "add", "."], cwd=repo, check=True)
+    subprocess.run(["git", "-c", "user.name=t", "-c", "user.email=t@t", "commit", "-qm", msg],
+                   cwd=repo, check=True)
+
+
+def test_analyze_groups_regression_by_signature(tmp_path):
+    plan_f = make_repo(tmp_path)
+    plan = load_plan(plan_f)
+    repo = tmp_path / "repo"
+    store = Store(tmp_path / "s.db")
+    base = run_sweep(plan, tmp_path / "base", slots=2)
+    store.import_sweep(base)
+    (repo / "t" / "engine.py").write_text(ENGINE)
+    (repo / "t" / "test_breaks.py").write_text(BROKEN)
+    (repo / "t" / "test_other.py").write_text(BROKEN)   # same bug hits a second test
+    commit_all(repo, "3 break")
+    head = run_sweep(plan, tmp_path / "head", slots=2)
+    data = analyze(head, baseline="auto", store=store, plan=plan)
+    assert data["baseline"]["commit"] != data["sweep"]["commit"]
+    verdicts = {t["test"]: t["verdict"] for t in data["tests"]}
+    assert verdicts == {"test_ok.py": "unchanged", "test_breaks.py": "regression",
+                        "test_other.py": "regression"}
+    assert len(data["signatures"]) == 1
+    sig = data["signatures"][0]
+    assert {t["test"] for t in sig["tests"]} == {"test_breaks.py", "test_other.py"}
+    assert "illegal memory access" in sig["title"]
+    assert sig["reproduce"].startswith("pcgbot run-one ") and "--mode pcg" in sig["reproduce"]
+    assert data["healthy_tests"] == ["test_ok.py"]
+    assert data["totals"]["regressions"] == 2
+    on_disk = json.loads((head / "analysis.json").read_text())
+    assert on_disk["signatures"][0]["fingerprint"] == sig["fingerprint"]
+
+
+def test_analyze_differential_marks_pcg_specific(tmp_path):
+    plan_f = make_repo(tmp_path)
+    plan = load_plan(plan_f)
+    repo = tmp_path / "repo"
+    (repo / "t" / "test_breaks.py").write_text(
+        "import os, json\n"
+        "if 'tc_piecewise' in os.environ.get('PCGBOT_SERVER_ARGS', ''):\n"
+        "    print('Compiling num tokens (num_tokens=4)')\n"
+        "    raise RuntimeError('CUDA error: an illegal memory access was encountered')\n")
+    commit_all(repo, "3 pcg-only break")
+    head = run_sweep(plan, tmp_path / "head", slots=2, repeats=2)
+    data = analyze(head, baseline=None, plan=plan, differential=True, store=Store(tmp_path / "s.db"))
+    sig = data["signatures"][0]
+    assert sig["pcg_specific"] is True and sig["category"] == "pcg-bug"
+    cats = {t["test"]: t["category"] for t in data["tests"]}
+    assert cats["test_breaks.py"] == "pcg-bug"
+
+
+def test_analyze_cli_attaches_culprit(tmp_path):
+    plan_f = make_repo(tmp_path)
+    plan = load_plan(plan_f)
+    repo = tmp_path / "repo"
+    base = run_sweep(plan, tmp_path / "base", slots=2, repeats=2)
+    (repo / "t" / "test_breaks.py").write_text(BROKEN)
+    commit_all(repo, "3 break")
+    head = run_sweep(plan, tmp_path / "head", slots=2, repeats=2)
+    culprit = tmp_path / "bisect.json"
+    culprit.write_text(json.dumps({"test": "test_breaks.py", "status": "found", "sha": "abc123",
+                                   "subject": "3 break", "author": "t", "confidence": 0.99,
+                                   "evidence": []}))
+    r = run_cli("analyze", str(head), "--baseline", str(base), "--culprit", str(culprit))
+    assert r.returncode == 0, r.stderr
+    assert "regression" in r.stdout and "illegal memory access" in r.stdout
+    data = json.loads((head / "analysis.json").read_text())
+    assert data["signatures"][0]["culprit"]["sha"] == "abc123"
+
+
+def test_adaptive_sweep_spends_fewer_runs_and_still_catches_the_break(tmp_path):
+    plan_f = make_repo(tmp_path)
+    plan = load_plan(plan_f)
+    repo = tmp_path / "repo"
+    store_path = str(tmp_path / "s.db")
+    store = Store(store_path)
+    base = run_sweep(plan, tmp_path / "base", slots=2, repeats=10)
+    store.import_sweep(base)
+    (repo / "t" / "test_breaks.py").write_text(BROKEN)
+    commit_all(repo, "3 break")
+    policy, counts = adaptive_setup(None, plan, "pcg", None, store_path, 10)
+    assert isinstance(policy, SweepPolicy) and counts["test_ok.py"] == (10, 10)
+    head = run_sweep(plan, tmp_path / "head", slots=2, repeats=10, adaptive=policy,
+                     baseline=counts)
+    runs = read_runs(head)
+    per = {t: sum(1 for r in runs if r.test == t) for t in ("test_ok.py", "test_breaks.py")}
+    assert per["test_ok.py"] < 10 and per["test_breaks.py"] < 10, per
+    data = analyze(head, baseline="auto", store=store, plan=plan)
+    verdicts = {t["test"]: t["verdict"] for t in data["tests"]}
+    assert verdicts["test_breaks.py"] == "regression" and verdicts["test_ok.py"] == "unchanged"
+
+
+def test_no_baseline_means_fixed_repeats(tmp_path):
+    plan = load_plan(make_repo(tmp_path))
+    assert adaptive_setup(None, plan, "pcg", None, str(tmp_path / "empty.db"), 4) == (None, None)
