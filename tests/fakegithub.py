@@ -97,6 +97,7 @@ class FakeGitHub:
         self._next_id = 1000
         self.requests: list[tuple[str, str]] = []
         self.rate_remaining = 5000
+        self._rate, self._rate_status, self._rng = 0.0, 502, None   # see set_fault_rate
         self._server: Optional[ThreadingHTTPServer] = None
         self._thread: Optional[threading.Thread] = None
 
@@ -176,12 +177,21 @@ class FakeGitHub:
         with self.lock:
             self._faults += [Fault("drop", method=method, path_re=path_re) for _ in range(n)]
 
+    def set_fault_rate(self, p: float, status: int = 502, seed: int = 0) -> None:
+        """Besides queued faults, answer each request with `status` with probability p (the
+        write is not applied): a flaky GitHub for soak tests and benchmarks."""
+        import random
+        with self.lock:
+            self._rate, self._rate_status, self._rng = p, status, random.Random(seed)
+
     def pending_faults(self) -> int:
         with self.lock:
             return len(self._faults)
 
     def _take_fault(self, method: str, path: str) -> Optional[Fault]:
         with self.lock:
+            if self._rate and self._rng.random() < self._rate:
+                return Fault("status", status=self._rate_status)
             for i, f in enumerate(self._faults):
                 if f.method and f.method != method:
                     continue

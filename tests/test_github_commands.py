@@ -176,7 +176,7 @@ def test_invalid_closes_and_is_never_refiled(gh, filed, tmp_path):
     res = sync(filed, again)
     assert res.created == [] and res.reopened == [] and repo.issues[1]["state"] == "closed"
     # even if the issue disappears from the listing (label removed by hand), the store remembers
-    repo.issues[1]["labels"] = ["pcgbot"]
+    repo.issues[1]["labels"] = []
     res = sync(filed, again, overrides=ov.overrides(store, "o/r"))
     assert res.created == [] and f"{FP} (marked invalid)" in res.skipped
 

@@ -77,10 +77,26 @@ class Backend:
     def permission(self, login: str) -> str: raise NotImplementedError
 
 
+def _raw(obj: Any) -> dict:
+    """The JSON GitHub answered.  Reading PyGithub attributes that the answer lacks (an issue's
+    `pull_request`, say) makes a lazy object fetch itself: one hidden GET per item, outside the
+    retry loop.  The raw dict never does."""
+    raw = getattr(obj, "_rawData", None)
+    return raw if isinstance(raw, dict) else {}
+
+
 def _issue(i: Any) -> Issue:
-    return Issue(number=i.number, title=i.title or "", body=i.body or "", state=i.state,
-                 labels=[lab.name for lab in i.labels], state_reason=getattr(i, "state_reason", None),
-                 url=i.html_url)
+    d = _raw(i)
+    return Issue(number=int(d["number"]), title=d.get("title") or "", body=d.get("body") or "",
+                 state=d.get("state") or "open",
+                 labels=[lab["name"] if isinstance(lab, dict) else str(lab) for lab in d.get("labels") or []],
+                 state_reason=d.get("state_reason"), url=d.get("html_url"))
+
+
+def _comment(c: Any) -> Comment:
+    d = _raw(c)
+    return Comment(int(d["id"]), d.get("body") or "", (d.get("user") or {}).get("login") or "",
+                   d.get("author_association") or "NONE")
 
 
 class RemoteBackend(Backend):
@@ -106,7 +122,7 @@ class RemoteBackend(Backend):
         items = self._call(f"list issues labels={','.join(labels)}",
                            lambda: list(self.repo.get_issues(state=state, labels=labels)))
         # The issues endpoint also returns pull requests; pcgbot never files those.
-        return [_issue(i) for i in items if i.pull_request is None]
+        return [_issue(i) for i in items if not _raw(i).get("pull_request")]
 
     def get_issue(self, number: int) -> Issue:
         return _issue(self._call(f"get issue #{number}", lambda: self._fetch_issue(number)))
@@ -139,13 +155,12 @@ class RemoteBackend(Backend):
 
     def list_comments(self, number: int) -> list[Comment]:
         items = self._call(f"list comments #{number}", lambda: list(self.repo.get_issue(number).get_comments()))
-        return [Comment(c.id, c.body or "", c.user.login if c.user else "",
-                        getattr(c, "author_association", None) or "NONE") for c in items]
+        return [_comment(c) for c in items]
 
     def add_comment(self, number: int, body: str) -> Comment:
         text = self.clean(body)
         c = self._call(f"comment on #{number}", lambda: self.repo.get_issue(number).create_comment(text))
-        return Comment(c.id, c.body or "", c.user.login if c.user else "")
+        return _comment(c)
 
     def delete_comment(self, number: int, comment_id: int) -> None:
         def go() -> None:
@@ -161,7 +176,7 @@ class RemoteBackend(Backend):
         already_exists (another bot got there first) counts as success."""
         if self._labels is None:
             got = self._call("list labels", lambda: list(self.repo.get_labels()))
-            self._labels = {lab.name.lower() for lab in got}
+            self._labels = {str(_raw(lab).get("name", "")).lower() for lab in got}
         created = []
         for name, (color, desc) in specs.items():
             if name.lower() in self._labels:
@@ -183,15 +198,14 @@ class RemoteBackend(Backend):
         # GET /repos/o/r/commits/REF/status).  A commit GitHub does not know yet (422/404) has none.
         try:
             items = self._call(f"combined status {sha[:12]}",
-                               lambda: list(self.repo.get_commit(sha).get_combined_status().statuses))
+                               lambda: _raw(self.repo.get_commit(sha).get_combined_status()).get("statuses") or [])
         except GitHubError as e:
             if e.status in (404, 422):
                 return None
             raise
-        for s in items:
-            if s.context == context:
-                return {"state": s.state, "description": s.description, "target_url": s.target_url,
-                        "context": s.context}
+        for st in items:
+            if isinstance(st, dict) and st.get("context") == context:
+                return {k: st.get(k) for k in ("state", "description", "target_url", "context")}
         return None
 
     def create_status(self, sha: str, state: str, description: str, target_url: Optional[str],
@@ -214,8 +228,9 @@ class RemoteBackend(Backend):
                 raise
             runs = []      # unknown commit or no listing: create one
         for run in runs:
-            if run.name == name:
-                if run.conclusion == conclusion and run.output and run.output.summary == summary_c:
+            d = _raw(run)
+            if d.get("name") == name:
+                if d.get("conclusion") == conclusion and (d.get("output") or {}).get("summary") == summary_c:
                     return False
                 kw: dict[str, Any] = {"status": "completed", "conclusion": conclusion, "output": output}
                 if details_url:

@@ -96,12 +96,26 @@ class Syncer:
         self.sweep_id = str(sweep.get("sweep_id") or sweep.get("commit") or "sweep")
         self.commit = sweep.get("commit")
         self.run_url = analysis.get("run_url")
+        self._index: Optional[dict[str, list[Issue]]] = None
 
     # --- finding --------------------------------------------------------------------------------
-    def find(self, fp: str) -> Optional[tuple[Issue, IssueState]]:
-        """The live issue of a fingerprint; closes extra live ones as duplicates of the lowest."""
+    def snapshot(self) -> dict[str, list[Issue]]:
+        """Every pcgbot issue (open and closed) by fingerprint, listed once per sync: a few pages
+        instead of one request per signature."""
+        if self._index is None:
+            self._index = {}
+            for i in self.b.list_issues([BOT_LABEL], "all"):
+                fp = marker_of(i.body)
+                if fp:
+                    self._index.setdefault(fp, []).append(i)
+        return self._index
+
+    def find(self, fp: str, fresh: bool = False) -> Optional[tuple[Issue, IssueState]]:
+        """The live issue of a fingerprint; closes extra live ones as duplicates of the lowest.
+        `fresh` lists `sig:FP` again instead of using the snapshot (right after creating)."""
         found = []
-        for i in self.b.list_issues([BOT_LABEL, sig_label(fp)], "all"):
+        issues = self.b.list_issues([BOT_LABEL, sig_label(fp)], "all") if fresh else self.snapshot().get(fp, [])
+        for i in issues:
             st = IssueState.load(i.body)
             if st is not None and marker_of(i.body) == fp:
                 found.append((i, st))
@@ -185,7 +199,7 @@ class Syncer:
                                     issue_body(sig, st), self.labels(st, []))
         self.result.created.append(issue.number)
         self.log(f"github: filed #{issue.number} for {fp}")
-        self.find(fp)      # a concurrent bot may have filed the same fingerprint: settle it now
+        self.find(fp, fresh=True)   # a concurrent bot may have filed the same fingerprint: settle it now
 
     def update(self, sig: dict, issue: Issue, st: IssueState) -> None:
         fp = sig["fingerprint"]
@@ -290,10 +304,12 @@ class Syncer:
                     self.result.skipped.append(f"{fp} (failing, but not a new regression)")
             else:
                 self.update(sig, *got)
-        for issue in self.b.list_issues([BOT_LABEL], "open"):
-            fp = marker_of(issue.body)
-            if fp and fp not in failing:
-                self.close_if_healthy(issue, sigs)
+        for fp, issues in sorted(self.snapshot().items()):
+            if fp in failing:
+                continue
+            for issue in issues:
+                if issue.state == "open":
+                    self.close_if_healthy(issue, sigs)
         return self.result
 
 
