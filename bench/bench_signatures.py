@@ -17,7 +17,6 @@ import argparse
 import json
 import os
 import random
-import resource
 import statistics
 import subprocess
 import sys
@@ -65,8 +64,8 @@ def noise_line(rng: random.Random, i: int) -> str:
     if r < 0.97:
         return (f"[{ts} TP0] Prefill batch. #new-seq: 1, #new-token: {rng.randint(1, 8192)}, "
                 f"#cached-token: {rng.randint(0, 4096)}, token usage: 0.01, #running-req: 0\n")
-    return (f"/usr/local/lib/python3.10/dist-packages/torch/utils/_pytree.py:185: "
-            f"FutureWarning: `torch.utils._pytree._register_pytree_node` is deprecated.\n")
+    return ("/usr/local/lib/python3.10/dist-packages/torch/utils/_pytree.py:185: "
+            "FutureWarning: `torch.utils._pytree._register_pytree_node` is deprecated.\n")
 
 
 def make_log(path: Path, mb: int, seed: int = 0) -> None:
@@ -94,45 +93,58 @@ def make_log(path: Path, mb: int, seed: int = 0) -> None:
             f.write(noise_line(rng, i + j))
 
 
-def child_rss(path: Path) -> tuple[float, float]:
+def child_rss(path: Path, env: dict[str, str]) -> tuple[float, float]:
     """Peak RSS (MiB) of a fresh interpreter: after imports, and after fingerprinting."""
     code = ("import resource,sys;from pcgbot.signatures import signature_of_log;"
             "a=resource.getrusage(resource.RUSAGE_SELF).ru_maxrss;"
             "s=signature_of_log(sys.argv[1]);"
             "b=resource.getrusage(resource.RUSAGE_SELF).ru_maxrss;print(a,b)")
     out = subprocess.run([sys.executable, "-c", code, str(path)], capture_output=True, text=True,
-                         check=True).stdout.split()
+                         check=True, env=env).stdout.split()
     return int(out[0]) / 1024, int(out[1]) / 1024
+
+
+def measure(path: Path, reps: int) -> tuple[float, float, object]:
+    times = []
+    sig = None
+    for _ in range(reps):
+        t = time.perf_counter()
+        sig = signature_of_log(path)
+        times.append(time.perf_counter() - t)
+    tracemalloc.start()
+    signature_of_log(path)
+    _, peak = tracemalloc.get_traced_memory()
+    tracemalloc.stop()
+    return statistics.median(times), peak, sig
 
 
 def main() -> int:
     ap = argparse.ArgumentParser()
     ap.add_argument("--sizes", default="10,100")
     ap.add_argument("--dir", default=tempfile.gettempdir())
+    ap.add_argument("--no-fallback", action="store_true", help="skip the pure-Python path rows")
     args = ap.parse_args()
     rows = []
+    paths = [("grep", 3)] + ([] if args.no_fallback else [("python", 1)])
     for mb in [int(x) for x in args.sizes.split(",")]:
         path = Path(args.dir) / f"pcgbot_bench_{mb}mb.log"
         if not path.exists() or path.stat().st_size < mb * 990_000:
             make_log(path, mb)
         size = path.stat().st_size
-        times = []
-        sig = None
-        for _ in range(3):
-            t = time.perf_counter()
-            sig = signature_of_log(path)
-            times.append(time.perf_counter() - t)
-        tracemalloc.start()
-        signature_of_log(path)
-        _, peak = tracemalloc.get_traced_memory()
-        tracemalloc.stop()
-        rss0, rss1 = child_rss(path)
-        med = statistics.median(times)
-        rows.append((mb, size / 1e6, med, size / 1e6 / med, peak / 2**20, rss0, rss1, sig))
-    print(f"{'log':>6} {'MB':>7} {'median s':>9} {'MB/s':>7} {'tracemalloc peak MiB':>21} "
+        for kind, reps in paths:
+            env = dict(os.environ)
+            if kind == "python":
+                os.environ["PCGBOT_NO_GREP"] = env["PCGBOT_NO_GREP"] = "1"
+            try:
+                med, peak, sig = measure(path, reps)
+            finally:
+                os.environ.pop("PCGBOT_NO_GREP", None)
+            rss0, rss1 = child_rss(path, env)
+            rows.append((mb, kind, size / 1e6, med, size / 1e6 / med, peak / 2**20, rss0, rss1, sig))
+    print(f"{'log':>6} {'path':>7} {'MB':>7} {'median s':>9} {'MB/s':>7} {'tracemalloc peak MiB':>21} "
           f"{'RSS base MiB':>13} {'RSS peak MiB':>13}")
-    for mb, size, med, rate, peak, rss0, rss1, _ in rows:
-        print(f"{mb:>4}MB {size:>7.1f} {med:>9.3f} {rate:>7.1f} {peak:>21.2f} {rss0:>13.1f} "
+    for mb, kind, size, med, rate, peak, rss0, rss1, _ in rows:
+        print(f"{mb:>4}MB {kind:>7} {size:>7.1f} {med:>9.3f} {rate:>7.1f} {peak:>21.2f} {rss0:>13.1f} "
               f"{rss1:>13.1f}")
     sig = rows[-1][-1]
     print("\nsignature of the largest log:")

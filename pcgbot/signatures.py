@@ -17,7 +17,8 @@ from pathlib import Path
 from typing import Any, Optional, Union
 
 from .errors import UsageError
-from .logscan import RANK_CASCADE, Event, ScanResult, match_rule, scan_log
+from .logscan import Event, ScanResult, match_rule
+from .logstream import scan_log
 from .normalize import Frame, clean_for_title, normalize
 from .patterns import RuleSet, default_rules, load_rules
 from .redact import redact_lines

@@ -10,7 +10,7 @@ from pathlib import Path
 
 import pytest
 
-from pcgbot import logscan
+from pcgbot import logscan, logstream
 from pcgbot.signatures import signature_of_log
 
 ERROR = """[2026-01-29 12:00:00 TP0] Scheduler hit an exception: Traceback (most recent call last):
@@ -33,7 +33,7 @@ NOISE = ("[2026-01-29 10:00:00 TP0] Decode batch. #running-req: 3, #token: 4411,
 def path_kind(request: pytest.FixtureRequest, monkeypatch: pytest.MonkeyPatch) -> str:
     if request.param == "python":
         monkeypatch.setenv("PCGBOT_NO_GREP", "1")
-    elif logscan._grep() is None:
+    elif logstream._grep() is None:
         pytest.skip("no grep on this machine")
     return request.param
 
@@ -94,14 +94,14 @@ def test_broken_grep_falls_back_to_python(tmp_path: Path, monkeypatch: pytest.Mo
     fake = tmp_path / "grep"
     fake.write_text("#!/bin/sh\necho 'garbage without offset'\nexit 2\n")
     fake.chmod(fake.stat().st_mode | stat.S_IEXEC)
-    monkeypatch.setattr(logscan, "_grep", lambda: str(fake))
+    monkeypatch.setattr(logstream, "_grep", lambda: str(fake))
     p = tmp_path / "a.log"
     p.write_text(NOISE * 3 + ERROR)
     assert signature_of_log(p).rule == "cuda-illegal-address"
 
 
 def test_both_paths_agree_on_the_golden_corpus(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
-    if logscan._grep() is None:
+    if logstream._grep() is None:
         pytest.skip("no grep on this machine")
     corpus = sorted((Path(__file__).parent / "data" / "signatures").glob("*.log"))
     for f in corpus:
