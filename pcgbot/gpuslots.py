@@ -116,6 +116,15 @@ class GpuPool:
                 self._quarantined.setdefault(g, why)
         return dirty
 
+    def summary(self) -> dict:
+        """What hygiene did during the sweep, for sweep.json / the report: GPUs, quarantined
+        GPUs with the holder named, leftovers killed, runs that leaked."""
+        with self._lock:
+            return {"gpus": list(self.ids), "quarantined": {str(g): w for g, w in
+                                                            self._quarantined.items()},
+                    "cleaned": [dict(c.__dict__) for c in self.cleaned],
+                    "leaks_mib": dict(self.leaks)}
+
     # -- protocol ----------------------------------------------------------------------------
     def capacity(self) -> int:
         return len(self.ids)

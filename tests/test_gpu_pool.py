@@ -110,6 +110,8 @@ def test_leftover_with_marker_is_killed_and_next_run_starts() -> None:
         (c,) = p.cleaned
         assert (c.gpu, c.pid, c.marker, c.before_run) == (0, pid, "old-run-7", "new-run")
         assert pid in c.killed and p.quarantined() == {}
+        summ = p.summary()
+        assert summ["cleaned"][0]["marker"] == "old-run-7" and summ["quarantined"] == {}
     finally:
         reap(pid)
 
