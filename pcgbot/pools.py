@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import sys
-from pathlib import Path
 from typing import Optional
 
 from .slots import CpuPool
@@ -24,56 +23,57 @@ def choose_pool(slots: Optional[int], force_cpu: bool):
 
 
 class SweepPolicy:
-    """Adapter between the sweep scheduler and ``adaptive.decide``: counts a test's outcomes
-    exactly as the diff does (timeouts are fails only where the plan says so)."""
+    """``adaptive.decide`` as the sweep scheduler calls it after each finished run of a test."""
 
-    def __init__(self, min_runs: int, max_runs: int, timeout_is_failure: bool = False):
+    def __init__(self, min_runs: int, max_runs: int):
         self.min_runs = min_runs
         self.max_runs = max_runs
-        self.timeout_is_failure = timeout_is_failure
 
     @classmethod
     def for_plan(cls, plan, repeats: Optional[int] = None) -> "SweepPolicy":
+        """min_runs 3 (fewer when the plan repeats less); max_runs the plan's ``max_repeats``
+        (default twice the repeats: 20 for the usual 10)."""
         from . import adaptive
 
         reps = repeats or plan.repeats
-        cap = plan.max_repeats or max(2 * reps, adaptive.DEFAULT_MAX_RUNS)
-        return cls(min(adaptive.DEFAULT_MIN_RUNS, reps), cap, plan.timeout_is_failure)
+        lo = min(adaptive.DEFAULT_MIN_RUNS, reps)
+        return cls(lo, max(plan.max_repeats or 2 * reps, lo))
 
-    def decide(self, baseline, outcomes: list[str]) -> tuple[str, str]:
+    def decide(self, baseline, passes: int, runs: int, attempts: int):
+        """``runs`` counts pass/fail runs (timeouts where the plan says); ``attempts`` counts
+        every run.  Once ``min_runs`` attempts told nothing (infra, timeout), repeating a test
+        that costs up to its timeout per run cannot decide anything either."""
         from . import adaptive
 
-        k = outcomes.count("pass")
-        n = k + outcomes.count("fail") + (outcomes.count("timeout") if self.timeout_is_failure
-                                         else 0)
-        d = adaptive.decide(tuple(baseline) if baseline else None, k, n,
-                            min_runs=self.min_runs, max_runs=self.max_runs)
-        # infra/skip runs do not count towards n; never loop past the attempt cap regardless
-        if len(outcomes) >= self.max_runs:
-            return "stop", "attempt cap"
-        return d.action, d.reason
+        if attempts - runs >= self.min_runs:
+            return adaptive.Decision(adaptive.STOP, f"{attempts - runs} of {attempts} attempts "
+                                     "were not pass/fail: more repeats would not decide")
+        if attempts >= self.max_runs:
+            return adaptive.Decision(adaptive.STOP, f"reached max_runs={self.max_runs} attempts")
+        return adaptive.decide(tuple(baseline) if baseline else None, passes, runs,
+                               min_runs=self.min_runs, max_runs=self.max_runs)
 
 
-def baseline_counts(plan, mode: str, *, repo, store_path) -> Optional[dict]:
-    """Pass counts per test in the baseline this sweep will be compared with, or None."""
+def baseline_counts(plan, mode: str, *, repo=None, store_path=None) -> Optional[dict]:
+    """For a sweep about to start: the pooled baseline counts its adaptive policy compares
+    with, or None when the store has no baseline for this plan, mode and branch."""
     from datetime import datetime, timezone
+    from pathlib import Path
 
     from .baseline import find_baseline, pooled_counts
     from .store import Store
     from .sweep import repo_info
 
+    store = Store(store_path)
     repo_p = Path(repo) if repo else plan.repo_path()
-    commit, branch = repo_info(repo_p)
+    commit, branch = repo_info(repo_p) if repo_p.is_dir() else (None, None)
     meta = {"sweep_id": None, "plan": plan.name, "mode": mode, "commit": commit,
             "branch": branch, "repo": str(repo_p),
             "started_at": datetime.now(timezone.utc).isoformat(timespec="seconds")}
-    store = Store(store_path)
-    row = find_baseline(store, meta, repo=str(repo_p))
+    row = find_baseline(store, meta, repo_p)
     if row is None:
         return None
-    return {t: tuple(c) for t, c in pooled_counts(store, row, repo=str(repo_p),
-                                                  timeout_is_failure=plan.timeout_is_failure
-                                                  ).items()}
+    return pooled_counts(store, row, timeout_is_failure=plan.timeout_is_failure, repo=repo_p)
 
 
 def adaptive_setup(flag: Optional[bool], plan, mode: str, repo, store_path, repeats):

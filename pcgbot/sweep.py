@@ -315,6 +315,7 @@ class _Scheduler:
     def __init__(self, plan, tests, mode, reps, done, adaptive, baseline, history):
         self.adaptive = adaptive
         self.baseline = baseline
+        self.timeout_fails = plan.timeout_is_failure
         self.mode = mode
         self.order = order_tests(tests, history)
         self.results: dict[str, list[str]] = {t.path: [] for t in tests}
@@ -368,8 +369,10 @@ class _Scheduler:
             nxt += 1
         if nxt >= self.cap:
             return
-        verdict, _why = self.adaptive.decide(self.baseline.get(t.path), outs)
-        if verdict == "continue":
+        k = outs.count(PASS)
+        n = k + outs.count(FAIL) + (outs.count(TIMEOUT) if self.timeout_fails else 0)
+        decision = self.adaptive.decide(self.baseline.get(t.path), k, n, len(outs))
+        if decision.action == "continue":
             self.pending[t.path].append(nxt)
             self._next[t.path] = nxt + 1
 
