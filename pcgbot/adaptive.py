@@ -11,8 +11,9 @@ How the error rates are met (docs/statistics.md has the derivation and the bench
   weak baseline makes H0 broad); with p0 = (k0+1)/(n0+2), "dropped" H1 is p = max(p0 - delta,
   FLOOR) and "rose" H1 is p = min(p0 + delta, 1 - FLOOR).  Wald's bounds
   A = log((1-beta)/alpha),  B = log(beta/(1-alpha))  keep the false alarm rate <= alpha and the
-  miss rate at the alternative <= beta (approximately: Wald's bounds ignore the overshoot).  A side whose alternative is
-  less than MIN_GAP away from p0 (a 10/10 test cannot "rise"; a 0/10 test cannot "drop") is moot.
+  miss rate at the alternative <= beta (approximately: Wald's bounds ignore the overshoot).
+  A side whose alternative is less than MIN_GAP away from p0 (a 10/10 test cannot "rise"; a
+  0/10 test cannot "drop") is moot.
 - A side stops with an alarm only when its SPRT crossed A *and* the diff's own verdict
   (stats.verdict: one-sided Fisher exact p < stats.ALARM_P) already says regression / fixed, so a
   sweep that stops early always reaches the verdict that ``pcgbot diff`` will print.
@@ -22,8 +23,7 @@ How the error rates are met (docs/statistics.md has the derivation and the bench
 from __future__ import annotations
 
 import math
-from dataclasses import dataclass
-from typing import Any, NamedTuple, Optional
+from typing import NamedTuple, Optional
 
 from . import stats
 
@@ -81,7 +81,8 @@ def _validate(passes: int, runs: int, min_runs: int, max_runs: int, alpha: float
     if not 1 <= min_runs <= max_runs:
         raise ValueError(f"need 1 <= min_runs <= max_runs, got {min_runs}, {max_runs}")
     if not (0 < alpha < 0.5 and 0 < beta < 0.5 and 0 < delta < 1):
-        raise ValueError(f"need 0 < alpha, beta < 0.5 and 0 < delta < 1, got {alpha}, {beta}, {delta}")
+        raise ValueError(f"need 0 < alpha, beta < 0.5 and 0 < delta < 1, "
+                         f"got {alpha}, {beta}, {delta}")
 
 
 def decide(baseline: Optional[tuple[int, int]], passes: int, runs: int, *,
@@ -106,7 +107,8 @@ def decide(baseline: Optional[tuple[int, int]], passes: int, runs: int, *,
         if fails == 0 or passes == 0:
             what = "passed" if fails == 0 else "failed"
             return Decision(STOP, f"new test: all {runs} runs {what}")
-        return Decision(CONTINUE, f"new test with mixed results ({passes}/{runs}): measuring its rate")
+        return Decision(CONTINUE,
+                        f"new test with mixed results ({passes}/{runs}): measuring its rate")
     k0, n0 = baseline
     p0 = stats.rate_estimate(k0, n0)
     lower, upper = sprt_bounds(alpha, beta)
@@ -142,39 +144,8 @@ def decide(baseline: Optional[tuple[int, int]], passes: int, runs: int, *,
     return Decision(CONTINUE, "ambiguous: " + "; ".join(open_sides))
 
 
-@dataclass(frozen=True)
-class SweepPolicy:
-    """The policy as the sweep scheduler uses it: ``decide`` after each finished run."""
-    min_runs: int = DEFAULT_MIN_RUNS
-    max_runs: int = DEFAULT_MAX_RUNS
-    alpha: float = DEFAULT_ALPHA
-    beta: float = DEFAULT_BETA
-    delta: float = DEFAULT_DELTA
-
-    @classmethod
-    def for_plan(cls, plan: Any, repeats: Optional[int] = None) -> "SweepPolicy":
-        """min_runs 3 (or fewer when the plan repeats less), max_runs the plan's
-        ``max_repeats`` (default twice the repeats: 20 for the usual 10)."""
-        reps = repeats or plan.repeats
-        min_runs = min(DEFAULT_MIN_RUNS, reps)
-        cap = getattr(plan, "max_repeats", None) or 2 * reps
-        return cls(min_runs=min_runs, max_runs=max(cap, min_runs))
-
-    def decide(self, baseline: Optional[tuple[int, int]], passes: int, runs: int,
-               attempts: Optional[int] = None) -> Decision:
-        """``attempts`` counts every run of the test, infra/timeout/skip included: once
-        ``min_runs`` attempts told nothing (a test that always times out costs 20 minutes a
-        run), repeating it cannot decide anything either."""
-        if attempts is not None and attempts - runs >= self.min_runs:
-            return Decision(STOP, f"{attempts - runs} of {attempts} attempts were not pass/fail "
-                                  "(infra, timeout or skip): more repeats would not decide")
-        if attempts is not None and attempts >= self.max_runs:
-            return Decision(STOP, f"reached max_runs={self.max_runs} attempts")
-        return decide(baseline, passes, runs, min_runs=self.min_runs, max_runs=self.max_runs,
-                      alpha=self.alpha, beta=self.beta, delta=self.delta)
-
-
-def operating_characteristic(baseline: Optional[tuple[int, int]], p: float, **kw) -> dict[str, float]:
+def operating_characteristic(baseline: Optional[tuple[int, int]], p: float,
+                             **kw) -> dict[str, float]:
     """Exact behaviour of ``decide`` for a test whose true pass rate is ``p``: the probabilities
     that it stops with verdict regression / fixed / anything else, and the expected number of
     runs.  Dynamic programming over the (passes, runs) states, no simulation; used by the tests

@@ -22,7 +22,6 @@ import os
 import re
 import subprocess
 import tarfile
-from datetime import datetime, timezone
 from pathlib import Path
 from typing import Any, Optional
 
@@ -110,24 +109,6 @@ def pooled_counts(store: Store, base_row: dict[str, Any], *, timeout_is_failure:
     return out
 
 
-def baseline_counts(plan, mode: str, *, repo: Optional[str | os.PathLike] = None,
-                    store_path: Optional[str] = None) -> Optional[dict[str, Counts]]:
-    """For a sweep about to start: the pooled baseline counts its adaptive policy compares
-    with, or None when the store has no baseline for this plan, mode and branch."""
-    from .sweep import repo_info  # sweep imports store; keep this module importable alone
-
-    store = Store(store_path)
-    repo_p = Path(repo) if repo else plan.repo_path()
-    commit, branch = repo_info(repo_p) if repo_p.is_dir() else (None, None)
-    meta = {"sweep_id": None, "plan": plan.name, "mode": mode, "commit": commit,
-            "branch": branch, "repo": str(repo_p),
-            "started_at": datetime.now(timezone.utc).isoformat(timespec="seconds")}
-    row = find_baseline(store, meta, repo_p)
-    if row is None:
-        return None
-    return pooled_counts(store, row, timeout_is_failure=plan.timeout_is_failure, repo=repo_p)
-
-
 def pin(store: Store, sweep_dir: str | os.PathLike) -> dict[str, Any]:
     """Import ``sweep_dir`` and make it the baseline of its plan + mode + branch."""
     sid = store.import_sweep(sweep_dir)
@@ -201,7 +182,9 @@ def export_bundle(store: Store, out: str | os.PathLike, *, plans: tuple[str, ...
     out = Path(out)
     out.parent.mkdir(parents=True, exist_ok=True)
     tmp = out.with_name(out.name + ".tmp")
-    with open(tmp, "wb") as raw, gzip.GzipFile(fileobj=raw, mode="wb", mtime=0) as gz, \
+    # filename="" and mtime=0: the gzip header would otherwise carry the temp name and the time
+    with open(tmp, "wb") as raw, \
+            gzip.GzipFile(filename="", fileobj=raw, mode="wb", mtime=0) as gz, \
             tarfile.open(fileobj=gz, mode="w", format=tarfile.PAX_FORMAT) as tar:
         manifest = {"version": BUNDLE_VERSION, "sweeps": [r["sweep_id"] for r in rows]}
         _add(tar, f"{BUNDLE_ROOT}/MANIFEST.json", json.dumps(manifest, indent=1).encode())
@@ -246,7 +229,7 @@ def import_bundles(store: Store, files: list[str], dest: Optional[str | os.PathL
             for m in members:
                 _check_member(f, m)
             dirs = sorted({Path(m.name).parts[1] for m in members
-                           if len(Path(m.name).parts) > 2 and Path(m.name).parts[2] == "sweep.json"})
+                           if Path(m.name).parts[2:] == ("sweep.json",)})
             if not dirs:
                 raise UsageError(f"{f}:1: bundle: no {BUNDLE_ROOT}/<sweep>/sweep.json inside")
             for m in members:

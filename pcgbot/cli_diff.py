@@ -122,7 +122,8 @@ def show_cmd(plan, mode, branch, as_json, store_path) -> int:
         b = e["baseline"]
         how = "pinned" if e["pinned"] else "latest complete"
         desc = (f"{b['sweep_id']} @ {(b['commit'] or '?')[:12]} ({b['started_at']}; "
-                f"{b['tests']} tests, {b['runs']} runs) [{how}]") if b else "none (no complete sweep)"
+                f"{b['tests']} tests, {b['runs']} runs) [{how}]") if b \
+            else "none (no complete sweep)"
         click.echo(f"{e['plan']} / {e['mode']} / {e['branch'] or '-'}: {desc}")
     return 0
 

@@ -158,5 +158,5 @@ def render_text(diffs: list[TestDiff], *, show_all: bool = False, header: str = 
                      f"{d.verdict:13}  {d.statistic}")
     s = summarize(diffs)
     lines.append(f"{len(diffs)} tests: " + ", ".join(f"{n} {v}" for v, n in s.items() if n)
-                 + ("" if show_all else f" (unchanged tests hidden; --all shows them)"))
+                 + ("" if show_all else " (unchanged tests hidden; --all shows them)"))
     return "\n".join(lines)

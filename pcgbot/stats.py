@@ -129,7 +129,8 @@ def verdict(baseline: Optional[Counts], current: Counts, alarm_p: float = ALARM_
     k1, n1 = current
     _check(k1, n1)
     if n1 == 0:
-        return Verdict(INFRA_ONLY, "no pass/fail run in the current sweep (only infra/timeout/skip)")
+        return Verdict(INFRA_ONLY,
+                       "no pass/fail run in the current sweep (only infra/timeout/skip)")
     if baseline is None or baseline[1] == 0:
         return Verdict(NEW_TEST, f"no baseline runs; current {k1}/{n1}")
     k0, n0 = baseline
@@ -159,7 +160,8 @@ def verdict(baseline: Optional[Counts], current: Counts, alarm_p: float = ALARM_
 POOL_RUNS = 20
 
 
-def pool_history(history: list[Counts], want: int = POOL_RUNS, alarm_p: float = ALARM_P) -> Optional[Counts]:
+def pool_history(history: list[Counts], want: int = POOL_RUNS,
+                 alarm_p: float = ALARM_P) -> Optional[Counts]:
     """Pool one test's counts over successive earlier sweeps, newest first, until ``want`` runs.
 
     Adaptive sweeps stop boring tests after ~3 runs, so one baseline sweep is weak evidence;
