@@ -9,16 +9,16 @@ from .slots import CpuPool
 
 
 def choose_pool(slots: Optional[int], force_cpu: bool):
-    """GPU pool when NVML sees GPUs (unless --cpu), else ``slots`` CPU slots."""
+    """GPU pool when NVML sees GPUs (unless --cpu), else ``slots`` CPU slots.
+
+    The GPU pool's start check cleans leftovers of earlier pcgbot runs and quarantines GPUs
+    held by anything else; what it did is printed to stderr and recorded in sweep.json."""
     if not force_cpu:
-        try:
-            from .gpuslots import gpu_pool_or_none
-        except ImportError:
-            gpu_pool_or_none = None
-        pool = gpu_pool_or_none() if gpu_pool_or_none else None
+        from .gpuslots import gpu_pool_or_none
+
+        pool = gpu_pool_or_none(echo=lambda m: print(m, file=sys.stderr))
         if pool is not None:
             return pool, slots or pool.capacity()
-        print("pcgbot: no NVIDIA GPU visible (NVML); using CPU slots", file=sys.stderr)
     return CpuPool(slots or 1), slots or 1
 
 

@@ -251,7 +251,7 @@ def run_sweep(plan: Plan, out_dir: str | os.PathLike, *, mode: Optional[str] = N
                         sched.take(t, a)
                         sched.finish(t, None)
                         record(_infra(plan, t, mode, a, meta, "no clean GPU: " + "; ".join(
-                            f"GPU {g} {why}" for g, why in sorted(q.items()))))
+                            why for _, why in sorted(q.items()))))
                         started = True
                         blocked_k = None
                     continue
@@ -275,6 +275,8 @@ def run_sweep(plan: Plan, out_dir: str | os.PathLike, *, mode: Optional[str] = N
     meta["finished_at"] = utcnow()
     meta["complete"] = True
     meta["adaptive"] = bool(adaptive)
+    if hasattr(pool, "summary"):
+        meta["gpu"] = pool.summary()   # leftovers cleaned, GPUs quarantined (and by whom), leaks
     write_meta(out, meta)
     return out
 
