@@ -9,7 +9,8 @@ from typing import Optional
 import click
 
 from .signatures import rules_with, signature_of_log
-from .triage import LEAK_MIB, triage_sweep
+from .sweep import read_runs
+from .triage import LEAK_MIB, pcg_inactive_passes, triage_sweep
 
 _CAT_ORDER = ("pcg-bug", "not-pcg", "infra", "resolved-on-rerun", "flaky", "untriaged")
 
@@ -65,6 +66,10 @@ def triage_cmd(sweep_dir: str, differential: bool, plan: Optional[str], rerun_di
     if as_json:
         click.echo(json.dumps([e.to_dict() for e in entries], indent=1))
         return 0
+    inactive = pcg_inactive_passes(read_runs(Path(sweep_dir)))
+    if inactive:
+        click.echo(f"PCG not active: auto-disabled ({len(inactive)} passing tests, not PCG passes): "
+                   + ", ".join(inactive))
     if not entries:
         click.echo("no failing tests")
         return 0

@@ -191,6 +191,17 @@ def classify(test: str, runs: list[RunRecord], sigs: dict[str, Signature], *,
     return e
 
 
+def pcg_inactive_passes(runs: list[RunRecord]) -> list[str]:
+    """Tests that passed every run while PCG never became active: these are *not* PCG passes
+    (the engine silently auto-disabled PCG), and reports must say so."""
+    by_test: dict[str, list[RunRecord]] = {}
+    for r in runs:
+        by_test.setdefault(r.test, []).append(r)
+    return sorted(t for t, rs in by_test.items()
+                  if any(r.outcome == PASS for r in rs)
+                  and all(r.outcome in (PASS, SKIP) for r in rs) and pcg_status(rs) is False)
+
+
 # --- the effectful shell -------------------------------------------------------------------
 def _load_plan(plan: Any, meta: dict):
     from .plan import Plan, load_plan

@@ -142,6 +142,8 @@ TESTS = {
     "test_vlm.py": ("print('server_args=ServerArgs(disable_piecewise_cuda_graph=True)')\n"
                     "raise AssertionError('0.8984 not greater than or equal to 0.9')\n"),
     "test_ok.py": "print('Compiling num tokens (num_tokens=8)')\n",
+    # Passes, but PCG was auto-disabled: reported as such, not as a PCG pass.
+    "test_spec.py": "print('server_args=ServerArgs(disable_piecewise_cuda_graph=True)')\n",
 }
 
 
@@ -198,6 +200,7 @@ def test_triage_cli_text_and_rerun(tmp_path: Path, capsys: pytest.CaptureFixture
     text = capsys.readouterr().out
     assert "resolved-on-rerun  test_always.py" in text
     assert "not-pcg            test_vlm.py" in text
+    assert "PCG not active: auto-disabled (1 passing tests, not PCG passes): test_spec.py" in text
     assert main(["triage", str(out), "--json"]) == 0
     data = json.loads(capsys.readouterr().out)
     assert {d["test"] for d in data} == {"test_pcg_only.py", "test_always.py", "test_vlm.py"}
