@@ -142,3 +142,20 @@ def test_rate_limit_wait_rules():
     assert rate_limit_wait(403, {"x-ratelimit-remaining": "0", "x-ratelimit-reset": "1010"}, "", now) == 11
     assert rate_limit_wait(403, {}, "Resource not accessible by integration", now) is None   # a real 403
     assert rate_limit_wait(429, {}, "", now) == 60.0
+
+
+def test_comment_posted_before_a_crash_is_not_repeated_by_a_later_sweep(gh):
+    b = remote(gh, retries=0)
+    sync(b, make_analysis([make_signature()]))
+    two = ("registered/x/test_a.py", "t/test_new.py")
+    gh.fail_next(1, status=500, method="PATCH")
+    with pytest.raises(GitHubError):
+        sync(b, make_analysis([make_signature(tests=two)], sweep="s2"))
+    gh._faults.clear()
+    sync(b, make_analysis([make_signature(tests=two)], sweep="s3"))    # a later sweep, same news
+    assert len(gh.repo("o/r").comments_of(1)) == 1
+    # the same kind of change happening again later is news again
+    sync(b, make_analysis([make_signature(tests=two, current=(5, 10))], sweep="s4"))
+    sync(b, make_analysis([make_signature(tests=two, current=(0, 10))], sweep="s5"))
+    sync(b, make_analysis([make_signature(tests=two, current=(5, 10))], sweep="s6"))
+    assert len(gh.repo("o/r").comments_of(1)) == 4

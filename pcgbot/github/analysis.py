@@ -14,7 +14,9 @@ from typing import Any
 from ..errors import UsageError
 
 FP_RE = re.compile(r"^[A-Za-z0-9_.-]{4,64}$")
-FAILING_VERDICTS = {"regression", "still-failing", "flaky", "new-test", "unchanged", "infra-only"}
+# Verdicts whose current runs may hold failures; "fixed" and "infra-only" (no pass/fail verdicts)
+# never keep an issue open.
+FAILING_VERDICTS = {"regression", "still-failing", "flaky", "new-test", "unchanged"}
 
 
 def _line_of(text: str, needle: str) -> int:

@@ -133,6 +133,8 @@ class Handler:
         for t in known:
             if word in (t, short_name(t)):
                 return t
+        if not known:
+            raise CommandError("this issue has no pcgbot signature, so its tests are unknown (comment on a pcgbot issue)")
         raise CommandError(f"`{word}` is not one of this issue's tests ({', '.join(short_name(t) for t in known)})")
 
     def _save(self, issue: Any, st: IssueState, **edit: Any) -> None:

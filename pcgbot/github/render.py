@@ -41,6 +41,7 @@ class IssueState:
     announced: dict = field(default_factory=dict)          # facts a human was already told
     healthy: list[str] = field(default_factory=list)       # sweep ids seen healthy since last failure
     reopens: int = 0
+    seq: int = 0                          # bot comments so far: the key of the next one (see sync.comment_once)
     autoclose: bool = True
     closed_by_bot: bool = False
     superseded_by: Optional[int] = None   # a concurrent filing of the same fingerprint won

@@ -229,8 +229,10 @@ class Syncer:
                 text += "\n\n" + "\n".join(lines)
             if self.run_url:
                 text += f"\n\nRun: {self.run_url}"
-            target = st.redirect or issue.number
-            self.comment_once(target, f"{fp}:{self.sweep_id}:{reopen}:{st.reopens}:{new}", text)
+            # Keyed by the state's comment counter, not by the sweep: if the body edit below fails,
+            # the next sync (of this sweep or a later one) finds this comment and does not repeat it.
+            self.comment_once(st.redirect or issue.number, f"{fp}:{st.seq}", text)
+            st.seq += 1
         st.announced = new
         body = issue_body(sig, st)
         title = issue_title(sig.get("title") or fp, list(st.tests))
@@ -285,7 +287,8 @@ class Syncer:
             text += f"\n\nReported fixed by `{st.fixed_by[:12]}` (confirmed by this sweep)."
         if self.run_url:
             text += f"\n\nRun: {self.run_url}"
-        self.comment_once(issue.number, f"close:{st.fp}:{st.reopens}", text + "\n\nClosing.")
+        self.comment_once(issue.number, f"{st.fp}:{st.seq}", text + "\n\nClosing.")
+        st.seq += 1
         st.closed_by_bot = True
         self.b.edit_issue(issue.number, body=replace_state(issue.body, st), state="closed",
                           state_reason="completed")
