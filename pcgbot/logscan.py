@@ -96,6 +96,9 @@ def match_rule(ev: Event, rules: list[Rule], frames_known: bool) -> Match:
     return out
 
 
+# faulthandler's frame lines: '  File "x.py", line 3 in f' (no comma before "in").
+_FH_FRAME = re.compile(r'^\s*File "([^"]+)", line (\d+) in (.+?)\s*$')
+
 # SGLang logs the exception *inside* a sentence: "Scheduler hit an exception: <Type>: <msg>".
 _HIT = re.compile(r"^.{0,80}? hit an exception: (?!Traceback)(.*)$")
 
@@ -210,10 +213,34 @@ class _Scanner:
             self._headless_frames(ev, read_at)
             if ev.frames:
                 hit = match_rule(ev, self.rs.rules, frames_known=True)
+        if "Fatal Python error" in text and read_at is not None:
+            self._faulthandler_frames(ev, end, read_at)
         ev.rule, ev.groups = hit.rule, hit.groups
         ev.banner, ev.banner_groups = hit.banner, hit.banner_groups
         ev.rank = self._rank(ev)
         self._add(ev)
+
+    def _faulthandler_frames(self, ev: Event, end: int,
+                             read_at: Callable[[int, int], bytes]) -> None:
+        """A segfault has no Python traceback, but faulthandler prints each thread's stack,
+        innermost first; the "Current thread" one says where it crashed."""
+        lines = read_at(end, 64 * 1024).decode("utf-8", "replace").split("\n")
+        for i, raw in enumerate(lines[:400]):
+            if strip_prefix(raw).startswith("Current thread"):
+                frames: list[Frame] = []
+                kept: list[str] = [raw.rstrip()]
+                for fl in lines[i + 1:i + 60]:
+                    m = _FH_FRAME.match(strip_prefix(fl))
+                    if not m:
+                        break
+                    fr = parse_frame(f'  File "{m.group(1)}", line {m.group(2)}, in {m.group(3)}',
+                                     self.roots)
+                    if fr:
+                        frames.append(fr)
+                        kept.append(fl.rstrip())
+                ev.frames = frames[::-1]      # faulthandler prints the innermost frame first
+                ev.lines += kept[:12]
+                return
 
     def _attach_banner(self, rule: Rule, groups: dict, offset: int, line: str) -> bool:
         """HEAD prints "Fail when using backend: tc_piecewise" right after the exception: that
