@@ -250,3 +250,12 @@ def test_a_whole_lifecycle_uses_only_documented_endpoints(gh):
     for method, path in gh.requests:
         sub = path[len("/api/v3"):]
         assert any(m == method and re.fullmatch(p, sub) for m, p in DOCUMENTED), (method, sub)
+
+
+def test_human_won_t_fix_is_not_reopened(gh):
+    b = remote(gh)
+    sync(b, make_analysis([make_signature()]))
+    gh.repo("o/r").issues[1].update(state="closed", state_reason="not_planned")
+    res = sync(b, make_analysis([make_signature(current=(1, 10))], sweep="s2"))
+    assert res.reopened == [] and gh.repo("o/r").issues[1]["state"] == "closed"
+    assert "1/10" in gh.repo("o/r").issues[1]["body"]

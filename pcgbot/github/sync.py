@@ -212,7 +212,9 @@ class Syncer:
         st.healthy = []
         new = facts(st)
         lines = change_lines(old, new, st)
-        reopen = (issue.state == "closed" and sig_regressed(sig) and not st.not_pcg and not st.redirect)
+        # A human closing as "not planned" means "won't fix": recurrence is recorded, not reopened.
+        reopen = (issue.state == "closed" and sig_regressed(sig) and not st.not_pcg and not st.redirect
+                  and issue.state_reason != "not_planned")
         text = ""
         if reopen:
             st.reopens += 1
