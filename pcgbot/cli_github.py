@@ -20,6 +20,11 @@ def _log(msg: str) -> None:
     click.echo(redact(msg), err=True)
 
 
+def _out(text: str) -> None:
+    """Everything printed passes redaction too (a reply may quote a comment)."""
+    click.echo(redact(text))
+
+
 def _backend(cfg: GitHubConfig, dry_run: Optional[str], default_dir: Path) -> Backend:
     """Real GitHub with a token and a repo; else the dry-run folder (given, or next to the data)."""
     from .github.dryrun import FolderBackend
@@ -83,10 +88,10 @@ def sync_cmd(sweep_dir: str, repo: Optional[str], api_url: Optional[str], dry_ru
     ov = overrides(store, cfg.repo or "") if store is not None else {}
     result = sync(backend, analysis, overrides=ov, close_after=close_after, log=_log)
     if as_json:
-        click.echo(json.dumps(result.__dict__, indent=2))
+        _out(json.dumps(result.__dict__, indent=2))
     else:
         for line in result.lines():
-            click.echo(f"github sync ({backend.name}): {line}")
+            _out(f"github sync ({backend.name}): {line}")
     return 0
 
 
@@ -115,10 +120,10 @@ def status_cmd(sweep_dir: str, sha: Optional[str], context: Optional[str], check
     res = post_status(backend, analysis, sha, context=context, check_run=check_run,
                       target_url=target_url or analysis.get("run_url") or cfg.run_url())
     if as_json:
-        click.echo(json.dumps(res.__dict__, indent=2))
+        _out(json.dumps(res.__dict__, indent=2))
     else:
         what = "check run" if check_run else "status"
-        click.echo(f"github {what} ({backend.name}) {res.context} on {sha[:12]}: {res.state}: "
+        _out(f"github {what} ({backend.name}) {res.context} on {sha[:12]}: {res.state}: "
                    f"{res.description}" + ("" if res.posted else " (unchanged)"))
     return 0
 
@@ -151,9 +156,9 @@ def command_cmd(event_path: Optional[str], plan_file: Optional[str], store_path:
     backend = _backend(cfg, dry_run, Path("github-dryrun"))
     out = handle_event(backend, event, store=Store(store_path), plan=plan, log=_log)
     if as_json:
-        click.echo(json.dumps(out.__dict__, indent=2))
+        _out(json.dumps(out.__dict__, indent=2))
     else:
-        click.echo(f"github command ({backend.name}): {out.command or '-'}: {out.status}")
+        _out(f"github command ({backend.name}): {out.command or '-'}: {out.status}")
     return 0
 
 
