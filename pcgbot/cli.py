@@ -30,6 +30,7 @@ from .cli_report import register as _r; _r(cli)  # noqa: E402
 from .cli_github import register as _r; _r(cli)  # noqa: E402
 from .cli_signature import register as _r; _r(cli)  # noqa: E402
 from .cli_diff import register as _r; _r(cli)  # noqa: E402
+from .cli_bisect import register as _r; _r(cli)  # noqa: E402
 # END REGISTER
 
 

@@ -1,0 +1,278 @@
+"""Flake-aware bisection on real git: worktrees, per-commit setup, probes, saved state.
+
+The search itself is pure (``bisect_search``); this module feeds it.  Each probed commit gets its
+own detached worktree under the state folder, so the user's checkout is never touched.  The
+plan's ``setup`` runs only when its cache key (a hash of the ``setup_key`` files at that commit)
+differs from the one last installed; a commit whose setup fails is untestable (neither good nor
+bad).  A probe run counts as a failure only when its failure signature is the regression's:
+an unrelated crash, a timeout or an infra problem is recorded and steers nothing.  The state is
+written (JSON, atomic rename) after every run, so ``--resume`` loses nothing.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import os
+import queue
+import shutil
+from concurrent.futures import ThreadPoolExecutor
+from pathlib import Path
+from typing import Any, Callable, Optional
+
+from . import gitutil
+from .bisect_result import BisectResult, build_result, endpoint_check
+from .bisect_search import FAIL, OTHER, PASS, Search, SearchConfig
+from .bisect_seed import Seeds, seeds_for
+from .errors import UsageError
+from .model import FAIL as R_FAIL, PASS as R_PASS, TIMEOUT as R_TIMEOUT, RunRecord, short_name
+from .plan import Plan, TestSpec
+from .runner import run_process
+
+# run(sha, worktree, attempt, out_dir) -> RunRecord; the default is pcgbot.sweep.run_one.
+Runner = Callable[[str, Path, int, Path], RunRecord]
+STATE_VERSION = 1
+
+
+def probe_verdict(rec: RunRecord, signature: Optional[str], plan: Plan,
+                  out_dir: Path) -> tuple[str, Optional[str]]:
+    """pass / fail / other for one probe run, and the run's failure signature.
+
+    Only a failure with the regression's signature is "fail" (syzkaller#3855: an unrelated
+    crash derailed a bisection).  Timeouts count as failures only where the plan says so."""
+    if rec.outcome == R_PASS:
+        return PASS, None
+    if not (rec.outcome == R_FAIL or (rec.outcome == R_TIMEOUT and plan.timeout_is_failure)):
+        return OTHER, rec.signature
+    sig = rec.signature
+    if sig is None and rec.log:
+        from .signatures import signature_of_log
+        sig = signature_of_log(out_dir / rec.log).fingerprint
+    if signature is None or sig == signature:
+        return FAIL, sig
+    return OTHER, sig
+
+
+class _State:
+    """The JSON state file: parameters, commits, setups, every probe run, the result."""
+
+    def __init__(self, path: Path, data: dict[str, Any]):
+        self.path = path
+        self.data = data
+
+    def save(self) -> None:
+        tmp = self.path.with_suffix(".json.tmp")
+        tmp.write_text(json.dumps(self.data, indent=1, sort_keys=True))
+        with open(tmp, "rb") as f:
+            os.fsync(f.fileno())
+        os.replace(tmp, self.path)
+
+    @classmethod
+    def load(cls, path: Path) -> Optional["_State"]:
+        try:
+            data = json.loads(path.read_text())
+        except FileNotFoundError:
+            return None
+        except (OSError, ValueError) as e:
+            raise UsageError(f"{path}:1: bisect state: unreadable ({e}); delete it to start over")
+        if data.get("version") != STATE_VERSION:
+            raise UsageError(f"{path}:1: version: bisect state version {data.get('version')!r}, "
+                             f"expected {STATE_VERSION}; delete it to start over")
+        return cls(path, data)
+
+
+class Bisection:
+    """One bisection of one test over one first-parent range."""
+
+    def __init__(self, plan: Plan, test: TestSpec, repo: Path, commits: list[str], *,
+                 mode: str, fix: bool, seeds: Seeds, config: SearchConfig, state_dir: Path,
+                 resume: bool, runner: Optional[Runner], progress: Callable[[str], None],
+                 slots: int, gpus: tuple[int, ...]):
+        self.plan, self.test, self.repo, self.commits = plan, test, repo, commits
+        self.mode, self.fix, self.seeds, self.cfg = mode, fix, seeds, config
+        self.progress, self.slots, self.gpus = progress, max(1, slots), gpus
+        self.runner = runner or self._run_one
+        self._free: queue.Queue[int] = queue.Queue()   # slot numbers: which GPUs a run gets
+        for i in range(self.slots):
+            self._free.put(i)
+        ident = hashlib.sha256("\0".join([plan.name, test.path, mode, commits[0], commits[-1],
+                                          "fix" if fix else "cause"]).encode()).hexdigest()[:10]
+        self.dir = state_dir / f"{short_name(test.path)}-{'fix' if fix else 'cause'}-{ident}"
+        self.dir.mkdir(parents=True, exist_ok=True)
+        path = self.dir / "state.json"
+        st = _State.load(path) if resume else None
+        self.resumed = st is not None
+        self.state = st or _State(path, {
+            "version": STATE_VERSION, "plan": plan.source or plan.name, "test": test.path,
+            "mode": mode, "fix": fix, "commits": commits, "signature": seeds.signature,
+            "seed_before": list(seeds.before), "seed_after": list(seeds.after),
+            "seed_source": seeds.source, "setups": {}, "installed_key": None, "probes": [],
+            "result": None})
+        if self.state.data["commits"] != commits:
+            raise UsageError(f"{path}:1: commits: saved state is for another range; "
+                             "run without --resume to start over")
+        self.search = Search(len(commits) - 1, tuple(self.state.data["seed_before"]),
+                             tuple(self.state.data["seed_after"]), config)
+        self._replay()
+
+    # -- state ---------------------------------------------------------------------------
+    def _replay(self) -> None:
+        idx = {sha: j for j, sha in enumerate(self.commits)}
+        for sha, s in self.state.data["setups"].items():
+            if not s["ok"]:
+                self.search.mark_untestable(idx[sha])
+        for p in self.state.data["probes"]:
+            self.search.record(idx[p["sha"]], p["verdict"])
+
+    def _attempts(self, sha: str) -> int:
+        return sum(1 for p in self.state.data["probes"] if p["sha"] == sha)
+
+    # -- git + setup ---------------------------------------------------------------------
+    def worktree(self, sha: str) -> Path:
+        return gitutil.worktree_add(self.repo, self.dir / "wt" / sha[:12], sha)
+
+    def _setup_key(self, sha: str) -> Optional[str]:
+        if not self.plan.setup:
+            return None
+        return gitutil.files_key(self.repo, sha, self.plan.setup_key)
+
+    def ensure_setup(self, sha: str) -> bool:
+        """Worktree for ``sha`` and, when its key differs from the installed one, the setup."""
+        wt = self.worktree(sha)
+        key = self._setup_key(sha)
+        d = self.state.data
+        if key is None or key == d["installed_key"]:
+            return True
+        log = self.dir / "setup" / f"{sha[:12]}.log"
+        log.parent.mkdir(parents=True, exist_ok=True)
+        self.progress(f"setup at {sha[:10]} (key {key[:8]} changed)")
+        res = run_process(["bash", "-c", self.plan.setup], cwd=wt, env=dict(os.environ),
+                          log_path=log, timeout=max(self.plan.timeout, 3600.0),
+                          run_id=f"bisect-setup-{sha[:12]}")
+        ok = res.exit_code == 0 and not res.timed_out
+        d["setups"][sha] = {"ok": ok, "key": key, "log": str(log), "exit_code": res.exit_code}
+        d["installed_key"] = key if ok else None
+        self.state.save()
+        if not ok:
+            self.progress(f"setup failed at {sha[:10]} (exit {res.exit_code}): skipped, see {log}")
+        return ok
+
+    # -- probes --------------------------------------------------------------------------
+    def _run_one(self, sha: str, wt: Path, attempt: int, out_dir: Path) -> RunRecord:
+        from .sweep import run_one
+        slot = self._free.get()
+        try:
+            g = self.test.gpus
+            gpus = self.gpus[slot * g:(slot + 1) * g] if g and self.gpus else ()
+            return run_one(self.plan, self.test, out_dir=out_dir, mode=self.mode,
+                           attempt=attempt, repo=wt, gpus=gpus)
+        finally:
+            self._free.put(slot)
+
+    def _probe(self, sha: str, attempt: int) -> dict[str, Any]:
+        out_dir = self.dir / "runs" / sha[:12]
+        rec = self.runner(sha, self.dir / "wt" / sha[:12], attempt, out_dir)
+        verdict, sig = probe_verdict(rec, self.state.data["signature"], self.plan, out_dir)
+        return {"sha": sha, "attempt": attempt, "outcome": rec.outcome, "verdict": verdict,
+                "signature": sig, "log": str(out_dir / rec.log) if rec.log else None,
+                "duration_s": rec.duration_s}
+
+    def _record(self, p: dict[str, Any]) -> None:
+        j = self.commits.index(p["sha"])
+        self.state.data["probes"].append(p)
+        self.search.record(j, p["verdict"])
+        self.state.save()   # after every run: an interrupted bisection resumes here
+        d = self.search.decision()
+        note = f" ({p['outcome']}, other signature {p['signature']})" if (
+            p["verdict"] == OTHER and p["signature"]) else ""
+        self.progress(f"run {self.search.runs}: {p['sha'][:10]} [{j}/{len(self.commits) - 1}] "
+                      f"{p['verdict']}{note}  best {d.confidence:.3f} in {d.lo}..{d.hi}")
+
+    def step(self) -> bool:
+        """One round of probes (up to ``slots`` in parallel); False when the search is done."""
+        picks = self.search.next_probes(1)
+        if not picks:
+            return False
+        sha = self.commits[picks[0]]
+        if not self.ensure_setup(sha):
+            self.search.mark_untestable(picks[0])
+            return True
+        if self.slots > 1:   # more slots: only commits that share the installed setup
+            key = self._setup_key(sha)
+            same = {j for j, c in enumerate(self.commits)
+                    if self.search.ev[j].set_up and not self.search.ev[j].untestable
+                    and (key is None or self._setup_key(c) == key)} | {picks[0]}
+            picks = [picks[0]] + self.search.next_probes(self.slots - 1, allowed=same)
+            for j in set(picks[1:]):
+                self.worktree(self.commits[j])
+        jobs, seen = [], {}
+        for j in picks:
+            c = self.commits[j]
+            seen[c] = seen.get(c, self._attempts(c) - 1) + 1
+            jobs.append((c, seen[c]))
+        if len(jobs) == 1:
+            self._record(self._probe(*jobs[0]))
+        else:
+            with ThreadPoolExecutor(len(jobs)) as ex:
+                for p in ex.map(lambda a: self._probe(*a), jobs):
+                    self._record(p)
+        return True
+
+    def run(self, keep_worktrees: bool = False) -> BisectResult:
+        try:
+            while self.step():
+                pass
+        finally:
+            if not keep_worktrees:
+                self.cleanup()
+        res = build_result(self)
+        self.state.data["result"] = res.to_dict()
+        self.state.save()
+        return res
+
+    def cleanup(self) -> None:
+        wt_root = self.dir / "wt"
+        if wt_root.is_dir():
+            for wt in wt_root.iterdir():
+                gitutil.worktree_remove(self.repo, wt)
+            shutil.rmtree(wt_root, ignore_errors=True)
+
+
+def bisect_test(plan: Plan, test: str | TestSpec, *, repo: Optional[str | os.PathLike] = None,
+                good: Optional[str] = None, bad: Optional[str] = None, mode: Optional[str] = None,
+                signature: Optional[str] = None, confidence: float = 0.95, max_runs: int = 150,
+                fix: bool = False, resume: bool = False, slots: int = 1,
+                gpus: tuple[int, ...] = (), store: Any = None,
+                state_dir: Optional[str | os.PathLike] = None, keep_worktrees: bool = False,
+                config: Optional[SearchConfig] = None, runner: Optional[Runner] = None,
+                progress: Optional[Callable[[str], None]] = None) -> BisectResult:
+    """Find the commit that introduced (``fix=False``) or fixed (``fix=True``) a failure.
+
+    ``good``/``bad`` default to the store's sweeps (healthy baseline, latest regressed); their
+    pass counts seed the model, else each end is measured first.  For ``fix``, ``bad`` is the
+    older failing commit and ``good`` the newer passing one."""
+    spec = plan.find_test(test) if isinstance(test, str) else test
+    mode = plan.mode(mode).name
+    repo_dir = gitutil.toplevel(repo or plan.repo_path())
+    say = progress or (lambda _m: None)
+    seeds = seeds_for(plan, spec, mode, repo_dir, good=good, bad=bad, signature=signature,
+                      fix=fix, store=store)
+    old, new = (seeds.bad, seeds.good) if fix else (seeds.good, seeds.bad)
+    if old == new:
+        raise UsageError(f"good and bad are the same commit ({old[:10]})")
+    if not gitutil.is_ancestor(repo_dir, old, new):
+        raise UsageError(f"{'bad' if fix else 'good'} commit {old[:10]} is not an ancestor of "
+                         f"{'good' if fix else 'bad'} commit {new[:10]}")
+    commits = [old] + gitutil.first_parent_range(repo_dir, old, new)
+    cfg = config or SearchConfig()
+    cfg.confidence, cfg.max_runs, cfg.direction = confidence, max_runs, (1 if fix else -1)
+    b = Bisection(plan, spec, repo_dir, commits, mode=mode, fix=fix, seeds=seeds, config=cfg,
+                  state_dir=Path(state_dir or ".pcgbot/bisect").resolve(), resume=resume,
+                  runner=runner, progress=say, slots=slots, gpus=tuple(gpus))
+    say(f"bisecting {spec.path} ({mode}) over {len(commits) - 1} commits "
+        f"{old[:10]}..{new[:10]}{' (resumed)' if b.resumed else ''}")
+    if seeds.measure:
+        early = endpoint_check(b)
+        if early is not None:
+            return early
+    return b.run(keep_worktrees=keep_worktrees)

@@ -1,0 +1,148 @@
+"""What a bisection concludes, as data (``to_dict`` = analysis.json's culprit/fix shape) and text.
+
+A result below the asked confidence is "inconclusive" with the commit range still in question;
+it never names a single commit as if it were the answer.
+"""
+
+from __future__ import annotations
+
+from dataclasses import asdict, dataclass, field
+from typing import TYPE_CHECKING, Any, Optional
+
+from . import gitutil
+from .bisect_search import FOUND, GOOD_IS_BAD, INCONCLUSIVE, NO_CULPRIT
+from .stats import fisher_drop_p
+
+if TYPE_CHECKING:
+    from .bisect import Bisection
+
+
+@dataclass
+class BisectResult:
+    status: str                    # found | inconclusive | no-culprit | good-is-bad
+    kind: str                      # "cause" (regression) or "fix"
+    test: str
+    mode: str
+    signature: Optional[str]
+    confidence: float              # posterior of the answer (of the range, when inconclusive)
+    range: list[str]               # [last commit known on the old side, first on the new side]
+    message: str                   # one line for people
+    sha: Optional[str] = None      # the culprit (or fixing) commit when found
+    subject: Optional[str] = None
+    author: Optional[str] = None
+    evidence: list[dict[str, Any]] = field(default_factory=list)
+    runs: int = 0                  # test runs spent
+    setups: int = 0                # setup commands run
+    commits: int = 0               # commits in the searched range (after the old end)
+    state: str = ""                # state file (for --resume and post-mortems)
+
+    def to_dict(self) -> dict[str, Any]:
+        """analysis.json's culprit/fix shape; ``status`` is found|inconclusive there, and
+        ``verdict`` keeps the finer answer (no-culprit, good-is-bad)."""
+        d = asdict(self)
+        d["verdict"] = self.status
+        d["status"] = "found" if self.status == FOUND else "inconclusive"
+        return d
+
+    def render(self) -> str:
+        what = "fix" if self.kind == "fix" else "culprit"
+        lines = [f"bisect {self.test} ({self.mode}): {self.commits} commits "
+                 f"{self.range[0][:10]}..{self.range[1][:10]}" if self.status != FOUND else
+                 f"bisect {self.test} ({self.mode}): {self.commits} commits searched"]
+        if self.status == FOUND:
+            lines.append(f"{what}: {self.sha} {self.subject!r} by {self.author}")
+        lines.append(f"{self.status}: {self.message}")
+        lines.append(f"confidence {self.confidence:.3f}, {self.runs} runs, {self.setups} setups"
+                     + (f", signature {self.signature}" if self.signature else ""))
+        if self.evidence:
+            lines.append("evidence (passed/runs per probed commit, oldest first):")
+            for e in self.evidence:
+                extra = " untestable (setup failed)" if e.get("untestable") else ""
+                if e.get("ignored"):
+                    extra += f" +{e['ignored']} runs without a verdict"
+                lines.append(f"  {e['sha'][:10]} [{e['index']:>3}] {e['passed']:>3}/{e['runs']:<3}"
+                             f"{extra}  {e.get('subject', '')[:60]}")
+        return "\n".join(lines)
+
+
+def _evidence(b: "Bisection") -> list[dict[str, Any]]:
+    out = []
+    for j, e in enumerate(b.search.ev):
+        if e.set_up or e.runs or e.other:
+            sha = b.commits[j]
+            out.append({"sha": sha, "index": j, "passed": e.passed, "runs": e.runs,
+                        "ignored": e.other, "untestable": e.untestable,
+                        "subject": gitutil.commit_info(b.repo, sha)["subject"]})
+    return out
+
+
+def _base(b: "Bisection", status: str, conf: float, rng: list[str], msg: str) -> BisectResult:
+    setups = sum(1 for _ in b.state.data["setups"])
+    return BisectResult(status=status, kind="fix" if b.fix else "cause", test=b.test.path,
+                        mode=b.mode, signature=b.state.data["signature"], confidence=round(conf, 4),
+                        range=rng, message=msg, evidence=_evidence(b), runs=b.search.runs,
+                        setups=setups, commits=len(b.commits) - 1, state=str(b.state.path))
+
+
+def build_result(b: "Bisection") -> BisectResult:
+    d = b.search.decision()
+    c, n = b.commits, len(b.commits) - 1
+    old, new = ("bad", "good") if b.fix else ("good", "bad")
+    if d.status == FOUND:
+        i = d.index
+        info = gitutil.commit_info(b.repo, c[i])
+        r = _base(b, FOUND, d.confidence, [c[i - 1], c[i]],
+                  f"{'fixed' if b.fix else 'broken'} by {c[i][:10]} with probability "
+                  f"{d.confidence:.3f}")
+        r.sha, r.subject, r.author = c[i], info["subject"], info["author"]
+        return r
+    if d.status == NO_CULPRIT:
+        return _base(b, NO_CULPRIT, d.confidence, [c[0], c[n]],
+                     f"no commit in the range changed the pass rate (P={d.confidence:.3f}): "
+                     f"the {'fix' if b.fix else 'alarm'} did not reproduce, it was flaky")
+    if d.status == GOOD_IS_BAD:
+        return _base(b, GOOD_IS_BAD, d.confidence, [c[0], c[0]],
+                     f"the {old} commit {c[0][:10]} already behaves like the {new} one "
+                     f"(P={d.confidence:.3f}): the change is older than the range")
+    lo, hi = max(d.lo - 1, 0), min(d.hi, n)
+    why = d.why or "stopped"
+    return _base(b, INCONCLUSIVE, d.confidence, [c[lo], c[hi]],
+                 f"no answer at the asked confidence: the {'fix' if b.fix else 'culprit'} is "
+                 f"after {c[lo][:10]} and at or before {c[hi][:10]} ({hi - lo} commits) with "
+                 f"P={d.confidence:.3f}; {why}")
+
+
+def endpoint_check(b: "Bisection", runs: Optional[int] = None) -> Optional[BisectResult]:
+    """Without sweep data, measure both ends first (KernelCI re-checks its good and bad commits
+    too).  Ends that do not differ significantly end the bisection with the reason."""
+    r = runs or min(max(b.plan.repeats, 3), 10)
+    n = len(b.commits) - 1
+    for j in (0, n):
+        sha = b.commits[j]
+        have = b.search.ev[j].runs + b.search.ev[j].other
+        if have == 0 and not b.ensure_setup(sha):
+            b.search.mark_untestable(j)
+            return _base(b, INCONCLUSIVE, 0.0, [b.commits[0], b.commits[n]],
+                         f"the setup fails at the {'old' if j == 0 else 'new'} end {sha[:10]}")
+        for a in range(have, r):
+            b._record(b._probe(sha, a))
+    e0, en = b.search.ev[0], b.search.ev[n]
+    k_old, n_old = e0.passed, e0.runs
+    k_new, n_new = en.passed, en.runs
+    if b.fix:   # a fix raises the pass rate: the old end is the failing one
+        p = fisher_drop_p(k_new, n_new, k_old, n_old) if n_old and n_new else 1.0
+    else:
+        p = fisher_drop_p(k_old, n_old, k_new, n_new) if n_old and n_new else 1.0
+    if p < 0.05:
+        return None
+    fail_end, pass_end = (e0, en) if b.fix else (en, e0)
+    c = b.commits
+    counts = f"{k_old}/{n_old} at {c[0][:10]}, {k_new}/{n_new} at {c[n][:10]}"
+    if pass_end.runs and pass_end.passed / pass_end.runs < 0.5:
+        return _base(b, GOOD_IS_BAD, 1.0 - p, [c[0], c[0]] if not b.fix else [c[n], c[n]],
+                     f"the good commit fails too ({counts}): the change is outside the range")
+    if fail_end.runs and fail_end.passed / fail_end.runs >= 0.8:
+        return _base(b, NO_CULPRIT, 1.0 - p, [c[0], c[n]],
+                     f"the bad commit does not reproduce the failure ({counts})")
+    return _base(b, INCONCLUSIVE, 1.0 - p, [c[0], c[n]],
+                 f"the two ends do not differ significantly ({counts}, Fisher p={p:.2g})")

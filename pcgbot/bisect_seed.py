@@ -1,0 +1,151 @@
+"""Where a bisection starts: its good and bad commits, the signature, and the prior pass rates.
+
+``pcgbot bisect test_embedding_models`` with no commits reads the store: bad = the newest sweep
+in which the test failed with the regression's signature, good = the nearest older sweep in
+which it was healthy.  Those sweeps' pass counts seed the search's rate priors.  Commits given
+on the command line are seeded from a sweep at that commit when the store has one; otherwise
+the search measures each end first (``Seeds.measure``).
+"""
+
+from __future__ import annotations
+
+from collections import Counter
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any, Optional
+
+from . import gitutil
+from .errors import UsageError
+from .model import FAIL, PASS, RunRecord
+from .plan import Plan, TestSpec
+
+
+@dataclass
+class Seeds:
+    good: str                      # full sha of the passing end
+    bad: str                       # full sha of the failing end
+    before: tuple[int, int]        # (passes, runs) at the older end (good; bad for --fix)
+    after: tuple[int, int]         # (passes, runs) at the newer end
+    signature: Optional[str]       # failures that count; None = any failure
+    source: str                    # where the seeds came from, for the report
+    measure: bool = False          # no sweep data: measure both ends before searching
+
+
+def counts(runs: list[RunRecord], test: str, mode: str,
+           signature: Optional[str]) -> tuple[int, int, Counter]:
+    """(passes, pass + matching fails, signatures of all fails) of one test in one sweep.
+
+    Failures with another signature are left out, as the probes leave them out."""
+    k = n = 0
+    sigs: Counter = Counter()
+    for r in runs:
+        if r.test != test or r.mode != mode:
+            continue
+        if r.outcome == PASS:
+            k += 1
+            n += 1
+        elif r.outcome == FAIL:
+            sigs[r.signature] += 1
+            if signature is None or r.signature == signature:
+                n += 1
+    return k, n, sigs
+
+
+def _open_store(store: Any):
+    from .store import Store, default_store_path
+    if store is None or isinstance(store, (str, Path)):
+        path = Path(store or default_store_path())
+        if not path.exists():
+            return None
+        return Store(path)
+    return store
+
+
+def _history(st, plan: Plan, test: str, mode: str) -> list[tuple[dict, list[RunRecord]]]:
+    out = []
+    for sw in st.sweeps(plan=plan.name, mode=mode):
+        runs = [r for r in st.runs(sw["sweep_id"]) if r.test == test and r.mode == mode]
+        if sw.get("commit") and runs:
+            out.append((sw, runs))
+    return out   # newest first
+
+
+def _healthy(k: int, n: int, ref_fail_rate: float) -> bool:
+    # Healthy = failing (with the signature) at most half as often as the regressed sweep.
+    return n > 0 and k > 0 and (n - k) / n <= ref_fail_rate / 2
+
+
+def _from_store(st, plan: Plan, test: str, mode: str, signature: Optional[str],
+                fix: bool) -> tuple[dict, dict, Optional[str]]:
+    hist = _history(st, plan, test, mode)
+    if not hist:
+        raise UsageError(f"store has no sweep of {test} in mode {mode} for plan {plan.name}; "
+                         "give --good and --bad")
+    # Default signature: the commonest one among the fails of the newest failing sweep.
+    for sw, runs in hist:
+        k, n, sigs = counts(runs, test, mode, None)
+        if sigs:
+            if signature is None:
+                signature = sigs.most_common(1)[0][0]
+            break
+    rates = []
+    for sw, runs in hist:
+        k, n, _ = counts(runs, test, mode, signature)
+        rates.append((sw, k, n))
+    failing = [i for i, (_, k, n) in enumerate(rates) if n > k]
+    if not failing:
+        raise UsageError(f"no sweep in the store shows {test} failing"
+                         + (f" with signature {signature}" if signature else ""))
+    if not fix:
+        ib = failing[0]                       # newest regressed sweep
+        _, kb, nb = rates[ib]
+        for sw, k, n in rates[ib + 1:]:       # nearest older healthy one
+            if _healthy(k, n, (nb - kb) / nb):
+                return {"sw": sw, "k": k, "n": n}, {"sw": rates[ib][0], "k": kb, "n": nb}, signature
+        raise UsageError(f"no sweep older than {rates[ib][0]['commit'][:10]} has {test} healthy; "
+                         "give --good")
+    # --fix: the newest healthy sweep, then the nearest older failing one.
+    for ig, (sw, k, n) in enumerate(rates):
+        if ig < failing[0] and n:
+            for ib in failing:
+                if ib > ig:
+                    _, kb, nb = rates[ib]
+                    if _healthy(k, n, (nb - kb) / nb):
+                        return ({"sw": sw, "k": k, "n": n},
+                                {"sw": rates[ib][0], "k": kb, "n": nb}, signature)
+    raise UsageError(f"no sweep newer than a failing one has {test} healthy: nothing to "
+                     "bisect for a fix yet; give --good and --bad")
+
+
+def _seed_at(st, plan: Plan, test: str, mode: str, sha: str,
+             signature: Optional[str]) -> Optional[tuple[int, int]]:
+    if st is None:
+        return None
+    for sw in st.sweeps(plan=plan.name, mode=mode, commit=sha):
+        k, n, _ = counts(st.runs(sw["sweep_id"]), test, mode, signature)
+        if n:
+            return k, n
+    return None
+
+
+def seeds_for(plan: Plan, spec: TestSpec, mode: str, repo: Path, *, good: Optional[str],
+              bad: Optional[str], signature: Optional[str], fix: bool, store: Any) -> Seeds:
+    st = _open_store(store)
+    source = "command line"
+    if good is None or bad is None:
+        if st is None:
+            raise UsageError("no store to take the good and bad commits from "
+                             "(.pcgbot/pcgbot.db or $PCGBOT_STORE); give --good and --bad")
+        g, b, signature = _from_store(st, plan, spec.path, mode, signature, fix)
+        good = good or g["sw"]["commit"]
+        bad = bad or b["sw"]["commit"]
+        source = f"store: sweeps {g['sw']['sweep_id']} (good) and {b['sw']['sweep_id']} (bad)"
+    good_sha = gitutil.resolve(repo, good)
+    bad_sha = gitutil.resolve(repo, bad)
+    sg = _seed_at(st, plan, spec.path, mode, good_sha, signature)
+    sb = _seed_at(st, plan, spec.path, mode, bad_sha, signature)
+    if sg is None or sb is None:
+        return Seeds(good_sha, bad_sha, (0, 0), (0, 0), signature,
+                     "measured at both ends (no sweep of them in the store)", measure=True)
+    before, after = (sb, sg) if fix else (sg, sb)
+    return Seeds(good_sha, bad_sha, before, after, signature, source)
