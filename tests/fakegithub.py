@@ -97,7 +97,7 @@ class FakeGitHub:
         self._next_id = 1000
         self.requests: list[tuple[str, str]] = []
         self.rate_remaining = 5000
-        self._rate, self._rate_status, self._rng = 0.0, 502, None   # see set_fault_rate
+        self._rate, self._rate_status, self._rng, self._after_share = 0.0, 502, None, 0.0   # set_fault_rate
         self._server: Optional[ThreadingHTTPServer] = None
         self._thread: Optional[threading.Thread] = None
 
@@ -177,12 +177,14 @@ class FakeGitHub:
         with self.lock:
             self._faults += [Fault("drop", method=method, path_re=path_re) for _ in range(n)]
 
-    def set_fault_rate(self, p: float, status: int = 502, seed: int = 0) -> None:
-        """Besides queued faults, answer each request with `status` with probability p (the
-        write is not applied): a flaky GitHub for soak tests and benchmarks."""
+    def set_fault_rate(self, p: float, status: int = 502, seed: int = 0, after_share: float = 0.0) -> None:
+        """Besides queued faults, answer each request with `status` with probability p: a flaky
+        GitHub for soak tests and benchmarks.  A share `after_share` of those faults happen after
+        the write was applied (the answer is lost, the change is not)."""
         import random
         with self.lock:
             self._rate, self._rate_status, self._rng = p, status, random.Random(seed)
+            self._after_share = after_share
 
     def pending_faults(self) -> int:
         with self.lock:
@@ -191,7 +193,7 @@ class FakeGitHub:
     def _take_fault(self, method: str, path: str) -> Optional[Fault]:
         with self.lock:
             if self._rate and self._rng.random() < self._rate:
-                return Fault("status", status=self._rate_status)
+                return Fault("status", status=self._rate_status, after=self._rng.random() < self._after_share)
             for i, f in enumerate(self._faults):
                 if f.method and f.method != method:
                     continue

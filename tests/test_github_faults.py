@@ -159,3 +159,45 @@ def test_comment_posted_before_a_crash_is_not_repeated_by_a_later_sweep(gh):
     sync(b, make_analysis([make_signature(tests=two, current=(0, 10))], sweep="s5"))
     sync(b, make_analysis([make_signature(tests=two, current=(5, 10))], sweep="s6"))
     assert len(gh.repo("o/r").comments_of(1)) == 4
+
+
+def _lifecycle(b) -> None:
+    two = ("registered/x/test_a.py", "t/test_new.py")
+    culprit = {"status": "found", "sha": "deadbeef" * 5, "subject": "s", "confidence": 0.9}
+    steps = [make_analysis([make_signature(), make_signature(fp="0000ffff0000")]),
+             make_analysis([make_signature(tests=two), make_signature(fp="0000ffff0000", culprit=culprit)], sweep="s2"),
+             make_analysis([make_signature(fp="0000ffff0000", culprit=culprit)], sweep="s3", healthy=two),
+             make_analysis([make_signature(tests=two), make_signature(fp="0000ffff0000", culprit=culprit)], sweep="s4")]
+    for a in steps:
+        for _ in range(5):          # a sync that gives up is simply run again, as the next CI run would
+            try:
+                sync(b, a)
+                break
+            except GitHubError:
+                continue
+        else:
+            raise AssertionError("sync never completed")
+
+
+def _visible(gh) -> list:
+    """What a human sees: live issues with state and title, and the text of every comment."""
+    repo = gh.repo("o/r")
+    out = []
+    for i in live_issues(gh):
+        out.append((IssueState.load(i["body"]).fp, i["state"], i["title"], sorted(i["labels"]),
+                    [c["body"] for c in repo.comments_of(i["number"])]))
+    return sorted(out)
+
+
+@pytest.mark.parametrize("seed", range(4))
+def test_flaky_github_ends_where_a_healthy_one_does(seed):
+    """10 % of requests fail with 502, half of them after GitHub applied the write."""
+    with FakeGitHub() as clean:
+        _lifecycle(remote(clean))
+        want = _visible(clean)
+    with FakeGitHub() as flaky:
+        b = remote(flaky, retries=3, backoff=0.001)
+        flaky.set_fault_rate(0.10, seed=seed, after_share=0.5)
+        _lifecycle(b)
+        flaky.set_fault_rate(0.0)
+        assert _visible(flaky) == want

@@ -21,7 +21,7 @@ from ..model import short_name
 from . import overrides as ov
 from .backend import Backend
 from .render import IssueState, event_marker, replace_state
-from .sync import label_specs
+from .sync import label_specs, post_once
 
 BISECT_WORKFLOW = "pcgbot-bisect.yml"
 SWEEP_WORKFLOW = "pcgbot-sweep.yml"
@@ -95,9 +95,7 @@ class Handler:
     def reply(self, text: str) -> None:
         """One reply per command comment, even if the event is handled twice."""
         marker = event_marker(hashlib.sha256(f"cmd:{self.comment_id}".encode()).hexdigest()[:16])
-        if any(marker in c.body for c in self.b.list_comments(self.number)):
-            return
-        self.b.add_comment(self.number, f"@{self.actor} {text}\n\n{marker}")
+        post_once(self.b, self.number, marker, f"@{self.actor} {text}")
 
     def allowed(self) -> bool:
         if str(self.comment.get("author_association") or "").upper() in TRUSTED:

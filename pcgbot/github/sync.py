@@ -83,6 +83,19 @@ class SyncResult:
         return out or ["no changes"]
 
 
+def post_once(b: Backend, number: int, marker: str, text: str) -> bool:
+    """Post `text` + `marker` unless a comment carrying `marker` exists; True if ours is the one
+    that stays.  After posting, every copy but the oldest is deleted: copies come from a
+    concurrent bot, or from our own retry of a POST whose answer was lost after GitHub wrote it."""
+    if any(marker in c.body for c in b.list_comments(number)):
+        return False
+    mine = b.add_comment(number, f"{text}\n\n{marker}")
+    same = sorted(c.id for c in b.list_comments(number) if marker in c.body)
+    for extra in same[1:]:
+        b.delete_comment(number, extra)
+    return not same or same[0] == mine.id
+
+
 class Syncer:
     def __init__(self, backend: Backend, analysis: dict, *, overrides: Optional[dict] = None,
                  close_after: int = 1, log: Optional[Callable[[str], None]] = None) -> None:
@@ -139,19 +152,12 @@ class Syncer:
 
     # --- comments -------------------------------------------------------------------------------
     def comment_once(self, number: int, key_src: str, text: str) -> bool:
-        """Post `text` unless a comment with its event key exists.  If a concurrent bot posted the
-        same event at the same time, the later comment deletes itself."""
+        """Post `text` on issue `number` unless a comment with its event key is there."""
         key = hashlib.sha256(key_src.encode()).hexdigest()[:16]
-        marker = event_marker(key)
-        if any(marker in c.body for c in self.b.list_comments(number)):
-            return False
-        mine = self.b.add_comment(number, f"{text}\n\n{marker}")
-        same = sorted(c.id for c in self.b.list_comments(number) if marker in c.body)
-        if same and same[0] != mine.id:
-            self.b.delete_comment(number, mine.id)
-            return False
-        self.result.commented.append(number)
-        return True
+        posted = post_once(self.b, number, event_marker(key), text)
+        if posted:
+            self.result.commented.append(number)
+        return posted
 
     # --- merging evidence -----------------------------------------------------------------------
     def merge(self, st: IssueState, sig: dict) -> None:
@@ -322,4 +328,4 @@ def sync(backend: Backend, analysis: dict, **kw: Any) -> SyncResult:
     return Syncer(backend, analysis, **kw).run()
 
 
-__all__ = ["sync", "Syncer", "SyncResult", "label_specs", "EVENT_RE"]
+__all__ = ["sync", "Syncer", "SyncResult", "label_specs", "post_once", "EVENT_RE"]
