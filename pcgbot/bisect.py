@@ -124,6 +124,19 @@ class Bisection:
         for p in self.state.data["probes"]:
             self.search.record(idx[p["sha"]], p["verdict"])
 
+    def adopt_signature(self, sig: Optional[str]) -> None:
+        """Count only failures with ``sig`` from now on, and re-judge the runs so far."""
+        d = self.state.data
+        d["signature"] = sig
+        for p in d["probes"]:
+            if p["verdict"] in (FAIL, OTHER) and p["outcome"] in (R_FAIL, R_TIMEOUT):
+                counts = p["outcome"] == R_FAIL or self.plan.timeout_is_failure
+                p["verdict"] = FAIL if counts and (sig is None or p["signature"] == sig) else OTHER
+        self.search = Search(len(self.commits) - 1, tuple(d["seed_before"]),
+                             tuple(d["seed_after"]), self.cfg)
+        self._replay()
+        self.state.save()
+
     def _attempts(self, sha: str) -> int:
         return sum(1 for p in self.state.data["probes"] if p["sha"] == sha)
 

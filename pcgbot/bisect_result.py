@@ -6,11 +6,12 @@ it never names a single commit as if it were the answer.
 
 from __future__ import annotations
 
+from collections import Counter
 from dataclasses import asdict, dataclass, field
 from typing import TYPE_CHECKING, Any, Optional
 
 from . import gitutil
-from .bisect_search import FOUND, GOOD_IS_BAD, INCONCLUSIVE, NO_CULPRIT
+from .bisect_search import FAIL, FOUND, GOOD_IS_BAD, INCONCLUSIVE, NO_CULPRIT
 from .stats import fisher_drop_p
 
 if TYPE_CHECKING:
@@ -117,15 +118,20 @@ def endpoint_check(b: "Bisection", runs: Optional[int] = None) -> Optional[Bisec
     too).  Ends that do not differ significantly end the bisection with the reason."""
     r = runs or min(max(b.plan.repeats, 3), 10)
     n = len(b.commits) - 1
-    for j in (0, n):
+    # The failing end first: its failures define the signature when none was given.
+    for j in ((0, n) if b.fix else (n, 0)):
         sha = b.commits[j]
-        have = b.search.ev[j].runs + b.search.ev[j].other
-        if have == 0 and not b.ensure_setup(sha):
+        if not b.ensure_setup(sha):
             b.search.mark_untestable(j)
             return _base(b, INCONCLUSIVE, 0.0, [b.commits[0], b.commits[n]],
                          f"the setup fails at the {'old' if j == 0 else 'new'} end {sha[:10]}")
-        for a in range(have, r):
+        for a in range(b._attempts(sha), r):
             b._record(b._probe(sha, a))
+        if b.state.data["signature"] is None and j == (0 if b.fix else n):
+            sigs = Counter(p["signature"] for p in b.state.data["probes"]
+                           if p["sha"] == sha and p["verdict"] == FAIL and p["signature"])
+            if sigs:
+                b.adopt_signature(sigs.most_common(1)[0][0])
     e0, en = b.search.ev[0], b.search.ev[n]
     k_old, n_old = e0.passed, e0.runs
     k_new, n_new = en.passed, en.runs

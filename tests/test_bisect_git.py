@@ -1,0 +1,257 @@
+"""Bisection on real git repositories with real probe processes (pcgbot.sweep.run_one).
+
+Named cases after syzkaller's bisect table: culprit found, first commit already bad, good
+commit actually bad, flaky range with no culprit, unbuildable commits around the culprit, an
+unrelated crash in the range, a pass-rate change 0.9 -> 0.6, a fix, resume, parallel slots.
+"""
+
+from __future__ import annotations
+
+import json
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+
+from bisect_repo import TEST_PATH, make_plan, make_repo, step, toy_signature
+from conftest import run_cli
+from pcgbot.bisect import bisect_test
+from pcgbot.bisect_search import SearchConfig
+from pcgbot.errors import UsageError
+from pcgbot.model import FAIL, PASS, RunRecord
+from pcgbot.store import Store
+from pcgbot.sweepdir import RunWriter, write_meta
+
+
+
+@pytest.fixture(scope="module")
+def sigs(tmp_path_factory) -> dict[str, str]:
+    """Real fingerprints of the toy's two failures (the regression, an unrelated OOM)."""
+    t = tmp_path_factory.mktemp("sigs")
+    return {"emb": toy_signature(t, False), "oom": toy_signature(t, True)}
+
+
+def bisect(tmp: Path, shas: list[str], good: int, bad: int, **kw):
+    plan = make_plan(tmp, tmp / "repo")
+    kw.setdefault("store", tmp / "no-store.db")
+    return bisect_test(plan, "test_embedding_models", good=shas[good], bad=shas[bad],
+                       state_dir=tmp / "state", **kw)
+
+
+def index(shas: list[str], sha: str) -> int:
+    return shas.index(sha)
+
+
+def untouched(repo: Path, head: str) -> None:
+    assert subprocess.run(["git", "status", "--porcelain"], cwd=repo, capture_output=True,
+                          text=True).stdout == ""
+    assert subprocess.run(["git", "rev-parse", "HEAD"], cwd=repo, capture_output=True,
+                          text=True).stdout.strip() == head
+    wts = subprocess.run(["git", "worktree", "list"], cwd=repo, capture_output=True, text=True)
+    assert len(wts.stdout.splitlines()) == 1, wts.stdout   # probe worktrees cleaned up
+
+
+def test_culprit_found(tmp_path, sigs):
+    shas = make_repo(tmp_path / "repo", 12, step(7))
+    r = bisect(tmp_path, shas, 0, 12)
+    assert r.status == "found" and r.sha == shas[7]
+    assert (r.subject, r.author) == ("7", "Ada Dev <ada@example.com>")
+    assert r.confidence >= 0.95 and r.range == [shas[6], shas[7]]
+    ev = {e["index"]: (e["passed"], e["runs"]) for e in r.evidence}
+    assert ev[7][0] == 0 and ev[7][1] >= 1            # the culprit failed every time
+    assert all(k == n for j, (k, n) in ev.items() if j < 7)
+    assert r.runs <= 24 and r.setups == 1             # one setup key for the whole range
+    d = r.to_dict()
+    assert d["status"] == "found" and d["kind"] == "cause" and d["test"] == TEST_PATH
+    assert d["signature"] == sigs["emb"]              # adopted from the bad end's failures
+    untouched(tmp_path / "repo", shas[-1])
+
+
+def test_first_commit_already_bad(tmp_path):
+    shas = make_repo(tmp_path / "repo", 8, step(1))
+    r = bisect(tmp_path, shas, 0, 8)
+    assert r.status == "found" and r.sha == shas[1] and r.range == [shas[0], shas[1]]
+
+
+def test_good_commit_actually_bad(tmp_path):
+    shas = make_repo(tmp_path / "repo", 10, step(3))
+    r = bisect(tmp_path, shas, 5, 10)
+    assert r.status == "good-is-bad" and r.sha is None
+    assert r.range == [shas[5], shas[5]] and "good commit fails too" in r.message
+    assert r.to_dict()["status"] == "inconclusive"    # never a culprit in analysis.json
+
+
+def _sweep(tmp: Path, name: str, sha: str, outcomes: list[str], sig: str | None) -> Path:
+    d = tmp / "sweeps" / name
+    d.mkdir(parents=True)
+    write_meta(d, {"sweep_id": name, "plan": "toy", "mode": "pcg", "commit": sha,
+                   "branch": "main", "started_at": f"2026-07-0{len(name)}T00:00:00Z",
+                   "finished_at": "x", "complete": True, "repeats": len(outcomes),
+                   "tests": [TEST_PATH]})
+    w = RunWriter(d)
+    for a, o in enumerate(outcomes):
+        w.append(RunRecord(test=TEST_PATH, attempt=a, mode="pcg", outcome=o, exit_code=0,
+                           duration_s=0.1, commit=sha, log=None, started_at="x", plan="toy",
+                           signature=sig if o == FAIL else None))
+    return d
+
+
+def _store(tmp: Path, good: tuple[str, list[str]], bad: tuple[str, list[str]],
+           sig: str) -> Path:
+    path = tmp / "store.db"
+    st = Store(path)
+    st.import_sweep(_sweep(tmp, "s1", good[0], good[1], sig))
+    st.import_sweep(_sweep(tmp, "s22", bad[0], bad[1], sig))   # newer (later started_at)
+    st.close()
+    return path
+
+
+@pytest.mark.slow
+def test_flaky_range_no_culprit(tmp_path, sigs):
+    # The test passes 95% everywhere; the bad sweep caught a burst of failures (4/10).
+    shas = make_repo(tmp_path / "repo", 10, lambda i: 0.95, seed=3)
+    store = _store(tmp_path, (shas[0], [PASS] * 10), (shas[10], [PASS] * 4 + [FAIL] * 6),
+                   sigs["emb"])
+    plan = make_plan(tmp_path, tmp_path / "repo")
+    r = bisect_test(plan, "test_embedding_models", store=store, state_dir=tmp_path / "st")
+    assert r.status == "no-culprit", r.render()
+    assert r.range == [shas[0], shas[10]] and r.sha is None
+    assert "flaky" in r.message
+
+
+def test_store_defaults_and_seeds(tmp_path, sigs):
+    shas = make_repo(tmp_path / "repo", 10, step(4))
+    store = _store(tmp_path, (shas[0], [PASS] * 10), (shas[10], [FAIL] * 10), sigs["emb"])
+    plan = make_plan(tmp_path, tmp_path / "repo")
+    r = bisect_test(plan, "test_embedding_models", store=store, state_dir=tmp_path / "st")
+    assert r.status == "found" and r.sha == shas[4]
+    assert r.signature == sigs["emb"]
+    assert all(e["index"] not in (0, 10) for e in r.evidence)   # ends seeded, not re-measured
+
+
+def test_unbuildable_after_culprit_is_skipped(tmp_path):
+    # Commits 4, 7, 8, 9 cannot be built; 5 (just before the culprit) can.
+    shas = make_repo(tmp_path / "repo", 12, step(6), broken={4, 7, 8, 9})
+    r = bisect(tmp_path, shas, 0, 12)
+    assert r.status == "found" and r.sha == shas[6]
+    assert any(e["untestable"] for e in r.evidence)
+
+
+def test_unbuildable_before_culprit_leaves_a_range(tmp_path):
+    # Commit 5 cannot be built: the culprit is 5 or 6 and no probe can tell which.
+    shas = make_repo(tmp_path / "repo", 10, step(6), broken={5})
+    r = bisect(tmp_path, shas, 0, 10)
+    assert r.status == "inconclusive" and r.sha is None
+    assert r.range == [shas[4], shas[6]], r.render()
+    assert "unbuildable" in r.message
+    assert [e["index"] for e in r.evidence if e["untestable"]] == [5]
+
+
+def test_unrelated_crash_does_not_steer(tmp_path, sigs):
+    # Commits 2..5 crash with an out-of-memory error in every run; the regression is at 8.
+    shas = make_repo(tmp_path / "repo", 10, step(8), crash=lambda i: 1.0 if 2 <= i <= 5 else 0.0)
+    r = bisect(tmp_path, shas, 0, 10)
+    assert r.status == "found" and r.sha == shas[8], r.render()
+    state = json.loads(Path(r.state).read_text())
+    other = [p for p in state["probes"] if p["verdict"] == "other"]
+    assert other and all(p["signature"] == sigs["oom"] for p in other)   # recorded, with its own signature
+
+
+def test_unrelated_crash_at_the_culprit_range(tmp_path, sigs):
+    # Crashes right where the search looks first still cannot make a commit "bad".
+    shas = make_repo(tmp_path / "repo", 8, step(6), crash=lambda i: 1.0 if i in (3, 4) else 0.0)
+    r = bisect(tmp_path, shas, 0, 8, signature=sigs["emb"])
+    assert r.status == "found" and r.sha == shas[6]
+
+
+@pytest.mark.slow
+def test_rate_change_0_9_to_0_6(tmp_path, sigs):
+    shas = make_repo(tmp_path / "repo", 6, step(4, 0.9, 0.6), seed=11)
+    store = _store(tmp_path, (shas[0], [PASS] * 9 + [FAIL]), (shas[6], [PASS] * 6 + [FAIL] * 4),
+                   sigs["emb"])
+    plan = make_plan(tmp_path, tmp_path / "repo")
+    r = bisect_test(plan, "test_embedding_models", store=store, state_dir=tmp_path / "st",
+                    max_runs=120)
+    assert r.status in ("found", "inconclusive"), r.render()
+    if r.status == "found":
+        assert r.sha == shas[4]
+    else:   # never a wrong answer; the range left must still contain the culprit
+        lo, hi = (shas.index(s) for s in r.range)
+        assert lo < 4 <= hi
+
+
+def test_fix_bisection(tmp_path):
+    # Broken from 2 on, fixed at 7: --fix searches bad (older, failing) .. good (newer, passing).
+    shas = make_repo(tmp_path / "repo", 11, lambda i: 0.0 if 2 <= i < 7 else 1.0)
+    r = bisect(tmp_path, shas, 11, 3, fix=True)
+    assert r.status == "found" and r.sha == shas[7] and r.to_dict()["kind"] == "fix"
+
+
+def test_resume_continues_without_repeating(tmp_path):
+    shas = make_repo(tmp_path / "repo", 12, step(9))
+    plan = make_plan(tmp_path, tmp_path / "repo")
+    from pcgbot.sweep import run_one
+    calls = []
+
+    def dying(sha, wt, attempt, out_dir):
+        if len(calls) == 10:
+            raise KeyboardInterrupt
+        calls.append((sha, attempt))
+        return run_one(plan, plan.tests[0], out_dir=out_dir, mode="pcg", attempt=attempt, repo=wt)
+
+    kw = dict(good=shas[0], bad=shas[12], state_dir=tmp_path / "st", store=tmp_path / "x.db")
+    with pytest.raises(KeyboardInterrupt):
+        bisect_test(plan, "test_embedding_models", runner=dying, **kw)
+    state = next((tmp_path / "st").glob("*/state.json"))
+    assert len(json.loads(state.read_text())["probes"]) == 10
+    again = []
+
+    def counting(sha, wt, attempt, out_dir):
+        again.append((sha, attempt))
+        return run_one(plan, plan.tests[0], out_dir=out_dir, mode="pcg", attempt=attempt, repo=wt)
+
+    r = bisect_test(plan, "test_embedding_models", runner=counting, resume=True, **kw)
+    assert r.status == "found" and r.sha == shas[9]
+    assert not set(again) & set(calls)                 # no (commit, attempt) run twice
+    assert r.runs == len(calls) + len(again)
+
+
+def test_parallel_slots(tmp_path):
+    shas = make_repo(tmp_path / "repo", 12, step(5))
+    r = bisect(tmp_path, shas, 0, 12, slots=3)
+    assert r.status == "found" and r.sha == shas[5]
+    state = json.loads(Path(r.state).read_text())
+    keys = [(p["sha"], p["attempt"]) for p in state["probes"]]
+    assert len(keys) == len(set(keys))
+
+
+def test_bad_input(tmp_path):
+    shas = make_repo(tmp_path / "repo", 3, step(2))
+    with pytest.raises(UsageError, match="not an ancestor"):
+        bisect(tmp_path, shas, 3, 1)
+    with pytest.raises(UsageError, match="not found"):
+        bisect_test(make_plan(tmp_path, tmp_path / "repo"), "test_embedding_models",
+                    good="nosuchref", bad=shas[3], store=tmp_path / "x.db")
+    with pytest.raises(UsageError, match="no store"):
+        bisect_test(make_plan(tmp_path, tmp_path / "repo"), "test_embedding_models",
+                    store=tmp_path / "x.db")
+
+
+def test_cli_json(tmp_path):
+    shas = make_repo(tmp_path / "repo", 6, step(3))
+    make_plan(tmp_path, tmp_path / "repo")
+    p = run_cli("bisect", "test_embedding_models", "--plan", str(tmp_path / "toy.yaml"),
+                "--good", shas[0][:10], "--bad", "main", "--json", "--state-dir",
+                str(tmp_path / "st"), "--out", str(tmp_path / "r.json"), cwd=tmp_path)
+    assert p.returncode == 0, p.stderr
+    data = json.loads(p.stdout)
+    assert data["status"] == "found" and data["sha"] == shas[3]
+    assert {"sha", "subject", "author", "confidence", "range", "evidence"} <= set(data)
+    assert all({"sha", "passed", "runs"} <= set(e) for e in data["evidence"])
+    assert json.loads((tmp_path / "r.json").read_text()) == data
+    assert "pcgbot bisect: run 1:" in p.stderr
+    bad = run_cli("bisect", "test_embedding_models", "--plan", str(tmp_path / "toy.yaml"),
+                  "--good", "main", "--bad", shas[0], cwd=tmp_path)
+    assert bad.returncode == 2 and "not an ancestor" in bad.stderr
+    assert "Traceback" not in bad.stderr
