@@ -41,7 +41,7 @@ def demo_sweep_caller(tmp: Path) -> Path:
     jobs = doc["jobs"]
     for j in ("sweep-2gpu", "sweep-4gpu"):
         jobs.pop(j)
-    jobs["sweep-1gpu"]["with"].update(plan="plans/demo.yaml", shards=2, repeats="3", slots="2")
+    jobs["sweep-1gpu"]["with"].update(plan="plans/demo.yaml", shards=2, repeats="6", slots="2")
     jobs["analyze"]["needs"] = ["sweep-1gpu"]
     jobs["analyze"]["with"]["configs"] = "1-gpu plans/demo.yaml\n"
     out = tmp / "caller" / ".github" / "workflows" / "pcgbot-sweep.yml"
@@ -105,6 +105,11 @@ def test_sweep_analyze_file_status_and_bisect(tmp_path):
                               capture_output=True, text=True)
         assert data.returncode == 0 and "1-gpu/" in data.stdout, data.stderr
 
+        # 1b. A green baseline: success status on the baseline commit, nothing filed.
+        first = [x for x in state.statuses if x.get("context") == "pcg/1-gpu"]
+        assert [x["state"] for x in first] == ["success"], state.statuses
+        assert not [d for d in state.dispatches if d["workflow"] == "pcgbot-bisect.yml"]
+
         # 2. A sweep of the head commit finds the planted regression.
         emu = Emulator(tmp_path / "run2", github=github(info["head"], 2), **common)
         jobs = emu.run(sweep_wf, event_name="push", event={"after": info["head"]})
@@ -112,17 +117,33 @@ def test_sweep_analyze_file_status_and_bisect(tmp_path):
         analyze = next(j for j in jobs if j.id.endswith("/analyze"))
         assert analyze.concurrency == {"group": "pcgbot-data", "cancel-in-progress": False}
         assert 0 < len(analyze.summary.encode()) <= 1024 * 1024
-        issues = list(state.issues.values())
-        assert any("pcg-regression" in str(i.get("labels")) or "pcgbot" in str(i.get("labels"))
-                   for i in issues), issues
-        statuses = [s for s in state.statuses if s.get("context") == "pcg/1-gpu"]
-        assert statuses and statuses[-1]["state"] in ("failure", "error"), state.statuses
+        assert "Results Summary" in analyze.summary
+        # The analysis the job pushed to the data branch names the regressions...
+        pushed = json.loads(subprocess.run(
+            ["git", "show", "pcgbot-data:analysis/1-gpu.json"], cwd=demo, check=True,
+            capture_output=True, text=True).stdout)
+        assert pushed["sweep"]["commit"] == info["head"]
+        assert pushed["baseline"]["commit"] == info["baseline"]
+        regressions = {t["test"] for t in pushed["tests"] if t["verdict"] == "regression"}
+        assert info["tests"]["pcg_regression"] in regressions, pushed["tests"]
+        # ... each signature became an issue, the head got a failure status ...
+        titles = [i["title"] for i in state.issues.values()]
+        for test in regressions:
+            short = test.rsplit("/", 1)[-1][:-3]
+            assert any(short in t for t in titles), (test, titles)
+        head = [x for x in state.statuses if x.get("context") == "pcg/1-gpu" and
+                x.get("sha", info["head"]) == info["head"]]
+        assert head[-1]["state"] in ("failure", "error"), state.statuses
+        # ... and exactly one bisect per new regression, over baseline..head.
         dispatched = [d for d in state.dispatches if d["workflow"] == "pcgbot-bisect.yml"]
-        assert dispatched, "no bisect dispatched"
-        d = dispatched[0]
-        assert d["inputs"]["bad"] and d["inputs"]["good"] and d["inputs"]["test"]
+        assert {d["inputs"]["test"] for d in dispatched} == regressions
+        assert len(dispatched) == len(regressions)
+        assert all(d["inputs"]["good"] == info["baseline"] and d["inputs"]["bad"] == info["head"]
+                   and d["inputs"]["config"] == "1-gpu" for d in dispatched)
 
-        # 3. The dispatched bisect runs on a GPU runner and reports to the issue.
+        # 3. The dispatched bisect of the embedding regression runs on a GPU runner and reports
+        #    the planted culprit on the signature's issue.
+        d = next(d for d in dispatched if d["inputs"]["test"] == info["tests"]["pcg_regression"])
         before = len(state.comments)
         emu = Emulator(tmp_path / "run3", github=github(info["head"], 3), **common)
         jobs = emu.run(bisect_wf, event_name="workflow_dispatch",
@@ -130,8 +151,9 @@ def test_sweep_analyze_file_status_and_bisect(tmp_path):
         assert all(j.result in ("success", "called") for j in jobs), _failures(jobs)
         bisect_job = next(j for j in jobs if j.id.endswith("/bisect"))
         assert bisect_job.runs_on == ["self-hosted", "linux", "x64", "gpu-1"]
-        assert len(state.comments) > before, "no comment on the issue after the bisect"
-        body = "\n".join(c["body"] for c in list(state.comments.values())[before:])
-        culprit = info["culprits"].get(d["inputs"]["test"])
-        if culprit:                     # the planted culprit commit is named on the issue
-            assert culprit[:7] in body, body
+        report_job = next(j for j in jobs if j.id.endswith("/report"))
+        assert report_job.runs_on == "ubuntu-latest"
+        culprit = info["culprits"][d["inputs"]["test"]]
+        comments = list(state.comments.values())[before:]
+        assert comments, "no comment on the issue after the bisect"
+        assert any(culprit[:10] in c["body"] for c in comments), [c["body"] for c in comments]
