@@ -137,6 +137,26 @@ def simulate(runner, pooled: bool, trials: int, warmup: int, seed: int) -> dict[
             "small drops caught": small_hits / max(small, 1)}
 
 
+def fixed_oc(base: Counts, p: float, n: int = 10) -> float:
+    """Exact P(verdict regression) of n fixed runs at true rate p against ``base``."""
+    from math import comb
+
+    return sum(comb(n, k) * p ** k * (1 - p) ** (n - k) for k in range(n + 1)
+               if _verdict(base, (k, n)) == stats.REGRESSION)
+
+
+def print_oc() -> None:
+    """Exact operating characteristics (no simulation): P(regression) and expected runs."""
+    print("\nexact operating characteristic, per test (adaptive.operating_characteristic):")
+    print(f"{'baseline':>8} {'true rate':>9} {'fixed10 P(alarm)':>16} {'adaptive P(alarm)':>17} "
+          f"{'adaptive E[runs]':>16}")
+    for base in ((10, 10), (20, 20), (9, 10), (5, 10)):
+        for p in (1.0, 0.98, 0.9, 0.7, 0.5, 0.45, 0.2, 0.0):
+            oc = adaptive.operating_characteristic(base, p)
+            print(f"{base[0]:>5}/{base[1]:<2} {p:9.2f} {fixed_oc(base, p):16.4f} "
+                  f"{oc[stats.REGRESSION]:17.4f} {oc['expected_runs']:16.2f}")
+
+
 def main() -> int:
     ap = argparse.ArgumentParser(description=__doc__.split("\n")[0])
     ap.add_argument("--trials", type=int, default=2000)
@@ -164,6 +184,7 @@ def main() -> int:
         print(f"{name:38} {r['runs/test']:9.2f} {10 / r['runs/test']:6.2f}x "
               f"{r['false alarms/sweep']:10.4f} ±{r['fa_se']:.4f} {r['miss rate']:7.4f} ±{r['miss_se']:.4f} "
               f"{r['missed/sweep']:12.3f} {r['small drops caught']:18.3f} {time.perf_counter() - t0:5.1f}")
+    print_oc()
     return 0
 
 

@@ -29,7 +29,7 @@ from . import stats
 
 DEFAULT_MIN_RUNS = 3
 DEFAULT_MAX_RUNS = 20
-DEFAULT_ALPHA = 0.01   # false alarm rate per test and side (SPRT, under "same rate as baseline")
+DEFAULT_ALPHA = 0.005  # false alarm rate per test and side (SPRT, under "same rate as baseline")
 DEFAULT_BETA = 0.15    # miss rate at the alternative p0 -/+ delta
 # The design point copies the fixed protocol's: 10/10 vs 10 runs with Fisher p<0.05 catches a
 # drop to 50% with probability 0.83 (misses 17%), so we promise a miss rate <= 15% at a drop of

@@ -94,9 +94,9 @@ def test_false_alarm_rate_when_rate_unchanged(base, p) -> None:
 
 
 def test_weak_clean_baseline_break_is_fast() -> None:
-    # 3/3 then always failing: the flip alternative alarms at 5 runs instead of max_runs
+    # 3/3 then always failing: the flip alternative alarms at 6 runs instead of max_runs
     oc = operating_characteristic((3, 3), 0.0)
-    assert oc[stats.REGRESSION] == 1.0 and oc["expected_runs"] == 5
+    assert oc[stats.REGRESSION] == 1.0 and oc["expected_runs"] == 6
 
 
 def test_operating_characteristic_sums_to_one() -> None:

@@ -14,7 +14,7 @@ from conftest import run_cli
 from pcgbot import baseline as bl
 from pcgbot.errors import UsageError
 from pcgbot.store import Store
-from test_diff import rate, write_sweep
+from test_diff import cli, rate, write_sweep
 
 
 def git(repo: Path, *args: str) -> str:
@@ -174,9 +174,10 @@ def test_not_a_bundle(tmp_path: Path) -> None:
         bl.import_bundles(Store(tmp_path / "db.sqlite"), [str(tmp_path / "x.tar.gz")])
 
 
-def test_cli_baseline_commands_and_auto_diff(tmp_path: Path, repo) -> None:
+def test_cli_baseline_commands_and_auto_diff(tmp_path: Path, repo, capsys, monkeypatch) -> None:
     db = str(tmp_path / "cli.sqlite")
     env = {"PCGBOT_STORE": db}
+    monkeypatch.setenv("PCGBOT_STORE", db)
     store = Store(db)
     # three clean sweeps of 3 runs (an adaptive history), then a 1/4 at C
     for i, (name, c) in enumerate([("s1", "A"), ("s2", "A"), ("s3", "B")], 1):
@@ -188,23 +189,22 @@ def test_cli_baseline_commands_and_auto_diff(tmp_path: Path, repo) -> None:
     t = {x["test"]: x for x in data["tests"]}
     assert data["baseline"]["sweep_id"] == "s3" and data["pooled_runs"] == 20
     assert t["t.py"]["baseline"] == [9, 9] and t["t.py"]["verdict"] == "regression"
-    r = run_cli("diff", str(cur), "--json", "--pool-runs", "0", env=env)
-    t = {x["test"]: x for x in json.loads(r.stdout)["tests"]}
+    t = {x["test"]: x
+         for x in json.loads(cli(capsys, "diff", str(cur), "--json", "--pool-runs", "0")[1])["tests"]}
     assert t["t.py"]["baseline"] == [3, 3] and t["t.py"]["verdict"] == "flaky"
-    r = run_cli("baseline", "set", str(tmp_path / "s1"), env=env)
-    assert r.returncode == 0 and "s1 (pinned)" in r.stdout
-    r = run_cli("baseline", "show", "--json", env=env)
-    shown = json.loads(r.stdout)
+    rc, out, _ = cli(capsys, "baseline", "set", str(tmp_path / "s1"))
+    assert rc == 0 and "s1 (pinned)" in out
+    shown = json.loads(cli(capsys, "baseline", "show", "--json")[1])
     assert shown[0]["pinned"]["sweep_id"] == "s1" and shown[0]["latest_complete"]["sweep_id"] == "cur"
-    r = run_cli("baseline", "show", env=env)
-    assert "[pinned]" in r.stdout
+    assert "[pinned]" in cli(capsys, "baseline", "show")[1]
     bundle = tmp_path / "out" / "all.tar.gz"
-    r = run_cli("baseline", "export", "-o", str(bundle), env=env)
-    assert r.returncode == 0 and "4 sweeps" in r.stdout
+    rc, out, _ = cli(capsys, "baseline", "export", "-o", str(bundle))
+    assert rc == 0 and "4 sweeps" in out
     env2 = {"PCGBOT_STORE": str(tmp_path / "other.sqlite")}
     for _ in range(2):
         r = run_cli("baseline", "import", str(bundle), env=env2)
         assert r.returncode == 0 and "imported 4 sweeps" in r.stdout, r.stderr
     assert len(Store(tmp_path / "other.sqlite").runs("cur")) == 7
-    r = run_cli("baseline", "import", str(tmp_path / "missing.tar.gz"), env=env2)
-    assert r.returncode == 2 and "Traceback" not in r.stderr
+    monkeypatch.setenv("PCGBOT_STORE", env2["PCGBOT_STORE"])
+    rc, _, err = cli(capsys, "baseline", "import", str(tmp_path / "missing.tar.gz"))
+    assert rc == 2 and "missing.tar.gz" in err

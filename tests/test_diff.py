@@ -9,6 +9,7 @@ from typing import Optional
 import pytest
 
 from conftest import run_cli
+from pcgbot.cli import main
 from pcgbot import stats
 from pcgbot.diff import counts_by_test, diff_sweeps, render_text
 from pcgbot.model import RunRecord
@@ -43,6 +44,14 @@ def write_sweep(d: Path, records: list[RunRecord], *, sweep_id: str, commit: Opt
     (d / "sweep.json").write_text(json.dumps(meta))
     (d / "runs.jsonl").write_text("".join(r.to_json() + "\n" for r in records))
     return d
+
+
+def cli(capsys, *args: str) -> tuple[int, str, str]:
+    """The real entry point, in process (run_cli's subprocess costs ~1 s per call)."""
+    capsys.readouterr()
+    rc = main(list(args))
+    out, err = capsys.readouterr()
+    return rc, out, err
 
 
 def by_test(diffs):
@@ -119,7 +128,7 @@ def test_render_text_hides_unchanged() -> None:
     assert "\na " in render_text(diffs, show_all=True)
 
 
-def test_cli_diff_explicit_baseline(tmp_path: Path) -> None:
+def test_cli_diff_explicit_baseline(tmp_path: Path, capsys) -> None:
     base = write_sweep(tmp_path / "base", rate("x.py", 10, 10) + rate("y.py", 10, 10),
                        sweep_id="b")
     cur = write_sweep(tmp_path / "cur", rate("x.py", 3, 10) + rate("y.py", 10, 10), sweep_id="c",
@@ -127,48 +136,48 @@ def test_cli_diff_explicit_baseline(tmp_path: Path) -> None:
     r = run_cli("diff", str(cur), "--baseline", str(base))
     assert r.returncode == 0, r.stderr
     assert "x.py" in r.stdout and "regression" in r.stdout and "Fisher" in r.stdout
-    r = run_cli("diff", str(cur), "--baseline", str(base), "--fail-on-regression")
-    assert r.returncode == 1
-    r = run_cli("diff", str(cur), "--baseline", str(base), "--json")
-    data = json.loads(r.stdout)
+    rc, _, _ = cli(capsys, "diff", str(cur), "--baseline", str(base), "--fail-on-regression")
+    assert rc == 1
+    rc, out, _ = cli(capsys, "diff", str(cur), "--baseline", str(base), "--json")
+    data = json.loads(out)
     assert data["totals"]["regression"] == 1 and data["totals"]["unchanged"] == 1
     assert {t["test"]: t["verdict"] for t in data["tests"]} == {"x.py": "regression",
                                                                 "y.py": "unchanged"}
 
 
-def test_cli_diff_plan_timeout_is_failure(tmp_path: Path) -> None:
+def test_cli_diff_plan_timeout_is_failure(tmp_path: Path, capsys) -> None:
     plan = tmp_path / "plan.yaml"
     plan.write_text("name: p\ntimeout_is_failure: true\nmodes: {pcg: {}}\n"
                     "tests:\n  - {path: x.py}\n")
     base = write_sweep(tmp_path / "base", rate("x.py", 10, 10), sweep_id="b")
     cur = write_sweep(tmp_path / "cur", runs("x.py", *["timeout"] * 5), sweep_id="c",
                       plan_file=str(plan))
-    data = json.loads(run_cli("diff", str(cur), "--baseline", str(base), "--json").stdout)
+    data = json.loads(cli(capsys, "diff", str(cur), "--baseline", str(base), "--json")[1])
     assert data["tests"][0]["verdict"] == "regression" and data["timeout_is_failure"] is True
     plan.write_text(plan.read_text().replace("true", "false"))
-    data = json.loads(run_cli("diff", str(cur), "--baseline", str(base), "--json").stdout)
+    data = json.loads(cli(capsys, "diff", str(cur), "--baseline", str(base), "--json")[1])
     assert data["tests"][0]["verdict"] == "infra-only"
 
 
-def test_cli_diff_errors(tmp_path: Path) -> None:
+def test_cli_diff_errors(tmp_path: Path, capsys) -> None:
     r = run_cli("diff", str(tmp_path / "nope"))
     assert r.returncode == 2 and "sweep.json" in r.stderr and "Traceback" not in r.stderr
     cur = write_sweep(tmp_path / "cur", rate("x.py", 1, 1), sweep_id="c")
-    r = run_cli("diff", str(cur), "--plan", str(tmp_path / "missing.yaml"))
-    assert r.returncode == 2 and "missing.yaml" in r.stderr
+    rc, _, err = cli(capsys, "diff", str(cur), "--plan", str(tmp_path / "missing.yaml"))
+    assert rc == 2 and "missing.yaml" in err
 
 
-def test_cli_diff_no_baseline(tmp_path: Path) -> None:
+def test_cli_diff_no_baseline(tmp_path: Path, capsys) -> None:
     cur = write_sweep(tmp_path / "cur", rate("x.py", 3, 3), sweep_id="c")
-    r = run_cli("diff", str(cur))          # auto, empty store
-    assert r.returncode == 0, r.stderr
-    assert "no baseline" in r.stdout and "new-test" in r.stdout
+    rc, out, err = cli(capsys, "diff", str(cur))          # auto, empty store
+    assert rc == 0, err
+    assert "no baseline" in out and "new-test" in out
 
 
 @pytest.mark.parametrize("bad", ["{", "[]"])
-def test_cli_diff_bad_sweep_json(tmp_path: Path, bad: str) -> None:
+def test_cli_diff_bad_sweep_json(tmp_path: Path, bad: str, capsys) -> None:
     d = tmp_path / "cur"
     d.mkdir()
     (d / "sweep.json").write_text(bad)
-    r = run_cli("diff", str(d), "--baseline", "none")
-    assert r.returncode == 2 and "sweep.json:1" in r.stderr
+    rc, _, err = cli(capsys, "diff", str(d), "--baseline", "none")
+    assert rc == 2 and "sweep.json:1" in err
