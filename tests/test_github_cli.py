@@ -122,3 +122,10 @@ def test_github_error_is_one_redacted_line(tmp_path):
         assert TEST_TOKEN not in r.stderr
         r = pcgbot("github", "sync", str(d), "--repo", "bad", env=env)
         assert r.returncode == 2 and "owner/name" in r.stderr
+
+
+def test_token_without_repo_is_a_usage_error(tmp_path):
+    d = sweep_dir(tmp_path, make_analysis([make_signature()]))
+    r = pcgbot("github", "sync", str(d), env={"GITHUB_TOKEN": TEST_TOKEN})
+    assert r.returncode == 2 and "GITHUB_REPOSITORY: repo: not set" in r.stderr
+    assert TEST_TOKEN not in r.stderr + r.stdout

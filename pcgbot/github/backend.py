@@ -14,6 +14,7 @@ from typing import Any, Callable, Optional
 
 from github import GithubException
 
+from ..errors import UsageError
 from ..redact import redact
 from .client import Caller, GitHubConfig, GitHubError, connect
 
@@ -108,7 +109,7 @@ class RemoteBackend(Backend):
     def __init__(self, cfg: GitHubConfig, caller: Optional[Caller] = None,
                  log: Optional[Callable[[str], None]] = None) -> None:
         if not cfg.repo:
-            raise GitHubError("GITHUB_REPOSITORY: repo: not set (pass --repo owner/name)")
+            raise UsageError("GITHUB_REPOSITORY: repo: not set (pass --repo owner/name)")
         self.cfg = cfg
         self.gh = connect(cfg)
         self.repo = self.gh.get_repo(cfg.repo)      # lazy: no request yet
