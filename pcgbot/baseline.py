@@ -109,6 +109,21 @@ def pooled_counts(store: Store, base_row: dict[str, Any], *, timeout_is_failure:
     return out
 
 
+def auto_baseline(store: Store, sweep_meta: dict[str, Any], *, timeout_is_failure: bool = False,
+                  pool_runs: int = stats.POOL_RUNS) -> tuple[Optional[dict[str, Any]], list,
+                                                             Optional[dict[str, Counts]]]:
+    """What ``--baseline auto`` compares with: (baseline row or None, its runs, pooled counts
+    or None when pool_runs is 0).  Pass the pooled counts to ``diff_sweeps(pooled=...)`` so the
+    verdicts use the same evidence the adaptive sweep stopped on."""
+    repo = sweep_meta.get("repo")
+    row = find_baseline(store, sweep_meta, repo=repo)
+    if row is None:
+        return None, [], None
+    pooled = (pooled_counts(store, row, timeout_is_failure=timeout_is_failure, want=pool_runs,
+                            repo=repo) if pool_runs > 0 else None)
+    return row, store.runs(row["sweep_id"]), pooled
+
+
 def pin(store: Store, sweep_dir: str | os.PathLike) -> dict[str, Any]:
     """Import ``sweep_dir`` and make it the baseline of its plan + mode + branch."""
     sid = store.import_sweep(sweep_dir)

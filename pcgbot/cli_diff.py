@@ -46,13 +46,10 @@ def run_diff(current: str, baseline: str, *, store_path: Optional[str], plan_fil
     if baseline == "auto":
         store = Store(store_path)
         store.import_sweep(cur_dir)
-        row = bl.find_baseline(store, meta, repo=meta.get("repo"))
+        row, base_runs, pooled = bl.auto_baseline(store, meta, timeout_is_failure=tif,
+                                                  pool_runs=pool_runs)
         if row is not None:
             base_meta = row.get("meta") or row
-            base_runs = store.runs(row["sweep_id"])
-            if pool_runs > 0:
-                pooled = bl.pooled_counts(store, row, timeout_is_failure=tif, want=pool_runs,
-                                          repo=meta.get("repo"))
     elif baseline != "none":
         base_meta, base_runs = read_meta(baseline), read_runs(baseline)
     diffs = diff_sweeps(base_runs, cur_runs, timeout_is_failure=tif, mode=meta.get("mode"),

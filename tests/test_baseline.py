@@ -14,7 +14,7 @@ from conftest import run_cli
 from pcgbot import baseline as bl
 from pcgbot.errors import UsageError
 from pcgbot.store import Store
-from test_diff import cli, rate, write_sweep
+from test_diff import cli, rate, rec, write_sweep
 
 
 def git(repo: Path, *args: str) -> str:
@@ -208,3 +208,21 @@ def test_cli_baseline_commands_and_auto_diff(tmp_path: Path, repo, capsys, monke
     monkeypatch.setenv("PCGBOT_STORE", env2["PCGBOT_STORE"])
     rc, _, err = cli(capsys, "baseline", "import", str(tmp_path / "missing.tar.gz"))
     assert rc == 2 and "missing.tar.gz" in err
+
+
+def runs_of(test: str, *outcomes: str) -> list:
+    """Runs numbered after the 3 of ``rate(test, 3, 3)``."""
+    return [rec(test, 3 + i, o) for i, o in enumerate(outcomes)]
+
+
+def test_auto_baseline(tmp_path: Path, repo) -> None:
+    store = Store(tmp_path / "db.sqlite")
+    first = sweep(store, tmp_path, "s1", repo["A"], 1, rate("t", 3, 3))
+    assert bl.auto_baseline(store, first) == (None, [], None)
+    sweep(store, tmp_path, "s2", repo["B"], 2, rate("t", 3, 3) + runs_of("t", "timeout"))
+    cur = sweep(store, tmp_path, "s3", repo["C"], 3, rate("t", 0, 3), repo=repo["path"])
+    row, base_runs, pooled = bl.auto_baseline(store, cur)
+    assert row["sweep_id"] == "s2" and len(base_runs) == 4 and pooled == {"t": (6, 6)}
+    _, _, pooled = bl.auto_baseline(store, cur, timeout_is_failure=True)
+    assert pooled == {"t": (6, 7)}
+    assert bl.auto_baseline(store, cur, pool_runs=0)[2] is None
