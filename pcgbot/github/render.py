@@ -109,20 +109,21 @@ def _pcg_line(pcg_specific: Optional[bool]) -> str:
 
 
 def _commit_block(label: str, c: dict) -> list[str]:
+    # Full SHAs outside code spans: GitHub renders them as short links to the commits.
     if c.get("status") != "found" or not c.get("sha"):
         rng = c.get("range") or []
-        span = f" in `{rng[0][:12]}..{rng[1][:12]}`" if len(rng) == 2 else ""
+        span = f" in {rng[0]}...{rng[1]}" if len(rng) == 2 else ""
         return [f"### {label}", f"Bisect inconclusive{span} (confidence {c.get('confidence') or 0:.0%}).", ""]
     lines = [f"### {label}",
-             f"`{c['sha'][:12]}` {c.get('subject') or ''} (author: {c.get('author') or '?'}), "
+             f"{c['sha']} {c.get('subject') or ''} (author: {c.get('author') or '?'}), "
              f"confidence **{(c.get('confidence') or 0):.0%}**"]
     rng = c.get("range") or []
     if len(rng) == 2:
-        lines.append(f"Searched `{rng[0][:12]}` (good) .. `{rng[1][:12]}` (bad).")
+        lines.append(f"Searched {rng[0]} (good) .. {rng[1]} (bad).")
     ev = c.get("evidence") or []
     if ev:
         lines += ["", "| Commit | Passed | Runs |", "|---|---|---|"]
-        lines += [f"| `{e.get('sha', '')[:12]}` | {e.get('passed')} | {e.get('runs')} |" for e in ev[:40]]
+        lines += [f"| {e.get('sha', '')} | {e.get('passed')} | {e.get('runs')} |" for e in ev[:40]]
     return lines + [""]
 
 
@@ -172,7 +173,7 @@ def _body(sig: dict, state: IssueState, excerpt_lines: int, max_tests: int) -> s
     if excerpt:
         if len(excerpt) > excerpt_lines:
             excerpt = excerpt[:excerpt_lines // 2] + ["…"] + excerpt[-(excerpt_lines - excerpt_lines // 2):]
-        fence = "```" + "`" * max((len(m) for m in re.findall(r"`{3,}", "\n".join(excerpt))), default=0)
+        fence = "`" * max([3] + [len(m) + 1 for m in re.findall(r"`{3,}", "\n".join(excerpt))])
         lines += ["### Log excerpt (redacted)", fence + "text", *[x[:2000] for x in excerpt], fence, ""]
     if sig.get("reproduce"):
         lines += ["### Reproduce", "```sh", str(sig["reproduce"]), "```", ""]
@@ -180,7 +181,7 @@ def _body(sig: dict, state: IssueState, excerpt_lines: int, max_tests: int) -> s
         lines.append("### Runs")
         for r in state.runs[-MAX_RUNS:]:
             where = f"[{r.get('sweep')}]({r['url']})" if r.get("url") else f"`{r.get('sweep')}`"
-            lines.append(f"- {where} at `{(r.get('commit') or '?')[:12]}`")
+            lines.append(f"- {where} at {r.get('commit') or '?'}")
         lines.append("")
     lines += ["<sub>Filed and updated by pcgbot. Commands: comment `/pcgbot help`.</sub>", "", state.dump(), ""]
     return "\n".join(lines)
