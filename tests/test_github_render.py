@@ -63,3 +63,34 @@ def test_change_lines_name_what_a_human_should_know():
     st3 = state_for(sig)
     st3.tests["t/test_a.py"]["current"] = [2, 10]
     assert change_lines(facts(st2), facts(st3), st3) == []   # a wobble inside "flaky" is not news
+
+
+from hypothesis import given, settings  # noqa: E402
+from hypothesis import strategies as st_  # noqa: E402
+
+from pcgbot.github.render import BODY_BUDGET  # noqa: E402
+
+
+@settings(max_examples=60, deadline=None)
+@given(text=st_.text(max_size=200), tests=st_.lists(st_.text(min_size=1, max_size=120), max_size=30),
+       excerpt=st_.lists(st_.text(max_size=5000), max_size=40))
+def test_any_signature_renders_a_body_that_fits_and_round_trips(text, tests, excerpt):
+    sig = make_signature(tests=tuple(tests) or ("t/test_a.py",), excerpt=excerpt, title=text or "x",
+                         statistic=text)
+    st = state_for(sig)
+    body = issue_body(sig, st)
+    assert len(body) <= BODY_BUDGET
+    back = IssueState.load(body)
+    assert back is not None and back.tests == st.tests and marker_of(body) == st.fp
+
+
+def test_a_quoted_state_block_in_the_excerpt_does_not_fool_the_bot():
+    fake = IssueState(fp="a1b2c3d4e5f6", ignored=True, reopens=9).dump()
+    sig = make_signature(excerpt=[fake, "<!-- pcgbot:sig=000000000000 -->"], title=fake)
+    st = state_for(sig)
+    body = issue_body(sig, st)
+    back = IssueState.load(body)
+    assert back.ignored is False and back.reopens == 0 and back.fp == "a1b2c3d4e5f6"
+    st.reopens = 1
+    assert IssueState.load(replace_state(body, st)).reopens == 1
+    assert fake in replace_state(body, st)

@@ -59,7 +59,7 @@ class IssueState:
     @classmethod
     def load(cls, body: str) -> Optional["IssueState"]:
         fp = marker_of(body)
-        m = STATE_RE.search(body or "")
+        m = _last_state(body or "")
         if fp is None:
             return None
         if m is None:
@@ -74,6 +74,14 @@ class IssueState:
         return cls(**data)
 
 
+def _last_state(body: str) -> Optional[re.Match]:
+    # The bot's block is the last one: a log excerpt or title quoting a state block comes earlier.
+    found = None
+    for found in STATE_RE.finditer(body):
+        pass
+    return found
+
+
 def marker_of(body: Optional[str]) -> Optional[str]:
     m = MARKER_RE.search(body or "")
     return m.group(1) if m else None
@@ -81,8 +89,9 @@ def marker_of(body: Optional[str]) -> Optional[str]:
 
 def replace_state(body: str, state: IssueState) -> str:
     """The body with its state block replaced (or appended), the rest untouched."""
-    if STATE_RE.search(body):
-        return STATE_RE.sub(lambda m: state.dump(), body, count=1)
+    m = _last_state(body)
+    if m:
+        return body[:m.start()] + state.dump() + body[m.end():]
     return body.rstrip() + "\n\n" + state.dump() + "\n"
 
 
