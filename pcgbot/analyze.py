@@ -36,21 +36,21 @@ def _plan_for(meta: dict, plan: Optional[str | Plan]) -> Optional[Plan]:
     return None
 
 
-def resolve_baseline(sweep_dir: Path, meta: dict, baseline: Optional[str],
-                     store: Store) -> tuple[Optional[dict], list[RunRecord]]:
-    """``baseline`` is a sweep dir, "auto" (the store's baseline for this sweep) or None."""
+def resolve_baseline(sweep_dir: Path, meta: dict, baseline: Optional[str], store: Store,
+                     timeout_fails: bool = False,
+                     ) -> tuple[Optional[dict], list[RunRecord], Optional[dict]]:
+    """``baseline`` is a sweep dir, "auto" (the store's baseline for this sweep, pooled with
+    older sweeps exactly as ``pcgbot diff --baseline auto`` and the adaptive sweep do) or None.
+    Returns (baseline sweep.json, its runs, pooled counts or None)."""
     if not baseline or baseline == "none":
-        return None, []
+        return None, [], None
     if baseline != "auto":
-        return read_meta(baseline), read_runs(baseline)
-    from .baseline import find_baseline
+        return read_meta(baseline), read_runs(baseline), None
+    from .baseline import auto_baseline
 
     store.import_sweep(sweep_dir)
-    row = find_baseline(store, meta, repo=meta.get("repo"))
-    if not row:
-        return None, []
-    base_meta = row.get("meta") or row
-    return base_meta, store.runs(row["sweep_id"])
+    row, base_runs, pooled = auto_baseline(store, meta, timeout_is_failure=timeout_fails)
+    return ((row.get("meta") or row) if row else None), base_runs, pooled
 
 
 def _fails(runs: list[RunRecord], timeout_fails: bool) -> list[RunRecord]:
@@ -78,9 +78,11 @@ def analyze(sweep_dir: str | os.PathLike, *, baseline: Optional[str] = "auto",
     store = store or Store()
     plan_obj = _plan_for(meta, plan)
     timeout_fails = bool(plan_obj and plan_obj.timeout_is_failure)
-    base_meta, base_runs = resolve_baseline(sweep_dir, meta, baseline, store)
-    diffs = {d.test: d.to_dict() for d in diff_sweeps(base_runs, runs,
-                                                      timeout_is_failure=timeout_fails)}
+    base_meta, base_runs, pooled = resolve_baseline(sweep_dir, meta, baseline, store,
+                                                    timeout_fails)
+    diffs = {d.test: d.to_dict() for d in diff_sweeps(
+        base_runs, runs, timeout_is_failure=timeout_fails, mode=meta.get("mode"),
+        pooled=pooled)}
     triage: dict[str, Any] = {}
     if plan_obj is not None or not differential:
         from .triage import triage_sweep
