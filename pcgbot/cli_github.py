@@ -6,13 +6,21 @@ import json
 import os
 import sys
 from pathlib import Path
-from typing import Any, Callable, Optional
+from typing import TYPE_CHECKING, Any, Callable, Optional
 
 import click
 
 from .github.analysis import load_analysis
-from .github.backend import Backend
-from .github.client import GitHubConfig, config_from_env
+
+if TYPE_CHECKING:  # PyGithub is imported only when a github command runs (0.4 s of start-up)
+    from .github.backend import Backend
+    from .github.client import GitHubConfig
+
+
+def config_from_env(**kw: Any) -> "GitHubConfig":
+    from .github.client import config_from_env as _cfg
+
+    return _cfg(**kw)
 from .redact import redact
 
 
@@ -25,7 +33,7 @@ def _out(text: str) -> None:
     click.echo(redact(text))
 
 
-def _backend(cfg: GitHubConfig, dry_run: Optional[str], default_dir: Path) -> Backend:
+def _backend(cfg: "GitHubConfig", dry_run: Optional[str], default_dir: Path) -> "Backend":
     """Real GitHub with a token and a repo; else the dry-run folder (given, or next to the data)."""
     from .github.dryrun import FolderBackend
     if dry_run:
