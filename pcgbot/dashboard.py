@@ -45,18 +45,34 @@ def _git_order(repo: Optional[str]) -> dict[str, tuple[int, str]]:
 def collect_dashboard(store: Any, *, plan: str, mode: str, current: Optional[dict] = None,
                       current_runs: Optional[list[RunRecord]] = None,
                       analysis: Optional[dict] = None, limit: int = 40) -> dict[str, Any]:
-    """Columns (commits), rows (tests with one cell per column) and open signatures."""
+    """Columns (commits), rows (tests with one cell per column) and open signatures.
+
+    Commits that only a bisection probed (its culprit ``evidence``) get columns too, their cells
+    marked ``probe``: that is where the heatmap shows the step from green to red."""
     sweeps = list(store.sweeps(plan=plan, mode=mode)) if store is not None else []
-    runs_of = {s["sweep_id"]: None for s in sweeps}
-    if current and current.get("sweep_id") not in runs_of:
+    if current and current.get("sweep_id") not in {s["sweep_id"] for s in sweeps}:
         sweeps.insert(0, dict(current, meta=current))
     cols, seen = [], set()
     for s in sweeps:                       # newest first: keep the newest sweep per commit
-        if s.get("commit") in seen:
-            continue
-        seen.add(s.get("commit"))
-        cols.append(s)
+        if s.get("commit") not in seen:
+            seen.add(s.get("commit"))
+            cols.append(s)
     cols = cols[:limit]
+    sigs = [dict(s) for s in (analysis or {}).get("signatures") or []
+            if s.get("category") == "infra" or not s.get("tests") or any(
+                t.get("verdict") in ("regression", "still-failing", "flaky")
+                for t in s.get("tests") or [])]
+    probes: dict[str, dict[str, dict]] = defaultdict(dict)   # sha -> test -> evidence
+    for s in (analysis or {}).get("signatures") or []:
+        for key in ("culprit", "fix"):
+            for e in (s.get(key) or {}).get("evidence") or []:
+                for t in s.get("tests") or []:
+                    probes[e["sha"]][t["test"]] = e
+    for sha in probes:
+        if sha not in seen:
+            seen.add(sha)
+            cols.append({"commit": sha, "sweep_id": "bisect probe", "started_at": None,
+                         "probe": True})
     repo = next((c.get("meta", {}).get("repo") for c in cols if c.get("meta", {}).get("repo")),
                 None)
     order = _git_order(repo)
@@ -64,6 +80,8 @@ def collect_dashboard(store: Any, *, plan: str, mode: str, current: Optional[dic
                              c.get("started_at") or ""))
     rows: dict[str, dict[str, Any]] = {}
     for j, c in enumerate(cols):
+        if c.get("probe"):
+            continue
         if current and c["sweep_id"] == current.get("sweep_id") and current_runs is not None:
             runs = current_runs
         else:
@@ -75,17 +93,17 @@ def collect_dashboard(store: Any, *, plan: str, mode: str, current: Optional[dic
         for test, rs in per.items():
             row = rows.setdefault(test, {"test": test, "suite": rs[0].suite or "(none)",
                                          "gpus": rs[0].gpus_needed, "cells": [None] * len(cols)})
-            s = summarize_runs(rs)
-            row["cells"][j] = {"passed": s["passed"], "runs": s["runs"], "status": s["status"]}
+            sm = summarize_runs(rs)
+            row["cells"][j] = {"passed": sm["passed"], "runs": sm["runs"], "status": sm["status"]}
+    for j, c in enumerate(cols):
+        for test, e in probes.get(c.get("commit") or "", {}).items():
+            row = rows.get(test)
+            if row is not None and row["cells"][j] is None:
+                row["cells"][j] = {"passed": e.get("passed", 0), "runs": e.get("runs", 0),
+                                   "status": "probe", "probe": True}
     columns = [{"commit": c.get("commit"), "sweep_id": c["sweep_id"],
-                "started_at": c.get("started_at"),
+                "started_at": c.get("started_at"), "probe": bool(c.get("probe")),
                 "subject": order.get(c.get("commit") or "", (0, ""))[1]} for c in cols]
-    sigs = []
-    for s in (analysis or {}).get("signatures") or []:
-        if s.get("category") == "infra" or any(t.get("verdict") in ("regression",
-                                                                     "still-failing", "flaky")
-                                               for t in s.get("tests") or []) or not s.get("tests"):
-            sigs.append(dict(s))
     return {"plan": plan, "mode": mode, "columns": columns,
             "rows": [rows[t] for t in sorted(rows, key=lambda t: (rows[t]["gpus"],
                                                                    rows[t]["suite"], t))],
@@ -95,14 +113,16 @@ def collect_dashboard(store: Any, *, plan: str, mode: str, current: Optional[dic
 def _cell_html(cell: Optional[dict], col: dict) -> str:
     if cell is None:
         return '<td class="cell none" title="not run">&nbsp;</td>'
-    tip = f"{str(col['commit'])[:10]} {col['subject']}: {cell['passed']}/{cell['runs']} passed"
+    tip = f"{str(col['commit'])[:10]} {col['subject']}: {cell['passed']}/{cell['runs']} passed" \
+        + (" (bisect probe)" if cell.get("probe") else "")
+    probe = " probe" if cell.get("probe") else ""
     if not cell["runs"]:
-        return f'<td class="cell nv" title="{_esc(tip)}">-</td>'
+        return f'<td class="cell nv{probe}" title="{_esc(tip)}">-</td>'
     rate = cell["passed"] / cell["runs"]
     # Red (0% pass) to green (100%) through amber; lightness kept readable for white text.
     color = f"hsl({round(120 * rate)}, 62%, {40 if rate in (0, 1) else 44}%)"
     label = "" if rate == 1 else str(cell["passed"])
-    return (f'<td class="cell" data-rate="{rate:.2f}" style="background:{color}" '
+    return (f'<td class="cell{probe}" data-rate="{rate:.2f}" style="background:{color}" '
             f'title="{_esc(tip)}">{label}</td>')
 
 
@@ -153,8 +173,8 @@ def _signatures_html(sigs: list[dict]) -> str:
 
 def render_dashboard(d: dict[str, Any]) -> str:
     cols = d["columns"]
-    head = "".join(f'<th title="{_esc(c["sweep_id"])} {_esc(c["subject"])}">'
-                   f'{_esc(str(c["commit"])[:7])}</th>' for c in cols)
+    head = "".join(f'<th{" class=probe" if c["probe"] else ""} title="{_esc(c["sweep_id"])} '
+                   f'{_esc(c["subject"])}">{_esc(str(c["commit"])[:7])}</th>' for c in cols)
     body = []
     for r in d["rows"]:
         cells = "".join(_cell_html(c, cols[j]) for j, c in enumerate(r["cells"]))
@@ -162,16 +182,18 @@ def render_dashboard(d: dict[str, Any]) -> str:
                     f'data-test="{_esc(r["test"])}"><td class="test" title="{_esc(r["test"])}">'
                     f'{_esc(short_name(r["test"]))} <small>{_esc(r["suite"])} · {r["gpus"]} GPU'
                     f'</small></td>{cells}<td class="spark">{_sparkline(r["cells"])}</td></tr>')
-    latest = [r["cells"][-1] for r in d["rows"] if r["cells"] and r["cells"][-1]]
+    swept = [j for j, c in enumerate(cols) if not c["probe"]]
+    latest = [r["cells"][swept[-1]] for r in d["rows"] if swept and r["cells"][swept[-1]]]
     passing = sum(1 for c in latest if c["status"] == "passed")
-    cards = [(len(cols), "commits swept"), (len(d["rows"]), "tests"),
+    cards = [(len(swept), "commits swept"), (len(cols) - len(swept), "commits probed by bisect"),
+             (len(d["rows"]), "tests"),
              (f"{passing}/{len(latest)}", "passing at the newest commit"),
              (len(d["signatures"]), "open signatures")]
     suites = sorted({r["suite"] for r in d["rows"]})
     gpus = sorted({r["gpus"] for r in d["rows"]})
     title = f"pcgbot: {d['plan']} ({d['mode']})"
-    meta = (f"{len(cols)} commits, newest {_esc(str(cols[-1]['commit'])[:10])} "
-            f"swept {_esc(cols[-1]['started_at'])}" if cols else "no sweeps")
+    meta = (f"{len(swept)} sweep(s); newest commit {_esc(str(cols[swept[-1]]['commit'])[:10])}"
+            f" swept {_esc(cols[swept[-1]]['started_at'])}" if swept else "no sweeps")
     fills = {
         "TITLE": _esc(title), "META": meta,
         "CARDS": "".join(f'<div class="card"><b>{_esc(v)}</b><span>{_esc(k)}</span></div>'

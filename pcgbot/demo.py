@@ -92,7 +92,10 @@ def run_demo(out: Optional[str | os.PathLike] = None, *, echo: Echo = print,
              f"(port {LEAK_PORT} {'held by the demo' if held else 'already taken'})")
         result["sweeps"] = {"baseline": str(base_dir), "head": str(head_dir)}
         result["stages"]["diff"] = _stage_diff(base_dir, head_dir, echo)
-        result["stages"]["analyze"] = _stage_analyze(head_dir, base_dir, plan, store, echo)
+        analysis = _stage_analyze(head_dir, base_dir, plan, store, echo)
+        result["stages"]["analyze"] = bool(analysis)
+        result["stages"]["bisect"] = _stage_bisect(head_dir, analysis, plan, info, root,
+                                                    store, echo)
     result["culprits"] = _culprits(head_dir)
     gh = _stage_github(head_dir, root / "github", info["head"], echo)
     result["stages"]["github"] = gh.get("lines")
@@ -102,46 +105,64 @@ def run_demo(out: Optional[str | os.PathLike] = None, *, echo: Echo = print,
     return result
 
 
-def _stage_diff(base_dir: Path, head_dir: Path, echo: Echo) -> Any:
+def _stage_diff(base_dir: Path, head_dir: Path, echo: Echo) -> Optional[dict[str, int]]:
     if not _have("pcgbot.diff"):
         echo("[3/7] diff: skipped (pcgbot.diff is not installed yet)")
         return None
     from .diff import diff_sweeps
-    d = diff_sweeps(base_dir, head_dir)
+    from .sweep import read_runs
     counts: dict[str, int] = {}
-    for v in _verdicts(d):
-        counts[v] = counts.get(v, 0) + 1
+    for d in diff_sweeps(read_runs(base_dir), read_runs(head_dir)):
+        counts[d.verdict] = counts.get(d.verdict, 0) + 1
     echo("[3/7] diff vs baseline: " + ", ".join(f"{n} {v}" for v, n in sorted(counts.items())))
     return counts
 
 
-def _verdicts(d: Any) -> list[str]:
-    rows = d.get("tests", d) if isinstance(d, dict) else d
-    out = []
-    for r in rows:
-        v = r.get("verdict") if isinstance(r, dict) else getattr(r, "verdict", None)
-        if v:
-            out.append(v)
-    return out
-
-
-def _stage_analyze(head_dir: Path, base_dir: Path, plan, store, echo: Echo) -> Any:
-    if not _have("pcgbot.analyze"):
+def _stage_analyze(head_dir: Path, base_dir: Path, plan, store, echo: Echo
+                   ) -> Optional[dict[str, Any]]:
+    """analysis.json for head: diff + signatures + differential (nopcg) triage."""
+    if not (_have("pcgbot.analyze") and _have("pcgbot.diff")):
         echo("[4/7] analyze: skipped (pcgbot.analyze is not installed yet)")
-        echo("[5/7] bisect: skipped (runs inside analyze)")
         return None
     from .analyze import analyze
-    analyze(head_dir, baseline_dir=base_dir, plan=plan, differential=True)
-    a = json.loads((head_dir / "analysis.json").read_text())
+    a = analyze(head_dir, baseline=str(base_dir), plan=plan, differential=True, store=store)
     cats: dict[str, int] = {}
     for t in a.get("tests") or []:
         if t.get("category"):
             cats[t["category"]] = cats.get(t["category"], 0) + 1
-    echo("[4/7] analyzed: " + ", ".join(f"{n} {c}" for c, n in sorted(cats.items()))
-         + f"; {len(a.get('signatures') or [])} signatures")
-    found = [s for s in a.get("signatures") or [] if (s.get("culprit") or {}).get("sha")]
-    echo(f"[5/7] bisected: {len(found)} culprit(s) found")
-    return {"categories": cats, "signatures": len(a.get("signatures") or [])}
+    echo("[4/7] analyzed: " + (", ".join(f"{n} {c}" for c, n in sorted(cats.items()))
+                               or "nothing failing") +
+         f"; {len(a.get('signatures') or [])} failure signature(s)")
+    return a
+
+
+def _stage_bisect(head_dir: Path, analysis: Optional[dict], plan, info: dict, root: Path,
+                  store, echo: Echo) -> Optional[list[dict]]:
+    """Bisect every regression between baseline and head; culprits go into analysis.json."""
+    if analysis is None or not _have("pcgbot.bisect"):
+        echo("[5/7] bisect: skipped (needs pcgbot.bisect and analysis.json)")
+        return None
+    from .analyze import attach_culprit, write_analysis
+    from .bisect import bisect_test
+
+    # One slot: concurrent probe runs into one fresh probe folder race on its sweep.json
+    # (sweepdir.write_meta uses a fixed temp name), which made the demo flaky.
+    out = []
+    regressions = [t for t in analysis.get("tests") or [] if t.get("verdict") == "regression"]
+    for t in regressions:
+        res = bisect_test(plan, t["test"], repo=info["repo"], good=info["baseline"],
+                          bad=info["head"], signature=t.get("signature"), slots=1,
+                          store=store, state_dir=root / "bisect").to_dict()
+        res["test"] = t["test"]
+        attach_culprit(analysis.get("signatures") or [], res)
+        out.append(res)
+        echo(f"[5/7] bisect {t['test']}: {res['verdict']}"
+             + (f" {res['sha'][:10]} \"{res['subject']}\" (confidence {res['confidence']:.2f},"
+                f" {res['runs']} runs)" if res.get("sha") else f": {res['message']}"))
+    if not regressions:
+        echo("[5/7] bisect: no regression to bisect")
+    write_analysis(head_dir, analysis)
+    return out
 
 
 def _culprits(head_dir: Path) -> dict[str, dict[str, Any]]:

@@ -86,6 +86,11 @@ def collect(path: str | os.PathLike, store: Any = None) -> dict[str, Any]:
         mode = meta.get("mode")
         by_test: dict[str, list[RunRecord]] = defaultdict(list)
         other: dict[str, list[RunRecord]] = defaultdict(list)
+        # Differential reruns (analyze's nopcg runs) live in sweep folders inside the sweep.
+        extra = [r for sub in sorted(d.glob("differential-*")) if (sub / "sweep.json").is_file()
+                 for r in read_runs(sub)]
+        for r in extra:
+            other[r.test].append(r)
         for r in read_runs(d):
             (by_test if r.mode == mode else other)[r.test].append(r)
             if r.outcome in (INFRA, TIMEOUT) or r.leaked_mib:
@@ -122,7 +127,7 @@ def collect(path: str | os.PathLike, store: Any = None) -> dict[str, Any]:
         "tests": [tests[t] for t in sorted(tests)],
         "configs": _configs(tests.values()),
         "signatures": _signatures(analyses, sig_runs),
-        "infra": _infra(infra_runs),
+        "infra": _infra(infra_runs) + _infra_failures(tests.values()),
         "history": _history(store, metas) if store is not None else [],
     }
     data["next_steps"] = _next_steps(data)
@@ -159,13 +164,15 @@ def _apply_analysis(tests: dict[str, dict], analyses: list[dict]) -> None:
             t = tests.get(at.get("test"))
             if t is None:
                 continue
-            for k in ("verdict", "baseline", "current", "statistic", "category", "signature"):
+            for k in ("verdict", "baseline", "current", "statistic", "category", "signature",
+                      "reason"):
                 t[k] = at.get(k)
     for t in tests.values():
         t.setdefault("verdict", None)
         t.setdefault("category", None)
         t.setdefault("statistic", None)
         t.setdefault("baseline", None)
+        t.setdefault("reason", None)
         if t["status"] == "failed" and not t.get("category"):
             t["category"] = "untriaged"
         s = sigs.get(t.get("signature") or "")
@@ -240,6 +247,20 @@ def _infra(runs: list[RunRecord]) -> list[dict[str, Any]]:
         if r.test not in g["tests"]:
             g["tests"].append(r.test)
     return sorted(groups.values(), key=lambda g: (-g["runs"], g["reason"]))
+
+
+def _infra_failures(tests) -> list[dict[str, Any]]:
+    """Failures that triage put down to infrastructure (a port held by a leaked server, an OOM
+    after a leak): the code did run, but the machine was at fault."""
+    groups: dict[str, dict] = {}
+    for t in tests:
+        if t.get("category") == "infra":
+            why = t.get("title") or t.get("reason") or "failure triaged as infrastructure"
+            g = groups.setdefault(why, {"kind": "infra-failure", "reason": why, "runs": 0,
+                                        "tests": []})
+            g["runs"] += t["runs"] - t["passed"]
+            g["tests"].append(t["test"])
+    return list(groups.values())
 
 
 def _history(store: Any, metas: list[dict]) -> list[dict[str, Any]]:
@@ -370,7 +391,9 @@ def render_markdown(data: dict[str, Any]) -> str:
             continue
         out += _table(["#", "Test", "GPU", "Pass Rate", "Other modes", "Summary", "Culprit"],
                       [[i, f"`{t['test']}`", t["gpus"], _kn(t), _modes(t),
-                        t.get("title") or t.get("statistic") or "", _culprit(t.get("culprit"))]
+                        "; ".join(dict.fromkeys(x for x in (t.get("title"), t.get("reason"))
+                                                if x))
+                        or t.get("statistic") or "", _culprit(t.get("culprit"))]
                        for i, t in enumerate(ts, 1)])
     out += ["## Key Patterns Seen", ""]
     if data["signatures"]:

@@ -4,7 +4,6 @@ checked in a real headless Chromium (skipped only where no chromium is installed
 from __future__ import annotations
 
 import html
-import os
 import re
 import shutil
 import subprocess
@@ -18,6 +17,7 @@ from pcgbot.dashboard import dashboard_for_dir
 from pcgbot.store import Store
 
 CHROMIUM = shutil.which("chromium") or shutil.which("chromium-browser")
+# tests/test_demo.py refreshes it from the demo's page with PCGBOT_UPDATE_DOCS=1.
 DOCS_IMAGE = Path(__file__).resolve().parent.parent / "docs" / "images" / "dashboard.png"
 
 
@@ -51,8 +51,11 @@ def test_heatmap_cells_per_commit_and_signatures(history):
     rows = _rows(page)
     assert len(rows) == len(TESTS)
     emb = rows["registered/models/test_embedding.py"]
-    rates = re.findall(r'data-rate="([\d.]+)"', emb)
-    assert rates == ["1.00", "0.00", "0.20"]     # oldest commit first
+    rates = re.findall(r'<td class="cell" data-rate="([\d.]+)"', emb)
+    assert rates == ["1.00", "0.00", "0.20"]     # swept commits, oldest first
+    # the culprit's bisect evidence (commit ccc..., 0/10) is a probe column of its own
+    assert re.findall(r'<td class="cell probe" data-rate="([\d.]+)"', emb) == ["0.00"]
+    assert '<th class=probe title="bisect probe' in page and ">ccccccc</th>" in page
     assert "<polyline" in emb                    # sparkline
     # the infra-only test has grey no-verdict cells, never a colour
     assert emb.count('class="cell"') == 3
@@ -74,14 +77,14 @@ def test_cli_html_and_escaping(history, tmp_path):
     r = run_cli("report", str(dirs[-1]), "--format", "html", "--store", str(store.path),
                 "-o", str(out))
     assert r.returncode == 0, r.stderr
-    assert out.read_text().count("data-rate=") == 3 * (len(TESTS) - 1)
+    assert out.read_text().count('class="cell" data-rate=') == 3 * (len(TESTS) - 1)
     evil = make_sweep(tmp_path / "evil", "5" * 40,
                       {"t/test_<script>x.py": ("<b>s</b>", 1, [P])})
     page = dashboard_for_dir(evil, None)
     assert "<script>x" not in page and html.escape("test_<script>x") in page
 
 
-def _chromium(args: list[str], profile: Path) -> subprocess.CompletedProcess:
+def chromium(args: list[str], profile: Path) -> subprocess.CompletedProcess:
     return subprocess.run([CHROMIUM, "--headless", "--no-sandbox", "--disable-gpu",
                            "--disable-background-networking", "--disable-component-update",
                            "--no-first-run", f"--user-data-dir={profile}", *args],
@@ -94,11 +97,11 @@ def test_browser_renders_cells_and_filters_from_hash(history, tmp_path):
     page = tmp_path / "dashboard.html"
     page.write_text(dashboard_for_dir(dirs[-1], store))
     url = page.as_uri()
-    full = _chromium(["--dump-dom", url], tmp_path / "p1")
+    full = chromium(["--dump-dom", url], tmp_path / "p1")
     assert full.returncode == 0, full.stderr[-2000:]
     assert f'data-shown="{len(TESTS)}"' in full.stdout        # set by the page's script
     assert f"{len(TESTS)} of {len(TESTS)} tests shown" in full.stdout
-    dom = _chromium(["--dump-dom", url + "#suite=stage-b-small&gpus=1"], tmp_path / "p2").stdout
+    dom = chromium(["--dump-dom", url + "#suite=stage-b-small&gpus=1"], tmp_path / "p2").stdout
     visible = re.findall(r'<tr data-suite="([^"]*)" data-gpus="(\d+)" data-test="[^"]*">', dom)
     hidden = re.findall(r'<tr data-suite="([^"]*)" data-gpus="(\d+)" data-test="[^"]*" hidden',
                         dom)
@@ -107,9 +110,6 @@ def test_browser_renders_cells_and_filters_from_hash(history, tmp_path):
     assert "2 of 6 tests shown" in dom
     assert 'data-rate="0.20"' in dom                          # rendered cells survive
     shot = tmp_path / "shot.png"
-    r = _chromium([f"--screenshot={shot}", "--window-size=1100,640", url], tmp_path / "p3")
+    r = chromium([f"--screenshot={shot}", "--window-size=1100,640", url], tmp_path / "p3")
     assert r.returncode == 0 and shot.read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
     assert shot.stat().st_size > 10_000                       # a real picture, not blank
-    if os.environ.get("PCGBOT_UPDATE_DOCS") == "1":           # refresh the docs' screenshot
-        DOCS_IMAGE.parent.mkdir(parents=True, exist_ok=True)
-        shutil.copyfile(shot, DOCS_IMAGE)

@@ -1,0 +1,83 @@
+"""How long reports take at the seed's size and beyond.
+
+Builds sweep folders like the seed's (181 tests x 10 runs over 1/2/4-GPU configs, 38 failing)
+through the real sweepdir API, a store with H sweeps of history, and times each format.
+Run: python bench/bench_report.py
+"""
+
+from __future__ import annotations
+
+import random
+import sys
+import tempfile
+import time
+from pathlib import Path
+
+from pcgbot.dashboard import dashboard_for_dir
+from pcgbot.junit import render_junit
+from pcgbot.model import RunRecord
+from pcgbot.report import collect, render_markdown
+from pcgbot.store import Store
+from pcgbot.sweepdir import RunWriter, log_name, write_meta
+
+
+def make(d: Path, commit: str, n_tests: int, rng: random.Random, i: int) -> Path:
+    d.mkdir(parents=True)
+    write_meta(d, {"sweep_id": f"bench:{i}", "plan": "bench", "plan_file": "", "mode": "pcg",
+                   "commit": commit, "branch": "main", "complete": True, "repeats": 10,
+                   "started_at": f"2026-07-{1 + i // 24:02d}T{i % 24:02d}:00:00+00:00",
+                   "finished_at": None, "host": "h", "shard": None, "tests": []})
+    w = RunWriter(d)
+    (d / "logs").mkdir()
+    recs = []
+    for t in range(n_tests):
+        gpus = 1 if t < n_tests * 0.86 else (2 if t < n_tests * 0.97 else 4)
+        bad = t % 5 == 0 and rng.random() < 0.9
+        test = f"registered/area{t % 17}/test_{t}.py"
+        for a in range(10):
+            oc = "fail" if bad and rng.random() < 0.8 else "pass"
+            log = log_name(test, "pcg", a)
+            if oc == "fail":
+                (d / log).write_text("Traceback\n" * 50 + "RuntimeError: boom\n")
+            recs.append(RunRecord(test=test, attempt=a, mode="pcg", outcome=oc, exit_code=0,
+                                  duration_s=30.0, commit=commit, log=log, started_at="",
+                                  plan="bench", suite=f"suite-{t % 4}", gpus_needed=gpus,
+                                  signature="fp" if oc == "fail" else None))
+    for r in recs:
+        w.append(r)
+    return d
+
+
+def timed(fn, reps: int = 3) -> float:
+    best = float("inf")
+    for _ in range(reps):
+        t0 = time.perf_counter()
+        fn()
+        best = min(best, time.perf_counter() - t0)
+    return best
+
+
+def main() -> int:
+    rng = random.Random(1)
+    print(f"{'tests':>6} {'history':>8} {'collect ms':>11} {'md ms':>7} {'junit ms':>9} "
+          f"{'html ms':>8} {'html KiB':>9}")
+    for n_tests, hist in ((181, 1), (181, 40), (600, 10)):
+        with tempfile.TemporaryDirectory() as tmp:
+            store = Store(Path(tmp) / "db")
+            last = None
+            for i in range(hist):
+                last = make(Path(tmp) / f"s{i}", f"{i:040x}", n_tests, rng, i)
+                store.import_sweep(last)
+            data = collect(last, store=store)
+            c = timed(lambda: collect(last, store=store))
+            md = timed(lambda: render_markdown(data))
+            ju = timed(lambda: render_junit(data))
+            page = dashboard_for_dir(last, store)
+            ht = timed(lambda: dashboard_for_dir(last, store))
+            print(f"{n_tests:>6} {hist:>8} {c * 1e3:>11.1f} {md * 1e3:>7.1f} {ju * 1e3:>9.1f} "
+                  f"{ht * 1e3:>8.1f} {len(page) / 1024:>9.0f}")
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
