@@ -26,6 +26,7 @@ from __future__ import annotations
 
 import math
 from dataclasses import dataclass, field
+from functools import lru_cache
 from typing import Optional, Sequence
 
 PASS, FAIL, OTHER = "pass", "fail", "other"
@@ -44,8 +45,8 @@ class SearchConfig:
     prior_good_bad: float = 0.03  # P(the good commit already fails)
     run_cost: float = 1.0
     setup_cost: float = 1.0       # extra cost of the first run at a commit (worktree + setup)
-    batches: tuple[int, ...] = (1, 3, 8)  # runs a setup is valued for
-    max_runs: int = 200
+    batches: tuple[int, ...] = (1, 4)  # runs a setup is valued for
+    max_runs: int = 150
     min_gain: float = 1e-4        # bits per unit cost below which probing is pointless
     max_other: int = 3            # no-verdict runs at a commit before it counts as untestable
     # A culprit must move the pass rate by at least this much, in the direction of the search
@@ -103,28 +104,36 @@ _LP = [math.log(x) for x in _P]
 _LQ = [math.log(1.0 - x) for x in _P]
 
 
-def _grid_pdf(a: float, b: float) -> list[float]:
-    """Beta(a, b) as weights on a fixed grid (normalised by their sum, so grid error cancels)."""
+@lru_cache(maxsize=8192)
+def _grid_pdf(a: float, b: float) -> tuple[float, ...]:
+    """Beta(a, b) as weights on a fixed grid (normalised by their sum, so grid error cancels).
+    Cached: between two runs most classes keep their parameters."""
     lw = [(a - 1.0) * lp + (b - 1.0) * lq for lp, lq in zip(_LP, _LQ)]
     top = max(lw)
     w = [math.exp(x - top) for x in lw]
     z = sum(w)
-    return [x / z for x in w]
+    return tuple(x / z for x in w)
 
 
+@lru_cache(maxsize=8192)
+def _grid_cdf(a: float, b: float) -> tuple[float, ...]:
+    acc, out = 0.0, []
+    for x in _grid_pdf(a, b):
+        acc += x
+        out.append(acc)
+    return tuple(out)
+
+
+@lru_cache(maxsize=16384)
 def prob_shift(before: tuple[float, float], after: tuple[float, float], delta: float,
                direction: int) -> float:
     """P(p_after <= p_before - delta) for direction -1 (>= p_before + delta for +1), with
     independent Beta distributions, integrated on a grid."""
-    wb, wa = _grid_pdf(*before), _grid_pdf(*after)
-    if direction > 0:        # mirror: p -> 1 - p turns "rose by delta" into "fell by delta"
-        wb, wa = wb[::-1], wa[::-1]
+    if direction > 0:        # mirror p -> 1 - p: "rose by delta" becomes "fell by delta"
+        before, after = before[::-1], after[::-1]
+    wb, cdf = _grid_pdf(*before), _grid_cdf(*after)
     shift = int(round(delta * _GRID))
-    cdf, acc = [], 0.0
-    for x in wa:
-        acc += x
-        cdf.append(acc)
-    return sum(w * cdf[g - shift] for g, w in enumerate(wb) if g - shift >= 0)
+    return sum(w * c for w, c in zip(wb[shift:], cdf))
 
 
 def _xlogx(x: float) -> float:
@@ -268,7 +277,7 @@ class Search:
                 if lo > hi:
                     continue
                 mass = cum[hi + 1] - cum[lo]
-                if mass > 1e-15:
+                if mass > 1e-9:
                     pieces.append((mass, cumlog[hi + 1] - cumlog[lo], pmfs[ci, side, m]))
         exp_h = 0.0
         for k in range(m + 1):
@@ -316,17 +325,15 @@ class Search:
         ok = [j for j in range(lo, hi + 1) if not self.ev[j].untestable]
         cands = {j for j in ok if self.ev[j].set_up}
         fresh = [j for j in ok if not self.ev[j].set_up]
-        if len(fresh) <= 16:
+        if len(fresh) <= 12:
             cands.update(fresh)
         else:
             i = 0
-            for t in range(1, 16):
-                q = t / 16
+            for t in range(1, 12):
+                q = t / 12
                 while i < len(fresh) - 1 and cum[fresh[i] + 1] < q:
                     i += 1
                 cands.add(fresh[i])
-                if i > 0:
-                    cands.add(fresh[i - 1])
             cands.update((fresh[0], fresh[-1]))
         return sorted(cands)
 
@@ -339,6 +346,12 @@ class Search:
             sc = {j: v for j, v in sc.items() if j in allowed}
         ranked = sorted(sc, key=lambda j: (-sc[j], j))
         ranked = [j for j in ranked if sc[j] >= self.cfg.min_gain]
+        if not ranked:
+            # Cold start: with unknown rates a single commit's runs tell nothing about where
+            # the change is; runs at both ends (which every hypothesis places) break the tie.
+            ends = [j for j in (self.n, 0) if self.ev[j].runs < 3 and not self.ev[j].untestable
+                    and (allowed is None or j in allowed)]
+            ranked = ends[:1]
         if not ranked:
             return []
         picks = ranked[:slots]

@@ -1,0 +1,179 @@
+"""Bisection strategies on simulated histories: accuracy and cost.
+
+    python bench/bench_bisect.py [--trials 300] [--sizes 40,80,320] [--procs N]
+
+Each trial: a linear history of n commits after the good one, a culprit drawn uniformly from
+1..n that changes the pass rate (before -> after), or none ("flake").  The bisection starts the
+way pcgbot starts one: the diff of two 10-run sweeps (good end, bad end) flagged a regression
+(pcgbot.stats.verdict == "regression"), so sweeps are drawn until they do -- which biases them
+(winner's curse), as in real life.  In the flake scenario the test passes 95% everywhere and
+the bad sweep caught a burst of failures (its runs drawn at 50%).
+
+Strategies (all see the same histories and random outcomes per trial seed):
+- pcgbot: bisect_search.Search with its defaults (confidence 0.95), seeded by the two sweeps.
+- plain: git bisect with 1 run per step (fail = bad).
+- fixed10: 10 runs per step, bad if any run fails.
+- syzbot: 10 runs per step, bad at >= max(2, n/6) fails, good at 0 fails, else skip; the bad
+  end is checked first and "no culprit" is reported when it does not reproduce.
+
+Accuracy = the exact culprit (or "no culprit" for the flake); wrong = any other definite answer;
+the rest are inconclusive (pcgbot's answer below its confidence, syzbot's all-skipped range).
+"""
+
+from __future__ import annotations
+
+import argparse
+import os
+import random
+import statistics
+import sys
+import time
+from multiprocessing import Pool
+from typing import Optional
+
+sys.path.insert(0, os.path.join(os.path.dirname(os.path.abspath(__file__)), ".."))
+
+from pcgbot.bisect_search import FAIL, FOUND, NO_CULPRIT, PASS, Search, run_search  # noqa: E402
+from pcgbot.stats import verdict  # noqa: E402
+
+SCENARIOS = [("1.0->0.0", 1.0, 0.0), ("1.0->0.5", 1.0, 0.5), ("0.95->0.6", 0.95, 0.6),
+             ("0.9->0.7", 0.9, 0.7), ("flake", 0.95, None)]
+METHODS = ["pcgbot", "plain", "fixed10", "syzbot"]
+NO = "none"      # answer: no culprit
+UNSURE = "?"     # answer: inconclusive
+
+
+class History:
+    """Ground truth plus a reproducible outcome stream per (commit, attempt)."""
+
+    def __init__(self, n: int, before: float, after: Optional[float], seed: int):
+        rng = random.Random(seed)
+        self.n = n
+        self.culprit = rng.randint(1, n) if after is not None else None
+        self.before, self.after = before, after if after is not None else before
+        self.seed = seed
+        burst = 0.5 if after is None else self.after
+        while True:   # the sweeps that raised the alarm
+            kg = sum(rng.random() < before for _ in range(10))
+            kb = sum(rng.random() < burst for _ in range(10))
+            if verdict((kg, 10), (kb, 10)).verdict == "regression":
+                break
+        self.seeds = ((kg, 10), (kb, 10))
+
+    def rate(self, j: int) -> float:
+        return self.before if self.culprit is None or j < self.culprit else self.after
+
+    def outcome(self, j: int, attempt: int) -> bool:
+        return random.Random(f"{self.seed}/{j}/{attempt}").random() < self.rate(j)
+
+
+class Prober:
+    def __init__(self, h: History):
+        self.h, self.runs, self.next = h, 0, {}
+        self.commits: set[int] = set()
+
+    def run(self, j: int) -> bool:
+        a = self.next.get(j, 0)
+        self.next[j] = a + 1
+        self.runs += 1
+        self.commits.add(j)
+        return self.h.outcome(j, a)
+
+
+def m_pcgbot(h: History, p: Prober):
+    s = Search(h.n, h.seeds[0], h.seeds[1])
+    d = run_search(s, lambda j: PASS if p.run(j) else FAIL)
+    return d.index if d.status == FOUND else NO if d.status == NO_CULPRIT else UNSURE
+
+
+def _bisect(h: History, bad_at) -> int:
+    lo, hi = 0, h.n          # lo known good, hi known bad
+    while hi - lo > 1:
+        mid = (lo + hi) // 2
+        if bad_at(mid):
+            hi = mid
+        else:
+            lo = mid
+    return hi
+
+
+def m_plain(h: History, p: Prober):
+    return _bisect(h, lambda j: not p.run(j))
+
+
+def m_fixed10(h: History, p: Prober):
+    return _bisect(h, lambda j: sum(not p.run(j) for _ in range(10)) >= 1)
+
+
+def m_syzbot(h: History, p: Prober):
+    def judge(j: int) -> str:
+        fails = sum(not p.run(j) for _ in range(10))
+        return "bad" if fails >= max(2, 10 // 6) else "good" if fails == 0 else "skip"
+    if judge(h.n) != "bad":
+        return NO                                # the crash does not reproduce
+    lo, hi, skipped = 0, h.n, set()
+    while True:
+        cands = [j for j in range(lo + 1, hi) if j not in skipped]
+        if not cands:
+            return hi if hi - lo == 1 else UNSURE
+        mid = min(cands, key=lambda j: (abs(j - (lo + hi) / 2), j))
+        v = judge(mid)
+        if v == "bad":
+            hi = mid
+        elif v == "good":
+            lo = mid
+        else:
+            skipped.add(mid)
+
+
+FUNCS = {"pcgbot": m_pcgbot, "plain": m_plain, "fixed10": m_fixed10, "syzbot": m_syzbot}
+
+
+def trial(args):
+    method, n, before, after, seed = args
+    h = History(n, before, after, seed)
+    p = Prober(h)
+    ans = FUNCS[method](h, p)
+    truth = h.culprit if h.culprit is not None else NO
+    return ans == truth, ans not in (truth, UNSURE), p.runs, len(p.commits)
+
+
+def main() -> int:
+    ap = argparse.ArgumentParser(description=__doc__.split("\n")[0])
+    ap.add_argument("--trials", type=int, default=300)
+    ap.add_argument("--sizes", default="40,80,320")
+    ap.add_argument("--methods", default=",".join(METHODS))
+    ap.add_argument("--scenarios", default=",".join(s[0] for s in SCENARIOS))
+    ap.add_argument("--procs", type=int, default=os.cpu_count() or 1)
+    a = ap.parse_args()
+    sizes = [int(x) for x in a.sizes.split(",")]
+    methods = a.methods.split(",")
+    scen = [s for s in SCENARIOS if s[0] in a.scenarios.split(",")]
+    t0 = time.time()
+    print(f"{a.trials} trials per cell; accuracy / wrong / inconclusive in %, mean runs, "
+          "mean commits probed; x10 = runs relative to fixed10")
+    print(f"{'n':>4} {'scenario':<10} {'method':<8} {'acc%':>6} {'wrong%':>7} {'inc%':>5} "
+          f"{'runs':>7} {'commits':>8} {'x10':>5}")
+    with Pool(a.procs) as pool:
+        for n in sizes:
+            for name, before, after in scen:
+                rows = {}
+                for m in methods:
+                    jobs = [(m, n, before, after, 1000 * n + i) for i in range(a.trials)]
+                    rows[m] = pool.map(trial, jobs, chunksize=4)
+                ref = statistics.mean(r[2] for r in rows["fixed10"]) if "fixed10" in rows else None
+                for m in methods:
+                    res = rows[m]
+                    acc = 100 * sum(r[0] for r in res) / len(res)
+                    wrong = 100 * sum(r[1] for r in res) / len(res)
+                    runs = statistics.mean(r[2] for r in res)
+                    commits = statistics.mean(r[3] for r in res)
+                    x10 = f"{runs / ref:5.2f}" if ref else "    -"
+                    print(f"{n:>4} {name:<10} {m:<8} {acc:6.1f} {wrong:7.1f} "
+                          f"{100 - acc - wrong:5.1f} {runs:7.1f} {commits:8.1f} {x10}", flush=True)
+    print(f"# {time.time() - t0:.0f} s with {a.procs} processes")
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
