@@ -11,6 +11,8 @@ import click
 
 from .errors import UsageError
 
+SUMMARY_LIMIT = 1 << 20       # GitHub rejects job summaries over 1 MiB
+
 
 def _open_store(path: Optional[str], required: bool):
     """The store named by --store, else $PCGBOT_STORE / .pcgbot/pcgbot.db when it exists."""
@@ -48,6 +50,25 @@ def report_text(directory: str, fmt: str, store_path: Optional[str]) -> str:
             store.close()
 
 
+def step_summary(text: str, path: Optional[str] = None) -> Optional[Path]:
+    """Append ``text`` to ``$GITHUB_STEP_SUMMARY`` (if set), cut to the 1 MiB GitHub accepts."""
+    path = path or os.environ.get("GITHUB_STEP_SUMMARY")
+    if not path:
+        return None
+    p = Path(path)
+    used = p.stat().st_size if p.exists() else 0
+    room = SUMMARY_LIMIT - used
+    raw = text.encode()
+    if len(raw) > room:
+        note = "\n\n> Report truncated: the job summary is limited to 1 MiB; the full report " \
+               "is in the job's artifacts.\n"
+        cut = max(0, room - len(note.encode()))
+        raw = raw[:cut].decode(errors="ignore").encode() + note.encode() if cut else b""
+    with open(p, "ab") as f:
+        f.write(raw)
+    return p
+
+
 def register(group: click.Group) -> None:
     @group.command("report")
     @click.argument("directory", type=click.Path(file_okay=False))
@@ -71,7 +92,6 @@ def register(group: click.Group) -> None:
         else:
             click.echo(text, nl=False)
         if fmt == "md" and os.environ.get("GITHUB_STEP_SUMMARY"):
-            from .report import step_summary
             step_summary(text)
         return 0
 

@@ -1,7 +1,6 @@
 """``pcgbot demo``: the whole loop on a toy repository, on CPU slots, in under a minute.
 
-Stages (each prints one line; a stage whose module is not installed says so and the rest go
-on, so the demo shows what exists):
+Stages (each prints a line):
   1. build the tinyengine repository (pcgbot.demo_repo) with bugs planted at known commits;
   2. sweep the baseline commit and the head commit in PCG mode (real shim injection);
   3. import both into a store, diff head against the baseline;
@@ -15,7 +14,6 @@ earlier job -- so ``test_port_server`` fails the way infrastructure problems do 
 
 from __future__ import annotations
 
-import importlib.util
 import json
 import os
 import socket
@@ -30,10 +28,6 @@ from .demo_repo import LEAK_PORT, build_demo_repo
 from .errors import PcgbotError, UsageError
 
 Echo = Callable[[str], None]
-
-
-def _have(module: str) -> bool:
-    return importlib.util.find_spec(module) is not None
 
 
 @contextmanager
@@ -93,22 +87,20 @@ def run_demo(out: Optional[str | os.PathLike] = None, *, echo: Echo = print,
         result["sweeps"] = {"baseline": str(base_dir), "head": str(head_dir)}
         result["stages"]["diff"] = _stage_diff(base_dir, head_dir, echo)
         analysis = _stage_analyze(head_dir, base_dir, plan, store, echo)
-        result["stages"]["analyze"] = bool(analysis)
+        result["stages"]["analyze"] = {t["test"]: t["category"]
+                                       for t in analysis["tests"] if t.get("category")}
         result["stages"]["bisect"] = _stage_bisect(head_dir, analysis, plan, info, root,
                                                     store, echo)
     result["culprits"] = _culprits(head_dir)
     gh = _stage_github(head_dir, root / "github", info["head"], echo)
-    result["stages"]["github"] = gh.get("lines")
+    result["stages"]["github"] = gh["lines"]
     result.update(_stage_report(head_dir, root, store, gh, echo))
     store.close()
     result["seconds"] = round(time.monotonic() - t0, 1)
     return result
 
 
-def _stage_diff(base_dir: Path, head_dir: Path, echo: Echo) -> Optional[dict[str, int]]:
-    if not _have("pcgbot.diff"):
-        echo("[3/7] diff: skipped (pcgbot.diff is not installed yet)")
-        return None
+def _stage_diff(base_dir: Path, head_dir: Path, echo: Echo) -> dict[str, int]:
     from .diff import diff_sweeps
     from .sweep import read_runs
     counts: dict[str, int] = {}
@@ -118,12 +110,8 @@ def _stage_diff(base_dir: Path, head_dir: Path, echo: Echo) -> Optional[dict[str
     return counts
 
 
-def _stage_analyze(head_dir: Path, base_dir: Path, plan, store, echo: Echo
-                   ) -> Optional[dict[str, Any]]:
+def _stage_analyze(head_dir: Path, base_dir: Path, plan, store, echo: Echo) -> dict[str, Any]:
     """analysis.json for head: diff + signatures + differential (nopcg) triage."""
-    if not (_have("pcgbot.analyze") and _have("pcgbot.diff")):
-        echo("[4/7] analyze: skipped (pcgbot.analyze is not installed yet)")
-        return None
     from .analyze import analyze
     a = analyze(head_dir, baseline=str(base_dir), plan=plan, differential=True, store=store)
     cats: dict[str, int] = {}
@@ -136,12 +124,9 @@ def _stage_analyze(head_dir: Path, base_dir: Path, plan, store, echo: Echo
     return a
 
 
-def _stage_bisect(head_dir: Path, analysis: Optional[dict], plan, info: dict, root: Path,
-                  store, echo: Echo) -> Optional[list[dict]]:
+def _stage_bisect(head_dir: Path, analysis: dict, plan, info: dict, root: Path,
+                  store, echo: Echo) -> list[dict]:
     """Bisect every regression between baseline and head; culprits go into analysis.json."""
-    if analysis is None or not _have("pcgbot.bisect"):
-        echo("[5/7] bisect: skipped (needs pcgbot.bisect and analysis.json)")
-        return None
     from .analyze import attach_culprit, write_analysis
     from .bisect import bisect_test
 
@@ -182,9 +167,6 @@ def _culprits(head_dir: Path) -> dict[str, dict[str, Any]]:
 
 def _stage_github(head_dir: Path, out: Path, head_sha: str, echo: Echo) -> dict[str, Any]:
     """Issues, comments and the commit status a real run would post, as files in ``out``."""
-    if not (_have("pcgbot.github.sync") and (head_dir / "analysis.json").is_file()):
-        echo("[6/7] github dry run: skipped (needs pcgbot.github.sync and analysis.json)")
-        return {}
     from .github.analysis import load_analysis
     from .github.dryrun import FolderBackend
     from .github.status import post_status
@@ -221,20 +203,9 @@ def _stage_report(head_dir: Path, root: Path, store, gh: dict[str, Any],
              "dashboard": root / "dashboard.html", "status": root / "status.txt"}
     files["report"].write_text(render_markdown(data))
     files["junit"].write_text(render_junit(data))
-    files["dashboard"].write_text(dashboard_for_dir(head_dir, store, issues=gh.get("issues")))
-    status = gh.get("status") or status_line(data)
+    files["dashboard"].write_text(dashboard_for_dir(head_dir, store, issues=gh["issues"]))
+    status = gh["status"]
     files["status"].write_text(status + "\n")
     echo(f"[7/7] report: {files['report']}  junit: {files['junit']}  "
          f"dashboard: {files['dashboard']}")
     return {"files": {k: str(v) for k, v in files.items()}, "status": status}
-
-
-def status_line(data: dict[str, Any]) -> str:
-    """The commit status line when the GitHub module is not there to word it."""
-    tests = data["tests"]
-    regs = [t for t in tests if t.get("verdict") == "regression"]
-    failed = sum(1 for t in tests if t["status"] == "failed")
-    state = "failure" if regs else "success"
-    return (f"{state}: {len(tests) - failed}/{len(tests)} tests passing, "
-            f"{len(regs)} regression(s)" + (": " + ", ".join(t["test"] for t in regs)
-                                              if regs else ""))

@@ -23,7 +23,6 @@ from .model import FAIL, INFRA, PASS, SKIP, TIMEOUT, RunRecord
 from .redact import redact
 
 ANALYSIS = "analysis.json"
-SUMMARY_LIMIT = 1 << 20       # GitHub rejects job summaries over 1 MiB
 
 # Seed categories, in the seed's order: (analysis category, heading).
 CATEGORIES = [
@@ -349,7 +348,7 @@ def render_markdown(data: dict[str, Any]) -> str:
     base = data.get("baseline") or {}
     out = [f"# {sw.get('plan', '?')}: {sw.get('mode', '?')} sweep report", ""]
     out += [f"- **Commit:** `{sw.get('commit')}` (branch {sw.get('branch') or 'n/a'})",
-            f"- **Baseline:** " + (f"`{base.get('commit')}` ({base.get('sweep_id')})"
+            "- **Baseline:** " + (f"`{base.get('commit')}` ({base.get('sweep_id')})"
                                    if base else "none (no analysis.json)"),
             f"- **Runs per test:** {sw.get('repeats')} - **Host:** {sw.get('host')}",
             f"- **Started:** {sw.get('started_at')} - **Finished:** {sw.get('finished_at')}"
@@ -430,22 +429,3 @@ def _yn(v: Optional[bool]) -> str:
 
 def _modes(t: dict) -> str:
     return ", ".join(f"{m} {_kn(s)}" for m, s in sorted(t.get("other_modes", {}).items()))
-
-
-def step_summary(text: str, path: Optional[str] = None) -> Optional[Path]:
-    """Append ``text`` to ``$GITHUB_STEP_SUMMARY`` (if set), cut to the 1 MiB GitHub accepts."""
-    path = path or os.environ.get("GITHUB_STEP_SUMMARY")
-    if not path:
-        return None
-    p = Path(path)
-    used = p.stat().st_size if p.exists() else 0
-    room = SUMMARY_LIMIT - used
-    raw = text.encode()
-    if len(raw) > room:
-        note = "\n\n> Report truncated: the job summary is limited to 1 MiB; the full report " \
-               "is in the job's artifacts.\n"
-        cut = max(0, room - len(note.encode()))
-        raw = raw[:cut].decode(errors="ignore").encode() + note.encode() if cut else b""
-    with open(p, "ab") as f:
-        f.write(raw)
-    return p

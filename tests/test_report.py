@@ -11,7 +11,8 @@ import pytest
 
 from conftest import run_cli
 from pcgbot.model import RunRecord
-from pcgbot.report import SUMMARY_LIMIT, collect, render_markdown, step_summary
+from pcgbot.cli_report import SUMMARY_LIMIT, step_summary
+from pcgbot.report import collect, render_markdown
 from pcgbot.junit import render_junit
 from pcgbot.sweepdir import RunWriter, log_name, write_meta
 
