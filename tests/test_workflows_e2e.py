@@ -6,12 +6,16 @@ baseline commit, then at its head.  Everything below the caller is the real reus
 pcgbot installed from this working tree into a venv per job, the plan's setup, `pcgbot sweep
 --shard`, artifacts per shard, merge, the data branch pushed to and fetched from the demo
 repository, `pcgbot analyze`, issues and statuses on the fake GitHub server, and the bisect
-dispatch.  The dispatched bisect is then run through `docs/examples/pcgbot-bisect.yml`.
+dispatch.  The dispatched bisect is then run through `docs/examples/pcgbot-bisect.yml`, the PR
+check through `docs/examples/pcgbot-pr.yml` (same-repo labelled PR and a fork's PR), and a
+`/pcgbot` comment through `docs/examples/pcgbot-command.yml`.
+
+The tests share one world (demo repository, data branch, fake GitHub) and run in file order:
+the PR check runs while only the baseline is on the data branch.
 """
 
 from __future__ import annotations
 
-import copy
 import json
 import subprocess
 from pathlib import Path
@@ -50,9 +54,13 @@ def demo_sweep_caller(tmp: Path) -> Path:
     return out
 
 
-def demo_bisect_caller(tmp: Path) -> Path:
-    doc = load_workflow(EXAMPLES / "pcgbot-bisect.yml")
-    out = tmp / "caller" / ".github" / "workflows" / "pcgbot-bisect.yml"
+def demo_caller(tmp: Path, name: str, **with_: object) -> Path:
+    """An example caller as is, or with some `with:` values of its one job replaced."""
+    doc = load_workflow(EXAMPLES / name)
+    for job in doc["jobs"].values():
+        job.setdefault("with", {}).update(with_)
+    out = tmp / "caller" / ".github" / "workflows" / name
+    out.parent.mkdir(parents=True, exist_ok=True)
     out.write_text(yaml.safe_dump(doc, sort_keys=False))
     return out
 
@@ -66,94 +74,192 @@ def _failures(jobs) -> str:
     return "\n".join(lines)
 
 
-@pytest.mark.slow
-def test_sweep_analyze_file_status_and_bisect(tmp_path):
-    from fakegithub import FakeGitHub
-    from pcgbot.demo_repo import build_demo_repo
+class World:
+    """The demo repository with a baseline sweep on its data branch, and the fake GitHub."""
 
-    info = build_demo_repo(tmp_path / "demo")
-    demo = Path(info["repo"])
-    subprocess.run(["git", "branch", "-M", "main"], cwd=demo, check=True)
-    sweep_wf = demo_sweep_caller(tmp_path)
-    bisect_wf = demo_bisect_caller(tmp_path)
+    def __init__(self, tmp: Path, gh) -> None:
+        from pcgbot.demo_repo import build_demo_repo
+
+        self.tmp, self.gh = tmp, gh
+        self.info = build_demo_repo(tmp / "demo")
+        self.demo = Path(self.info["repo"])
+        subprocess.run(["git", "branch", "-M", "main"], cwd=self.demo, check=True)
+        self.state = gh.repo(TARGET)
+        for i, wf in enumerate(("pcgbot-bisect.yml", "pcgbot-sweep.yml")):
+            self.state.workflows.setdefault(wf, 101 + i)
+        self.sweep_wf = demo_sweep_caller(tmp)
+        self.runs = 0
+        env = dict(_have_wheel_building(), PCGBOT_GITHUB_NO_THROTTLE="1",
+                   PCGBOT_GITHUB_BACKOFF="0.05", PIP_DISABLE_PIP_VERSION_CHECK="1")
+        self.common = dict(
+            repos={TARGET: RepoSource(self.demo), PCGBOT: RepoSource(REPO, worktree=True)},
+            workflow_repos={PCGBOT: REPO}, env=env,
+            # the bisect caller's plan map, overridden as a repository would
+            vars={"PCGBOT_PLANS": json.dumps({"1-gpu": "plans/demo.yaml"})},
+            secrets={"GITHUB_TOKEN": "ghs_emulatortoken000000000000000000000"})
+
+    def run(self, wf: Path, sha: str, event_name: str, event: dict, inputs=None, ref=None):
+        self.runs += 1
+        github = {"repository": TARGET, "sha": sha, "ref": ref or "refs/heads/main",
+                  "run_id": str(self.runs), "run_attempt": "1", "actor": "octocat",
+                  "server_url": "http://github.invalid", "api_url": self.gh.url}
+        emu = Emulator(self.tmp / f"run{self.runs}", github=github, **self.common)
+        return emu.run(wf, event_name=event_name, event=event, inputs=inputs)
+
+    def statuses(self, context: str, sha: str) -> list[str]:
+        return [x["state"] for x in self.state.statuses
+                if x.get("context") == context and x.get("sha", sha) == sha]
+
+
+@pytest.fixture(scope="module")
+def world(tmp_path_factory):
+    from fakegithub import FakeGitHub
 
     with FakeGitHub() as gh:
-        state = gh.repo(TARGET)
-        state.workflows.setdefault("pcgbot-bisect.yml", 101)
-        emu_env = dict(_have_wheel_building(), PCGBOT_GITHUB_NO_THROTTLE="1",
-                       PCGBOT_GITHUB_BACKOFF="0.05", PIP_DISABLE_PIP_VERSION_CHECK="1")
-        common = dict(repos={TARGET: RepoSource(demo), PCGBOT: RepoSource(REPO, worktree=True)},
-                      workflow_repos={PCGBOT: REPO}, env=emu_env,
-                      # the bisect caller's plan map, overridden as a repository would
-                      vars={"PCGBOT_PLANS": json.dumps({"1-gpu": "plans/demo.yaml"})},
-                      secrets={"GITHUB_TOKEN": "ghs_emulatortoken000000000000000000000"})
-
-        def github(sha: str, run_id: int) -> dict:
-            return {"repository": TARGET, "sha": sha, "ref": "refs/heads/main",
-                    "run_id": str(run_id), "run_attempt": "1", "actor": "octocat",
-                    "server_url": "http://github.invalid", "api_url": gh.url}
-
-        # 1. A sweep of the baseline commit starts the history on the data branch.
-        emu = Emulator(tmp_path / "run1", github=github(info["baseline"], 1), **common)
-        jobs = emu.run(sweep_wf, event_name="push", event={"after": info["baseline"]})
+        w = World(tmp_path_factory.mktemp("e2e"), gh)
+        # A sweep of the baseline commit starts the history on the data branch.
+        jobs = w.run(w.sweep_wf, w.info["baseline"], "push", {"after": w.info["baseline"]})
         assert all(j.result in ("success", "called") for j in jobs), _failures(jobs)
-        shard_jobs = [j for j in jobs if "/sweep(" in j.id]
-        assert len(shard_jobs) == 2
-        assert all(j.runs_on == ["self-hosted", "linux", "x64", "gpu-1"] for j in shard_jobs)
-        assert (demo / ".git").exists()
-        data = subprocess.run(["git", "ls-tree", "-r", "--name-only", "pcgbot-data"], cwd=demo,
-                              capture_output=True, text=True)
-        assert data.returncode == 0 and "1-gpu/" in data.stdout, data.stderr
+        w.baseline_jobs = jobs
+        yield w
 
-        # 1b. A green baseline: success status on the baseline commit, nothing filed.
-        first = [x for x in state.statuses if x.get("context") == "pcg/1-gpu"]
-        assert [x["state"] for x in first] == ["success"], state.statuses
-        assert not [d for d in state.dispatches if d["workflow"] == "pcgbot-bisect.yml"]
 
-        # 2. A sweep of the head commit finds the planted regression.
-        emu = Emulator(tmp_path / "run2", github=github(info["head"], 2), **common)
-        jobs = emu.run(sweep_wf, event_name="push", event={"after": info["head"]})
-        assert all(j.result in ("success", "called") for j in jobs), _failures(jobs)
-        analyze = next(j for j in jobs if j.id.endswith("/analyze"))
-        assert analyze.concurrency == {"group": "pcgbot-data", "cancel-in-progress": False}
-        assert 0 < len(analyze.summary.encode()) <= 1024 * 1024
-        assert "Results Summary" in analyze.summary
-        # The analysis the job pushed to the data branch names the regressions...
-        pushed = json.loads(subprocess.run(
-            ["git", "show", "pcgbot-data:analysis/1-gpu.json"], cwd=demo, check=True,
-            capture_output=True, text=True).stdout)
-        assert pushed["sweep"]["commit"] == info["head"]
-        assert pushed["baseline"]["commit"] == info["baseline"]
-        regressions = {t["test"] for t in pushed["tests"] if t["verdict"] == "regression"}
-        assert info["tests"]["pcg_regression"] in regressions, pushed["tests"]
-        # ... each signature became an issue, the head got a failure status ...
-        titles = [i["title"] for i in state.issues.values()]
-        for test in regressions:
-            short = test.rsplit("/", 1)[-1][:-3]
-            assert any(short in t for t in titles), (test, titles)
-        head = [x for x in state.statuses if x.get("context") == "pcg/1-gpu" and
-                x.get("sha", info["head"]) == info["head"]]
-        assert head[-1]["state"] in ("failure", "error"), state.statuses
-        # ... and exactly one bisect per new regression, over baseline..head.
-        dispatched = [d for d in state.dispatches if d["workflow"] == "pcgbot-bisect.yml"]
-        assert {d["inputs"]["test"] for d in dispatched} == regressions
-        assert len(dispatched) == len(regressions)
-        assert all(d["inputs"]["good"] == info["baseline"] and d["inputs"]["bad"] == info["head"]
-                   and d["inputs"]["config"] == "1-gpu" for d in dispatched)
+@pytest.mark.slow
+def test_baseline_sweep_shards_and_data_branch(world):
+    shard_jobs = [j for j in world.baseline_jobs if "/sweep(" in j.id]
+    assert len(shard_jobs) == 2
+    assert all(j.runs_on == ["self-hosted", "linux", "x64", "gpu-1"] for j in shard_jobs)
+    data = subprocess.run(["git", "ls-tree", "-r", "--name-only", "pcgbot-data"],
+                          cwd=world.demo, capture_output=True, text=True)
+    assert data.returncode == 0, data.stderr
+    assert [p for p in data.stdout.split() if p.startswith("1-gpu/")
+            and p.endswith(".tar.gz")], data.stdout
+    # A green baseline: success status on the baseline commit, nothing filed or dispatched.
+    assert world.statuses("pcg/1-gpu", world.info["baseline"]) == ["success"]
+    assert not world.state.dispatches
 
-        # 3. The dispatched bisect of the embedding regression runs on a GPU runner and reports
-        #    the planted culprit on the signature's issue.
-        d = next(d for d in dispatched if d["inputs"]["test"] == info["tests"]["pcg_regression"])
-        before = len(state.comments)
-        emu = Emulator(tmp_path / "run3", github=github(info["head"], 3), **common)
-        jobs = emu.run(bisect_wf, event_name="workflow_dispatch",
-                       event={"inputs": d["inputs"]}, inputs=d["inputs"])
-        assert all(j.result in ("success", "called") for j in jobs), _failures(jobs)
-        bisect_job = next(j for j in jobs if j.id.endswith("/bisect"))
-        assert bisect_job.runs_on == ["self-hosted", "linux", "x64", "gpu-1"]
-        report_job = next(j for j in jobs if j.id.endswith("/report"))
-        assert report_job.runs_on == "ubuntu-latest"
-        culprit = info["culprits"][d["inputs"]["test"]]
-        comments = list(state.comments.values())[before:]
-        assert comments, "no comment on the issue after the bisect"
-        assert any(culprit[:10] in c["body"] for c in comments), [c["body"] for c in comments]
+
+def _pr_event(world, fork: bool) -> dict:
+    head_repo = "evil/fork" if fork else TARGET
+    return {"number": 12, "pull_request": {
+        "number": 12, "labels": [{"name": "run-pcg"}],
+        "head": {"sha": world.info["head"], "ref": "feature", "repo": {"full_name": head_repo}},
+        "base": {"sha": world.info["baseline"], "ref": "main",
+                 "repo": {"full_name": TARGET}}}}
+
+
+@pytest.mark.slow
+def test_pr_check_runs_same_repo_smoke_and_never_a_fork(world):
+    wf = demo_caller(world.tmp, "pcgbot-pr.yml", plan="plans/demo.yaml")
+    smoke = "pcg/1-gpu-smoke"
+    # A fork's PR, even labelled: no job starts, nothing is posted.
+    jobs = world.run(wf, world.info["head"], "pull_request", _pr_event(world, fork=True),
+                     ref="refs/pull/12/merge")
+    assert [j.result for j in jobs] == ["skipped"]
+    assert world.statuses(smoke, world.info["head"]) == []
+    # The same PR from a branch of the repository runs the plan's smoke tests on a GPU runner
+    # and the PCG-only regression in them fails the check against main's baseline.
+    jobs = world.run(wf, world.info["head"], "pull_request", _pr_event(world, fork=False),
+                     ref="refs/pull/12/merge")
+    assert all(j.result in ("success", "called") for j in jobs), _failures(jobs)
+    gpu = next(j for j in jobs if j.id.endswith("/smoke"))
+    assert gpu.runs_on == ["self-hosted", "linux", "x64", "gpu-1"]
+    assert gpu.permissions == {"contents": "read"}
+    # only the plan's smoke tests ran, at the PR head
+    from pcgbot.plan import load_plan
+    runs_file = next((world.tmp / f"run{world.runs}").glob("artifacts-*/pcgbot-pr-12-1/pr/runs.jsonl"))
+    runs = [json.loads(x) for x in runs_file.read_text().splitlines()]
+    assert {r["test"] for r in runs} == set(load_plan(REPO / "plans" / "demo.yaml").smoke)
+    assert {r["commit"] for r in runs} == {world.info["head"]}
+    assert world.statuses(smoke, world.info["head"]) == ["failure"]
+
+
+@pytest.mark.slow
+def test_head_sweep_files_statuses_and_bisects_to_the_culprit(world):
+    info, state = world.info, world.state
+    jobs = world.run(world.sweep_wf, info["head"], "push", {"after": info["head"]})
+    assert all(j.result in ("success", "called") for j in jobs), _failures(jobs)
+    analyze = next(j for j in jobs if j.id.endswith("/analyze"))
+    assert analyze.concurrency == {"group": "pcgbot-data", "cancel-in-progress": False}
+    assert 0 < len(analyze.summary.encode()) <= 1024 * 1024
+    assert "Results Summary" in analyze.summary
+    # The analysis the job pushed to the data branch names the regressions...
+    pushed = json.loads(subprocess.run(
+        ["git", "show", "pcgbot-data:analysis/1-gpu.json"], cwd=world.demo, check=True,
+        capture_output=True, text=True).stdout)
+    assert pushed["sweep"]["commit"] == info["head"]
+    assert pushed["baseline"]["commit"] == info["baseline"]
+    regressions = {t["test"] for t in pushed["tests"] if t["verdict"] == "regression"}
+    assert info["tests"]["pcg_regression"] in regressions, pushed["tests"]
+    # ... each became an issue, the head got a failure status ...
+    titles = [i["title"] for i in state.issues.values()]
+    for test in regressions:
+        assert any(test.rsplit("/", 1)[-1][:-3] in t for t in titles), (test, titles)
+    assert world.statuses("pcg/1-gpu", info["head"])[-1] == "failure"
+    # ... and exactly one bisect per new regression, over baseline..head.
+    dispatched = [d for d in state.dispatches if d["workflow"] == "pcgbot-bisect.yml"]
+    assert {d["inputs"]["test"] for d in dispatched} == regressions
+    assert len(dispatched) == len(regressions)
+    assert all(d["inputs"]["good"] == info["baseline"] and d["inputs"]["bad"] == info["head"]
+               and d["inputs"]["config"] == "1-gpu" for d in dispatched)
+
+    # The dispatched bisect of the PCG-only regression runs on a GPU runner and reports the
+    # planted culprit on the signature's issue.
+    d = next(d for d in dispatched if d["inputs"]["test"] == info["tests"]["pcg_regression"])
+    before = len(state.comments)
+    jobs = world.run(demo_caller(world.tmp, "pcgbot-bisect.yml"), info["head"],
+                     "workflow_dispatch", {"inputs": d["inputs"]}, inputs=d["inputs"])
+    assert all(j.result in ("success", "called") for j in jobs), _failures(jobs)
+    assert next(j for j in jobs if j.id.endswith("/bisect")).runs_on == \
+        ["self-hosted", "linux", "x64", "gpu-1"]
+    assert next(j for j in jobs if j.id.endswith("/report")).runs_on == "ubuntu-latest"
+    culprit = info["culprits"][d["inputs"]["test"]]
+    comments = list(state.comments.values())[before:]
+    assert any(culprit[:10] in c["body"] for c in comments), [c["body"] for c in comments]
+
+
+def _comment_event(world, issue: dict, body: str) -> dict:
+    """Post the comment on the fake (the bot reacts to it and replies), then its event."""
+    import requests
+    r = requests.post(f"{world.gh.url}/repos/{TARGET}/issues/{issue['number']}/comments",
+                      json={"body": body}, timeout=10,
+                      headers={"Authorization": "token ghs_maintainer0000000000000000000000"})
+    r.raise_for_status()
+    cid = r.json()["id"]
+    return {"action": "created",
+            "repository": {"full_name": TARGET, "default_branch": "main"},
+            "issue": {"number": issue["number"], "title": issue["title"]},
+            "comment": {"id": cid, "body": body, "author_association": "MEMBER",
+                        "user": {"login": "maintainer", "type": "User"}}}
+
+
+@pytest.mark.slow
+def test_comment_command_dispatches_and_never_runs_the_comment(world):
+    info, state = world.info, world.state
+    wf = demo_caller(world.tmp, "pcgbot-command.yml")
+    issue = next((i for i in state.issues.values() if "test_embedding" in i["title"]), None)
+    if issue is None:                   # run alone: the head sweep files the issue first
+        world.run(world.sweep_wf, info["head"], "push", {"after": info["head"]})
+        issue = next(i for i in state.issues.values() if "test_embedding" in i["title"])
+    before = len(state.dispatches)
+    jobs = world.run(wf, info["head"], "issue_comment",
+                     _comment_event(world, issue, "/pcgbot bisect"))
+    assert all(j.result in ("success", "called") for j in jobs), _failures(jobs)
+    job = next(j for j in jobs if j.id.endswith("/command"))
+    assert job.runs_on == "ubuntu-latest"
+    new = state.dispatches[before:]
+    assert [d["workflow"] for d in new] == ["pcgbot-bisect.yml"]
+    assert new[0]["inputs"]["test"] == info["tests"]["pcg_regression"]
+    # A comment carrying shell: refused with a reply, and nothing of it executed anywhere.
+    canary = world.tmp / "pwned"
+    n_comments = len(state.comments)
+    jobs = world.run(wf, info["head"], "issue_comment", _comment_event(
+        world, issue, f"/pcgbot bisect $(touch {canary}) `touch {canary}`"))
+    assert not canary.exists()
+    replies = list(state.comments.values())[n_comments + 1:]     # after the comment itself
+    assert replies and "@maintainer" in replies[-1]["body"], replies
+    assert len(state.dispatches) == before + 1
+    # A comment that is not a command starts no job at all.
+    jobs = world.run(wf, info["head"], "issue_comment",
+                     _comment_event(world, issue, "thanks, looking"))
+    assert [j.result for j in jobs] == ["skipped"]
