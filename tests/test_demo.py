@@ -90,7 +90,8 @@ def test_planted_bugs_under_real_mode_injection(tmp_path):
 def test_demo_end_to_end(tmp_path):
     t0 = time.monotonic()
     d = tmp_path / "d"
-    r = run_cli("demo", "--dir", str(d), "--json", timeout=180)
+    # A relative --dir (git runs inside the demo repo, so paths must be made absolute)
+    r = run_cli("demo", "--dir", "d", "--json", cwd=tmp_path, timeout=180)
     took = time.monotonic() - t0
     assert r.returncode == 0, r.stderr[-3000:]
     res = json.loads(r.stdout)
