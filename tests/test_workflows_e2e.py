@@ -263,3 +263,32 @@ def test_comment_command_dispatches_and_never_runs_the_comment(world):
     jobs = world.run(wf, info["head"], "issue_comment",
                      _comment_event(world, issue, "thanks, looking"))
     assert [j.result for j in jobs] == ["skipped"]
+
+
+@pytest.mark.slow
+def test_rerun_comment_sweeps_one_test_without_touching_the_baseline(world):
+    info, state = world.info, world.state
+    issue = next((i for i in state.issues.values() if "test_embedding" in i["title"]), None)
+    if issue is None:
+        world.run(world.sweep_wf, info["head"], "push", {"after": info["head"]})
+        issue = next(i for i in state.issues.values() if "test_embedding" in i["title"])
+    before = len(state.dispatches)
+    jobs = world.run(demo_caller(world.tmp, "pcgbot-command.yml"), info["head"], "issue_comment",
+                     _comment_event(world, issue, "/pcgbot rerun test_embedding"))
+    assert all(j.result in ("success", "called") for j in jobs), _failures(jobs)
+    rerun = state.dispatches[before:]
+    assert [d["workflow"] for d in rerun] == ["pcgbot-sweep.yml"]
+
+    def data_head() -> str:
+        return subprocess.run(["git", "rev-parse", "pcgbot-data"], cwd=world.demo, check=True,
+                              capture_output=True, text=True).stdout.strip()
+    head_before, n_status, n_dispatch = data_head(), len(state.statuses), len(state.dispatches)
+    jobs = world.run(world.sweep_wf, info["head"], "workflow_dispatch",
+                     {"inputs": rerun[0]["inputs"]}, inputs=rerun[0]["inputs"])
+    assert all(j.result in ("success", "called") for j in jobs), _failures(jobs)
+    analyze = next(j for j in jobs if j.id.endswith("/analyze"))
+    skipped = {s.name for s in analyze.steps if s.outcome == "skipped"}
+    assert {"Push the new history to the data branch",
+            "Dispatch one bisect per new regression"} <= skipped
+    assert data_head() == head_before          # a partial sweep never becomes the baseline
+    assert len(state.statuses) == n_status and len(state.dispatches) == n_dispatch
