@@ -8,8 +8,8 @@ Stages (each prints a line):
   5. bisect each regression between baseline and head;
   6. write the GitHub issues, comments and statuses it would post (dry-run folder);
   7. write the Markdown report, JUnit XML and the HTML dashboard.
-During the sweeps the demo itself holds ``LEAK_PORT`` -- a stand-in for a server leaked by an
-earlier job -- so ``test_port_server`` fails the way infrastructure problems do in real CI.
+During the sweeps the demo itself holds the plan's ``TINYENGINE_PORT`` -- a stand-in for a
+server leaked by an earlier job -- so ``test_port_server`` fails the way infrastructure problems do in real CI.
 """
 
 from __future__ import annotations
@@ -24,14 +24,14 @@ from contextlib import contextmanager
 from pathlib import Path
 from typing import Any, Callable, Iterator, Optional
 
-from .demo_repo import LEAK_PORT, build_demo_repo
+from .demo_repo import build_demo_repo
 from .errors import PcgbotError, UsageError
 
 Echo = Callable[[str], None]
 
 
 @contextmanager
-def leaked_port(port: int = LEAK_PORT) -> Iterator[bool]:
+def leaked_port(port: int) -> Iterator[bool]:
     """Hold ``port`` like a leftover server would; yields False if someone already holds it
     (the infra failure happens either way, so the demo's outcome does not change)."""
     s = socket.socket()
@@ -77,14 +77,14 @@ def run_demo(out: Optional[str | os.PathLike] = None, *, echo: Echo = print,
                               "baseline": info["baseline"], "head": info["head"]}
     base_dir, head_dir = root / "sweeps" / "baseline", root / "sweeps" / "head"
     store = Store(root / "pcgbot.db")
-    with leaked_port() as held:
+    with leaked_port(info["leak_port"]) as held:
         wt = _worktree(info["repo"], info["baseline"], root / "worktrees" / "baseline")
         run_sweep(plan, base_dir, repo=wt, slots=slots)
         run_sweep(plan, head_dir, repo=info["repo"], slots=slots)
         for d in (base_dir, head_dir):
             store.import_sweep(d)
         echo(f"[2/7] swept baseline and head: {base_dir}, {head_dir} "
-             f"(port {LEAK_PORT} {'held by the demo' if held else 'already taken'})")
+             f"(port {info['leak_port']} {'held by the demo' if held else 'already taken'})")
         result["sweeps"] = {"baseline": str(base_dir), "head": str(head_dir)}
         result["stages"]["diff"] = _stage_diff(base_dir, head_dir, echo)
         analysis = _stage_analyze(head_dir, base_dir, plan, store, echo)

@@ -11,8 +11,9 @@ history (30 commits, fixed dates and authors so the shas are the same on every m
   (``test_retract_decode``; the failure is seeded by the attempt number, so it is deterministic),
 * a test that fails in both modes from a known commit (``test_tokenizer``, not PCG-related),
 * a test fixed between baseline and head (``test_stop_strings``),
-* an infrastructure failure: ``test_port_server`` binds a fixed port, which the demo holds with
-  a simulated leaked server while it sweeps (``LEAK_PORT``),
+* an infrastructure failure: ``test_port_server`` binds a port (``$TINYENGINE_PORT``, default
+  ``LEAK_PORT``), which the demo holds with a simulated leaked server while it sweeps; each
+  built plan gets its own free port, so demos and e2e tests running side by side never collide,
 * healthy tests, one of them a 2-GPU test, so reports have more than one GPU config.
 """
 
@@ -20,13 +21,14 @@ from __future__ import annotations
 
 import os
 import re
+import socket
 import subprocess
 from pathlib import Path
 from typing import Any, Optional
 
 from .errors import PcgbotError, UsageError
 
-# The port test_port_server binds; the demo holds it during sweeps to stage an infra failure.
+# The port test_port_server binds when no TINYENGINE_PORT is set (plans/demo.yaml as is).
 LEAK_PORT = 39517
 PLAN_TEMPLATE = Path(__file__).resolve().parent.parent / "plans" / "demo.yaml"
 
@@ -328,8 +330,15 @@ def _git(repo: Path, *args: str, env: Optional[dict[str, str]] = None) -> str:
     return p.stdout.strip()
 
 
-def write_plan(repo: Path, out: Path) -> Path:
-    """Copy plans/demo.yaml to ``out`` with ``repo:`` set to the demo repository's path."""
+def free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]
+
+
+def write_plan(repo: Path, out: Path, port: int = LEAK_PORT) -> Path:
+    """Copy plans/demo.yaml to ``out`` with ``repo:`` set to the demo repository's path and
+    ``TINYENGINE_PORT`` (the port test_port_server binds) in every mode's env."""
     try:
         text = PLAN_TEMPLATE.read_text()
     except OSError:
@@ -338,6 +347,11 @@ def write_plan(repo: Path, out: Path) -> Path:
     text, n = re.subn(r"(?m)^repo:.*$", f"repo: {repo.resolve()}", text, count=1)
     if n != 1:
         raise UsageError(f"{PLAN_TEMPLATE}:1: repo: the demo plan has no top-level repo key")
+    text, n = re.subn(r"(?m)^(    env: \{PCGBOT_SERVER_ARGS_MODULE: tinyengine\.server_args)\}",
+                      rf'\1, TINYENGINE_PORT: "{port}"}}', text)
+    if n != 2:
+        raise UsageError(f"{PLAN_TEMPLATE}:1: modes: expected the pcg and nopcg env lines of "
+                         "the demo plan")
     out.write_text(text)
     return out
 
@@ -372,7 +386,8 @@ def build_demo_repo(path: str | os.PathLike) -> dict[str, Any]:
         _git(repo, "commit", "-q", "-m", subject, env=env)
         shas.append(_git(repo, "rev-parse", "HEAD"))
         subjects.append(subject)
-    plan = write_plan(repo, root / "demo.yaml")
+    port = free_port()
+    plan = write_plan(repo, root / "demo.yaml", port)
     return {
         "repo": str(repo.resolve()), "plan": str(plan.resolve()),
         "baseline": shas[BASELINE_INDEX], "head": shas[-1], "commits": shas,
@@ -381,5 +396,5 @@ def build_demo_repo(path: str | os.PathLike) -> dict[str, Any]:
         "fixes": {t: shas[i] for t, i in FIX_INDEX.items()},
         "tests": {"pcg_regression": EMBEDDING, "flaky": RETRACT, "both_modes": TOKENIZER,
                   "fixed": STOP, "infra": PORT},
-        "leak_port": LEAK_PORT,
+        "leak_port": port,
     }
