@@ -131,3 +131,49 @@ def test_sglang_1gpu_plan_is_about_77_gpu_hours_at_10_repeats():
     assert 6.5 <= est.gpu_hours_per_repeat <= 9.0
     assert est.gpu_hours == pytest.approx(10 * est.gpu_hours_per_repeat)
     assert estimate(plan, gpus=1, repeats=10, adaptive=True).gpu_hours < est.gpu_hours / 2.5
+
+
+def _sweep_dir(root: Path, sid: str, started: str, runs: list[tuple[str, str, float]]) -> Path:
+    """A sweep folder as `pcgbot sweep` writes it (sweep.json + runs.jsonl)."""
+    from pcgbot.model import RunRecord
+    d = root / sid
+    d.mkdir(parents=True)
+    (d / "sweep.json").write_text(json.dumps({
+        "sweep_id": sid, "plan": "hist", "plan_file": "p.yaml", "mode": "pcg", "commit": "c" * 40,
+        "branch": "main", "started_at": started, "finished_at": started, "complete": True,
+        "repeats": 2, "host": "h", "shard": None, "tests": ["a.py", "b.py"]}))
+    recs = [RunRecord(test=t, attempt=i, mode="pcg", outcome=o, exit_code=0 if o == "pass" else 1,
+                      duration_s=s, commit="c" * 40, log=None, started_at=started, plan="hist")
+            for i, (t, o, s) in enumerate(runs)]
+    (d / "runs.jsonl").write_text("".join(r.to_json() + "\n" for r in recs))
+    return d
+
+
+def test_store_history_gives_durations_and_flaky_tests(tmp_path, monkeypatch):
+    from pcgbot.cost import history
+    from pcgbot.store import Store
+    monkeypatch.chdir(tmp_path)
+    db = tmp_path / "h.db"
+    store = Store(db)
+    store.import_sweep(_sweep_dir(tmp_path, "s1", "2026-07-01T00:00:00Z",
+                                  [("a.py", "pass", 3600), ("b.py", "pass", 60)]))
+    store.import_sweep(_sweep_dir(tmp_path, "s2", "2026-07-02T00:00:00Z",
+                                  [("a.py", "pass", 3600), ("b.py", "fail", 60)]))
+    store.close()
+    p = tmp_path / "p.yaml"
+    p.write_text("name: hist\nrepeats: 9\ntimeout: 7200\ntests:\n"
+                 "  - {path: a.py, est_time: 10}\n  - {path: b.py, est_time: 10}\n"
+                 "  - {path: c.py, est_time: 360}\n")
+    from pcgbot.plan import load_plan
+    plan = load_plan(p)
+    durations, flaky, source = history(plan, str(db))
+    assert durations == {"a.py": 3600.0, "b.py": 60.0}
+    assert flaky == {"b.py"}
+    assert "2 test(s) with history" in source
+    r = CliRunner().invoke(cli, ["plan", "cost", str(p), "--gpus", "1", "--adaptive",
+                                 "--store", str(db), "--json"])
+    assert r.exit_code == 0, r.output
+    d = json.loads(r.output)
+    # a: 3600 s x 3 runs (stable), b: 60 s x 9 runs (flaky), c: est_time 360 s x 3 runs
+    assert d["gpu_hours"] == pytest.approx((3600 * 3 + 60 * 9 + 360 * 3) / 3600)
+    assert (d["durations_from_store"], d["durations_from_plan"], d["flaky_tests"]) == (2, 1, 1)
