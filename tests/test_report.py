@@ -245,3 +245,18 @@ def test_junit_survives_control_characters(tmp_path):
     d = make_sweep(tmp_path / "s", "h" * 40, {"t/test_x.py": ("s", 1, [F])},
                    log_text="bad \x00\x1b[31m bytes\n")
     _check_junit(render_junit(collect(d)))
+
+
+def test_differential_reruns_show_as_other_modes(sweeps):
+    base, head = sweeps
+    analysis_for(head, base)
+    make_sweep(head / "differential-nopcg", "h" * 40, {
+        "registered/models/test_embedding.py": ("stage-b-small", 1, [P, P, P]),
+        "registered/tokenizer/test_tok.py": ("stage-a", 1, [F, F, P])}, mode="nopcg",
+        sweep_id="diff-nopcg")
+    data = collect(head)
+    assert len(data["tests"]) == len(TESTS)          # the reruns are not tests of their own
+    md = render_markdown(data)
+    pcg = md.split("### Category 1")[1].split("###")[0]
+    assert "| nopcg 3/3 |" in pcg
+    assert "| nopcg 1/3 |" in md.split("### Category 2")[1].split("###")[0]
