@@ -11,14 +11,14 @@ from __future__ import annotations
 
 import html
 import json
-import subprocess
 from collections import defaultdict
 from pathlib import Path
 from typing import Any, Optional
 
 from .model import RunRecord, short_name
 from .redact import redact
-from .report import ANALYSIS, summarize_runs
+from .gitutil_min import try_git
+from .report import ANALYSIS, runs_by_test, summarize_runs
 
 TEMPLATE = Path(__file__).resolve().parent / "data" / "dashboard.html"
 
@@ -31,15 +31,12 @@ def _git_order(repo: Optional[str]) -> dict[str, tuple[int, str]]:
     """sha -> (position oldest-first, subject), from the repository the sweeps ran in."""
     if not repo or not Path(repo).is_dir():
         return {}
-    p = subprocess.run(["git", "log", "--all", "--topo-order", "--reverse", "--format=%H %s"],
-                       cwd=repo, capture_output=True, text=True)
-    if p.returncode != 0:
-        return {}
-    out = {}
-    for i, line in enumerate(p.stdout.splitlines()):
+    out = try_git(["log", "--all", "--topo-order", "--reverse", "--format=%H %s"], repo) or ""
+    order = {}
+    for i, line in enumerate(out.splitlines()):
         sha, _, subject = line.partition(" ")
-        out[sha] = (i, subject)
-    return out
+        order[sha] = (i, subject)
+    return order
 
 
 def collect_dashboard(store: Any, *, plan: str, mode: str, current: Optional[dict] = None,
@@ -86,11 +83,7 @@ def collect_dashboard(store: Any, *, plan: str, mode: str, current: Optional[dic
             runs = current_runs
         else:
             runs = store.runs(c["sweep_id"])
-        per: dict[str, list[RunRecord]] = defaultdict(list)
-        for r in runs:
-            if r.mode == mode:
-                per[r.test].append(r)
-        for test, rs in per.items():
+        for test, rs in runs_by_test(runs, mode).items():
             row = rows.setdefault(test, {"test": test, "suite": rs[0].suite or "(none)",
                                          "gpus": rs[0].gpus_needed, "cells": [None] * len(cols)})
             sm = summarize_runs(rs)

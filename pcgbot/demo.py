@@ -17,7 +17,6 @@ from __future__ import annotations
 import json
 import os
 import socket
-import subprocess
 import tempfile
 import time
 from contextlib import contextmanager
@@ -25,7 +24,8 @@ from pathlib import Path
 from typing import Any, Callable, Iterator, Optional
 
 from .demo_repo import build_demo_repo
-from .errors import PcgbotError, UsageError
+from .errors import UsageError
+from .gitutil import worktree_add
 
 Echo = Callable[[str], None]
 
@@ -45,14 +45,6 @@ def leaked_port(port: int) -> Iterator[bool]:
         yield held
     finally:
         s.close()
-
-
-def _worktree(repo: str, sha: str, path: Path) -> Path:
-    p = subprocess.run(["git", "worktree", "add", "-q", "--detach", str(path), sha], cwd=repo,
-                       capture_output=True, text=True)
-    if p.returncode != 0:
-        raise PcgbotError(f"git worktree add {path} {sha[:10]} failed: {p.stderr.strip()}")
-    return path
 
 
 def run_demo(out: Optional[str | os.PathLike] = None, *, echo: Echo = print,
@@ -78,7 +70,7 @@ def run_demo(out: Optional[str | os.PathLike] = None, *, echo: Echo = print,
     base_dir, head_dir = root / "sweeps" / "baseline", root / "sweeps" / "head"
     store = Store(root / "pcgbot.db")
     with leaked_port(info["leak_port"]) as held:
-        wt = _worktree(info["repo"], info["baseline"], root / "worktrees" / "baseline")
+        wt = worktree_add(info["repo"], root / "worktrees" / "baseline", info["baseline"])
         run_sweep(plan, base_dir, repo=wt, slots=slots)
         run_sweep(plan, head_dir, repo=info["repo"], slots=slots)
         for d in (base_dir, head_dir):

@@ -267,54 +267,46 @@ def _engine_files(*, slice_: str = "n", race: str = "0.02", encode_ret: str = "i
     }
 
 
-def _history() -> list[tuple[str, dict[str, str]]]:
-    """(subject, files changed) per commit, oldest first."""
+def _history() -> tuple[list[tuple[str, dict[str, str]]], dict[str, int]]:
+    """(subject, files changed) per commit, oldest first, and the index of each commit of
+    interest ("baseline", and the culprit or fix of each planted test)."""
     state = dict(slice_="n", race="0.02", encode_ret="ids", stop_end=" + len(stop)")
     hist: list[tuple[str, dict[str, str]]] = []
+    marks: dict[str, int] = {}
 
-    def engine(subject: str, **change: str) -> None:
+    def engine(mark: str, subject: str, **change: str) -> None:
         state.update(change)
         hist.append((subject, _engine_files(**state)))
+        marks[mark] = len(hist) - 1
 
-    def note(subject: str, i: int) -> None:
-        hist.append((subject, {f"docs/notes/{i:02d}.md": f"# {subject}\n"}))
+    def notes(*subjects: str) -> None:
+        for subject in subjects:    # harmless commits: the ranges bisect has to search
+            hist.append((subject, {f"docs/notes/{len(hist):02d}.md": f"# {subject}\n"}))
 
     base = _engine_files(**state)
     base.update({"test/" + p: _test_file(b) for p, b in _TESTS.items()})
     base["README.md"] = "# tinyengine\n\nA toy inference engine used by `pcgbot demo`.\n"
     hist.append(("Initial tinyengine: server args, engine, piecewise prefill, tests", base))
-    for i, s in enumerate(["docs: describe prefill backends", "ci: run tests with -f",
-                           "model: document the embedding normalisation",
-                           "docs: add a changelog", "scheduler: explain retraction",
-                           "docs: server args table", "tests: name the CI suites",
-                           "docs: contributing guide"], start=1):
-        note(s, i)
-    engine("Fix stop strings: do not keep the stop text in the output", stop_end="")  # c10
-    for i, s in enumerate(["docs: sampling parameters", "refactor: tidy imports in engine",
-                           "docs: port configuration", "bench: add a prefill micro benchmark",
-                           "docs: release notes 0.2"], start=10):
-        note(s, i)
-    engine("piecewise: slice padded prefill output to the smallest bucket",
-           slice_="min(n, buckets[1])")                                                 # c16
-    for i, s in enumerate(["docs: piecewise buckets", "ci: cache pip downloads",
-                           "docs: faq", "bench: decode throughput"], start=16):
-        note(s, i)
-    engine("scheduler: re-prefill retracted requests without waiting for KV release",
-           race="0.5")                                                                   # c21
-    for i, s in enumerate(["docs: scheduler tuning", "docs: retraction diagram",
-                           "ci: nightly schedule"], start=21):
-        note(s, i)
-    engine("tokenizer: drop the BOS token from encode()", encode_ret="ids[1:]")          # c25
-    for i, s in enumerate(["docs: tokenizer notes", "docs: release notes 0.3",
-                           "bench: tokenizer speed", "docs: roadmap",
-                           "docs: acknowledgements"], start=25):
-        note(s, i)
-    return hist
-
-
-BASELINE_INDEX = 8      # last commit before the stop-strings fix: baseline of the demo
-CULPRITS = {EMBEDDING: 15, RETRACT: 20, TOKENIZER: 24}   # index of each culprit commit
-FIX_INDEX = {STOP: 9}
+    notes("docs: describe prefill backends", "ci: run tests with -f",
+          "model: document the embedding normalisation", "docs: add a changelog",
+          "scheduler: explain retraction", "docs: server args table",
+          "tests: name the CI suites", "docs: contributing guide")
+    marks["baseline"] = len(hist) - 1
+    engine(STOP, "Fix stop strings: do not keep the stop text in the output", stop_end="")
+    notes("docs: sampling parameters", "refactor: tidy imports in engine",
+          "docs: port configuration", "bench: add a prefill micro benchmark",
+          "docs: release notes 0.2")
+    engine(EMBEDDING, "piecewise: slice padded prefill output to the smallest bucket",
+           slice_="min(n, buckets[1])")
+    notes("docs: piecewise buckets", "ci: cache pip downloads", "docs: faq",
+          "bench: decode throughput")
+    engine(RETRACT, "scheduler: re-prefill retracted requests without waiting for KV release",
+           race="0.5")
+    notes("docs: scheduler tuning", "docs: retraction diagram", "ci: nightly schedule")
+    engine(TOKENIZER, "tokenizer: drop the BOS token from encode()", encode_ret="ids[1:]")
+    notes("docs: tokenizer notes", "docs: release notes 0.3", "bench: tokenizer speed",
+          "docs: roadmap", "docs: acknowledgements")
+    return hist, marks
 
 
 def _git(repo: Path, *args: str, env: Optional[dict[str, str]] = None) -> str:
@@ -370,7 +362,8 @@ def build_demo_repo(path: str | os.PathLike) -> dict[str, Any]:
     _git(repo, "init", "-q")
     shas: list[str] = []
     subjects: list[str] = []
-    for i, (subject, files) in enumerate(_history()):
+    history, marks = _history()
+    for i, (subject, files) in enumerate(history):
         for rel, text in files.items():
             f = repo / rel
             f.parent.mkdir(parents=True, exist_ok=True)
@@ -390,10 +383,10 @@ def build_demo_repo(path: str | os.PathLike) -> dict[str, Any]:
     plan = write_plan(repo, root / "demo.yaml", port)
     return {
         "repo": str(repo.resolve()), "plan": str(plan.resolve()),
-        "baseline": shas[BASELINE_INDEX], "head": shas[-1], "commits": shas,
+        "baseline": shas[marks["baseline"]], "head": shas[-1], "commits": shas,
         "subjects": subjects,
-        "culprits": {t: shas[i] for t, i in CULPRITS.items()},
-        "fixes": {t: shas[i] for t, i in FIX_INDEX.items()},
+        "culprits": {t: shas[marks[t]] for t in (EMBEDDING, RETRACT, TOKENIZER)},
+        "fixes": {STOP: shas[marks[STOP]]},
         "tests": {"pcg_regression": EMBEDDING, "flaky": RETRACT, "both_modes": TOKENIZER,
                   "fixed": STOP, "infra": PORT},
         "leak_port": port,

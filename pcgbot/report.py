@@ -140,6 +140,15 @@ def _by_mode(runs: list[RunRecord]) -> dict[str, list[RunRecord]]:
     return dict(out)
 
 
+def runs_by_test(runs: list[RunRecord], mode: str) -> dict[str, list[RunRecord]]:
+    """The runs of one mode, per test (a sweep folder also holds other modes' reruns)."""
+    out: dict[str, list[RunRecord]] = defaultdict(list)
+    for r in runs:
+        if r.mode == mode:
+            out[r.test].append(r)
+    return out
+
+
 def _pcg(runs: list[RunRecord]) -> Optional[bool]:
     vals = {r.pcg_active for r in runs if r.pcg_active is not None}
     return True if True in vals else (False if vals else None)
@@ -267,10 +276,7 @@ def _history(store: Any, metas: list[dict]) -> list[dict[str, Any]]:
     out = []
     m = metas[0]
     for s in store.sweeps(plan=m.get("plan"), mode=m.get("mode"))[:10]:
-        per: dict[str, list[RunRecord]] = defaultdict(list)
-        for r in store.runs(s["sweep_id"]):
-            if r.mode == s["mode"]:
-                per[r.test].append(r)
+        per = runs_by_test(store.runs(s["sweep_id"]), s["mode"])
         st = Counter(summarize_runs(rs)["status"] for rs in per.values())
         out.append({"sweep_id": s["sweep_id"], "commit": s["commit"],
                     "started_at": s["started_at"], "tests": len(per),
