@@ -102,6 +102,10 @@ class Bisection:
         path = self.dir / "state.json"
         st = _State.load(path) if resume else None
         self.resumed = st is not None
+        if not self.resumed:   # a fresh start: drop what an earlier attempt left behind
+            self.cleanup()
+            for sub in ("runs", "setup"):
+                shutil.rmtree(self.dir / sub, ignore_errors=True)
         self.state = st or _State(path, {
             "version": STATE_VERSION, "plan": plan.source or plan.name, "test": test.path,
             "mode": mode, "fix": fix, "commits": commits, "signature": seeds.signature,

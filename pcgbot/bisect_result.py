@@ -116,7 +116,7 @@ def build_result(b: "Bisection") -> BisectResult:
 def endpoint_check(b: "Bisection", runs: Optional[int] = None) -> Optional[BisectResult]:
     """Without sweep data, measure both ends first (KernelCI re-checks its good and bad commits
     too).  Ends that do not differ significantly end the bisection with the reason."""
-    r = runs or min(max(b.plan.repeats, 3), 10)
+    r = runs or min(max(b.plan.repeats, 4), 10)   # 3 vs 3 can never reach p < 0.05
     n = len(b.commits) - 1
     # The failing end first: its failures define the signature when none was given.
     for j in ((0, n) if b.fix else (n, 0)):

@@ -47,12 +47,12 @@ class SearchConfig:
     setup_cost: float = 1.0       # extra cost of the first run at a commit (worktree + setup)
     batches: tuple[int, ...] = (1, 4)  # runs a setup is valued for
     max_runs: int = 150
-    min_gain: float = 1e-4        # bits per unit cost below which probing is pointless
+    min_gain: float = 1e-6        # bits per unit cost below which probing is pointless
     max_other: int = 3            # no-verdict runs at a commit before it counts as untestable
     # A culprit must move the pass rate by at least this much, in the direction of the search
     # (down for a regression, up for a fix).  Without it "culprit h, same rate on both sides"
     # imitates "no culprit" and a flaky alarm could never be recognised as one.
-    min_effect: float = 0.15
+    min_effect: float = 0.2
     direction: int = -1           # -1: after the culprit the test passes less (regression); +1: fix
     # Sweep counts are discounted as priors: the bisection starts *because* the bad sweep looked
     # bad, so its rate is biased low (and the good one's high) -- the winner's curse.
@@ -244,12 +244,14 @@ class Search:
         for c, ll in zip(classes, lls):
             for h in range(c.lo, c.hi + 1):
                 logp[h] += ll
-        # Culprit hypotheses (1..n) only admit rate pairs that moved by >= min_effect:
-        # the constrained evidence is the unconstrained one times P_post(shift) / P_prior(shift).
+        # Culprit hypotheses (1..n) only admit rate pairs that moved by >= min_effect: the
+        # constrained evidence is the unconstrained one times P_post(shift) / P_prior(shift).
+        # So does h = 0 ("the good commit already fails"), against the good sweep's rate: else
+        # it would be one more "nothing changed" that no number of runs could rule out.
         prior_shift = max(1e-300, prob_shift(self.a_before, self.a_after, cfg.min_effect, cfg.direction))
         top = max(logp)
         for c, ll in zip(classes, lls):
-            lo, hi = max(c.lo, 1), min(c.hi, self.n)
+            lo, hi = c.lo, min(c.hi, self.n)
             if lo > hi or max(logp[lo:hi + 1]) < top - 50:   # negligible either way
                 continue
             f = prob_shift(c.before, c.after, cfg.min_effect, cfg.direction) / prior_shift
