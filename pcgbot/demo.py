@@ -9,7 +9,8 @@ Stages (each prints a line):
   6. write the GitHub issues, comments and statuses it would post (dry-run folder);
   7. write the Markdown report, JUnit XML and the HTML dashboard.
 During the sweeps the demo itself holds the plan's ``TINYENGINE_PORT`` -- a stand-in for a
-server leaked by an earlier job -- so ``test_port_server`` fails the way infrastructure problems do in real CI.
+server leaked by an earlier job -- so ``test_port_server`` fails the way infrastructure
+problems do in real CI.
 """
 
 from __future__ import annotations
