@@ -154,8 +154,9 @@ def _signatures_html(sigs: list[dict]) -> str:
                             f"{_esc('/'.join(map(str, t.get('current') or [])))}"
                             for t in s.get("tests") or [])
         cat = s.get("category") or "unknown"
-        rows.append(f"<tr class=\"sig\" data-fingerprint=\"{_esc(s.get('fingerprint'))}\">"
-                    f"<td>{_esc(redact(s.get('title') or ''))}<br><small><code>{_esc(s.get('fingerprint'))}"
+        fp = _esc(s.get("fingerprint"))
+        rows.append(f"<tr class=\"sig\" data-fingerprint=\"{fp}\">"
+                    f"<td>{_esc(redact(s.get('title') or ''))}<br><small><code>{fp}"
                     f"</code></small></td><td><span class=\"tag {_esc(cat)}\">{_esc(cat)}</span>"
                     f"</td><td>{tests}</td><td>{culprit}</td>"
                     f"<td>{_issue_html(s.get('issue'))}</td></tr>")
