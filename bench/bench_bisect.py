@@ -128,7 +128,8 @@ def m_syzbot(h: History, p: Prober):
             skipped.add(mid)
 
 
-FUNCS = {"pcgbot": m_pcgbot, "pcgbot99": lambda h, p: m_pcgbot(h, p, 0.99), "plain": m_plain, "fixed10": m_fixed10, "syzbot": m_syzbot}
+FUNCS = {"pcgbot": m_pcgbot, "pcgbot99": lambda h, p: m_pcgbot(h, p, 0.99), "plain": m_plain,
+         "fixed10": m_fixed10, "syzbot": m_syzbot}
 
 
 def trial(args):
@@ -171,8 +172,9 @@ def main() -> int:
                     runs = statistics.mean(r[2] for r in res)
                     commits = statistics.mean(r[3] for r in res)
                     x10 = f"{runs / ref:5.2f}" if ref else "    -"
-                    print(f"{n:>4} {name:<10} {m:<8} {acc:6.1f} {wrong:7.1f} "
-                          f"{max(0.0, 100 - acc - wrong):5.1f} {runs:7.1f} {commits:8.1f} {x10}", flush=True)
+                    inc = max(0.0, 100 - acc - wrong)
+                    print(f"{n:>4} {name:<10} {m:<8} {acc:6.1f} {wrong:7.1f} {inc:5.1f} "
+                          f"{runs:7.1f} {commits:8.1f} {x10}", flush=True)
     print(f"# {time.time() - t0:.0f} s with {a.procs} processes")
     return 0
 

@@ -25,7 +25,7 @@ hypotheses that unbuildable commits make indistinguishable) holds ``confidence``
 from __future__ import annotations
 
 import math
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from functools import lru_cache
 from typing import Optional, Sequence
 
@@ -52,7 +52,7 @@ class SearchConfig:
     # A culprit must move the pass rate by at least this much, in the direction of the search
     # (down for a regression, up for a fix).  Without it "culprit h, same rate on both sides"
     # imitates "no culprit" and a flaky alarm could never be recognised as one.
-    min_effect: float = 0.2
+    min_effect: float = 0.15
     direction: int = -1           # -1: after the culprit the test passes less (regression); +1: fix
     # Sweep counts are discounted as priors: the bisection starts *because* the bad sweep looked
     # bad, so its rate is biased low (and the good one's high) -- the winner's curse.
@@ -248,7 +248,8 @@ class Search:
         # constrained evidence is the unconstrained one times P_post(shift) / P_prior(shift).
         # So does h = 0 ("the good commit already fails"), against the good sweep's rate: else
         # it would be one more "nothing changed" that no number of runs could rule out.
-        prior_shift = max(1e-300, prob_shift(self.a_before, self.a_after, cfg.min_effect, cfg.direction))
+        prior_shift = max(1e-300, prob_shift(self.a_before, self.a_after, cfg.min_effect,
+                                             cfg.direction))
         top = max(logp)
         for c, ll in zip(classes, lls):
             lo, hi = c.lo, min(c.hi, self.n)
@@ -406,7 +407,8 @@ class Search:
                                 "the culprit is an unbuildable commit or the next testable one")
         lo, hi, mass = self.credible_range(conf)
         if self.runs >= self.cfg.max_runs:
-            return Decision(INCONCLUSIVE, None, mass, lo, hi, True, f"run budget spent ({self.runs})")
+            return Decision(INCONCLUSIVE, None, mass, lo, hi, True,
+                            f"run budget spent ({self.runs})")
         return Decision(INCONCLUSIVE, None, mass, lo, hi, False)
 
 

@@ -58,7 +58,7 @@ def _gpus(text: Optional[str]) -> tuple[int, ...]:
 @click.option("--max-runs", type=click.IntRange(min=1), default=150, show_default=True,
               help="Test-run budget.")
 @click.option("--min-effect", type=click.FloatRange(0.01, 0.9), default=None,
-              help="Smallest pass-rate change a culprit must cause [default: 0.2].")
+              help="Smallest pass-rate change a culprit must cause [default: 0.15].")
 @click.option("--slots", type=click.IntRange(min=1), default=1, show_default=True,
               help="Probe runs in parallel.")
 @click.option("--gpus", help="GPU indices to share among slots, e.g. 0,1,2,3.")
