@@ -16,7 +16,7 @@ import json
 import os
 import queue
 import shutil
-from concurrent.futures import ThreadPoolExecutor
+from concurrent.futures import ThreadPoolExecutor, as_completed
 from pathlib import Path
 from typing import Any, Callable, Optional
 
@@ -92,6 +92,7 @@ class Bisection:
         self.mode, self.fix, self.seeds, self.cfg = mode, fix, seeds, config
         self.progress, self.slots, self.gpus = progress, max(1, slots), gpus
         self.runner = runner or self._run_one
+        self._keys: dict[str, str] = {}
         self._free: queue.Queue[int] = queue.Queue()   # slot numbers: which GPUs a run gets
         for i in range(self.slots):
             self._free.put(i)
@@ -151,7 +152,9 @@ class Bisection:
     def _setup_key(self, sha: str) -> Optional[str]:
         if not self.plan.setup:
             return None
-        return gitutil.files_key(self.repo, sha, self.plan.setup_key)
+        if sha not in self._keys:
+            self._keys[sha] = gitutil.files_key(self.repo, sha, self.plan.setup_key)
+        return self._keys[sha]
 
     def ensure_setup(self, sha: str) -> bool:
         """Worktree for ``sha`` and, when its key differs from the installed one, the setup."""
@@ -230,9 +233,9 @@ class Bisection:
         if len(jobs) == 1:
             self._record(self._probe(*jobs[0]))
         else:
-            with ThreadPoolExecutor(len(jobs)) as ex:
-                for p in ex.map(lambda a: self._probe(*a), jobs):
-                    self._record(p)
+            with ThreadPoolExecutor(len(jobs)) as ex:   # record each run as soon as it ends
+                for fut in as_completed([ex.submit(self._probe, *a) for a in jobs]):
+                    self._record(fut.result())
         return True
 
     def run(self, keep_worktrees: bool = False) -> BisectResult:

@@ -254,3 +254,27 @@ def test_cli_json(tmp_path):
                   "--good", "main", "--bad", shas[0], cwd=tmp_path)
     assert bad.returncode == 2 and "not an ancestor" in bad.stderr
     assert "Traceback" not in bad.stderr
+
+
+def test_fix_defaults_from_store(tmp_path, sigs):
+    # Failing from 2 on in the older sweep, passing again in the newer one: the fix is 7.
+    shas = make_repo(tmp_path / "repo", 9, lambda i: 0.0 if 2 <= i < 7 else 1.0)
+    store = _store(tmp_path, (shas[2], [FAIL] * 10), (shas[9], [PASS] * 10), sigs["emb"])
+    r = bisect_test(make_plan(tmp_path, tmp_path / "repo"), "test_embedding_models", fix=True,
+                    store=store, state_dir=tmp_path / "st")
+    assert r.status == "found" and r.sha == shas[7] and r.kind == "fix"
+    assert r.signature == sigs["emb"]
+
+
+def test_git_errors_name_the_command_and_commit(tmp_path):
+    from pcgbot import gitutil
+    from pcgbot.errors import PcgbotError
+    shas = make_repo(tmp_path / "repo", 1, step(1))
+    with pytest.raises(PcgbotError, match=r"git show 0000000:build.txt \(in .*repo\) failed "
+                                          r"with exit 128: fatal: "):
+        gitutil.git(["show", "0000000:build.txt"], tmp_path / "repo")
+    assert gitutil.show_file(tmp_path / "repo", shas[1], "nope.txt") is None
+    assert gitutil.files_key(tmp_path / "repo", shas[0], ["build.txt"]) == \
+        gitutil.files_key(tmp_path / "repo", shas[1], ["build.txt"])
+    with pytest.raises(UsageError, match="not a git repository"):
+        gitutil.toplevel(tmp_path)
