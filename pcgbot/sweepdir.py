@@ -37,7 +37,8 @@ def read_meta(sweep_dir: str | os.PathLike) -> dict[str, Any]:
 def write_meta(sweep_dir: str | os.PathLike, meta: dict[str, Any]) -> None:
     """Atomic replace, so a reader never sees half a file."""
     p = Path(sweep_dir) / META
-    tmp = p.with_suffix(".json.tmp")
+    # unique per writer: parallel probes of a bisection may start in one fresh folder at once
+    tmp = p.with_name(f"{META}.{os.getpid()}.{threading.get_ident()}.tmp")
     tmp.write_text(json.dumps(meta, indent=2, sort_keys=True) + "\n")
     os.replace(tmp, p)
 
