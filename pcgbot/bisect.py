@@ -206,7 +206,18 @@ class Bisection:
         note = f" ({p['outcome']}, other signature {p['signature']})" if (
             p["verdict"] == OTHER and p["signature"]) else ""
         self.progress(f"run {self.search.runs}: {p['sha'][:10]} [{j}/{len(self.commits) - 1}] "
-                      f"{p['verdict']}{note}  best {d.confidence:.3f} in {d.lo}..{d.hi}")
+                      f"{p['verdict']}{note}; {self._lead(d)}")
+
+    def _lead(self, d) -> str:
+        """The leading answer so far, in words: 'P=0.91 culprit [7]', '... in [5..9]'."""
+        n = len(self.commits) - 1
+        if d.lo == d.hi:
+            what = ("no culprit" if d.lo == n + 1 else "good already bad" if d.lo == 0
+                    else f"{'fix' if self.fix else 'culprit'} [{d.lo}]")
+        else:
+            hi = "none" if d.hi == n + 1 else str(d.hi)
+            what = f"{'fix' if self.fix else 'culprit'} in [{d.lo}..{hi}]"
+        return f"P={d.confidence:.3f} {what}"
 
     def step(self) -> bool:
         """One round of probes (up to ``slots`` in parallel); False when the search is done."""

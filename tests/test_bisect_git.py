@@ -63,6 +63,8 @@ def test_culprit_found(tmp_path, sigs):
     d = r.to_dict()
     assert d["status"] == "found" and d["kind"] == "cause" and d["test"] == TEST_PATH
     assert d["signature"] == sigs["emb"]              # adopted from the bad end's failures
+    text = r.render()
+    assert f"culprit: {shas[7]} '7' by Ada Dev" in text and "0/" in text
     untouched(tmp_path / "repo", shas[-1])
 
 
@@ -249,7 +251,7 @@ def test_cli_json(tmp_path):
     assert {"sha", "subject", "author", "confidence", "range", "evidence"} <= set(data)
     assert all({"sha", "passed", "runs"} <= set(e) for e in data["evidence"])
     assert json.loads((tmp_path / "r.json").read_text()) == data
-    assert "pcgbot bisect: run 1:" in p.stderr
+    assert "pcgbot bisect: run 1:" in p.stderr and "P=" in p.stderr
     bad = run_cli("bisect", "test_embedding_models", "--plan", str(tmp_path / "toy.yaml"),
                   "--good", "main", "--bad", shas[0], cwd=tmp_path)
     assert bad.returncode == 2 and "not an ancestor" in bad.stderr
