@@ -60,6 +60,9 @@ class Plan:
     default_mode: str = "pcg"
     timeout_is_failure: bool = False
     smoke: list[str] = field(default_factory=list)      # tests for the PR smoke check
+    # folders of the checkout put on PYTHONPATH (after the shim): the code under test is always
+    # the checkout's, even where an editable install points at another worktree (bisect)
+    pythonpath: list[str] = field(default_factory=list)
     tests: list[TestSpec] = field(default_factory=list)
     description: str = ""
 
@@ -113,7 +116,7 @@ class Plan:
 
 _TOP_KEYS = {"name", "repo", "workdir", "command", "timeout", "repeats", "max_repeats", "setup",
              "setup_key", "modes", "default_mode", "timeout_is_failure", "tests", "smoke",
-             "description"}
+             "description", "pythonpath"}
 _TEST_KEYS = {"path", "gpus", "suite", "est_time", "tags", "timeout"}
 _MODE_KEYS = {"env", "server_args", "description"}
 
@@ -218,6 +221,10 @@ def parse_plan(text: str, source: str = "<plan>") -> Plan:
         default_mode=get("default_mode", str, default="pcg"),
         timeout_is_failure=get("timeout_is_failure", bool, default=False),
         smoke=get("smoke", list, default=[]),
+        pythonpath=get("pythonpath", list, default=[],
+                       check=lambda v: None if all(isinstance(x, str) and x and not x.startswith("/")
+                                                   for x in v)
+                       else "must be a list of folders relative to repo"),
         description=get("description", str, default=""),
     )
 
@@ -363,6 +370,8 @@ def dump_plan(plan: Plan) -> str:
         doc["setup"] = plan.setup
     if plan.setup_key:
         doc["setup_key"] = plan.setup_key
+    if plan.pythonpath:
+        doc["pythonpath"] = plan.pythonpath
     doc["modes"] = {m.name: {"env": m.env, "server_args": m.server_args} for m in plan.modes.values()}
     doc["default_mode"] = plan.default_mode
     if plan.smoke:

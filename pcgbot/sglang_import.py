@@ -115,7 +115,7 @@ def build_plan(regs: Iterable[Registration], *, name: str, suites: Optional[list
                          f"(suites={suites or 'any'}, nightly={nightly}, gpus={gpus})")
     return Plan(name=name, source="", repo=".", workdir="test", command="python3 {path} -f",
                 timeout=1200, repeats=10, setup="pip install -e 'python[dev]'",
-                setup_key=["python/pyproject.toml"], modes=sglang_modes(), default_mode="pcg",
+                setup_key=["python/pyproject.toml"], pythonpath=["python"], modes=sglang_modes(), default_mode="pcg",
                 tests=sorted(tests.values(), key=lambda t: t.path),
                 description=f"SGLang CUDA tests ({', '.join(suites) if suites else 'all suites'})"
                             f", imported by pcgbot plan import-sglang")

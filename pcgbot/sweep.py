@@ -129,6 +129,10 @@ def execute(plan: Plan, test: TestSpec, *, out_dir: Path, mode: str, attempt: in
             log.write_text(f"[pcgbot] not started: {reason}\n")
             return rec
     env = mode_env(plan, mode)
+    if plan.pythonpath:
+        shim, _, rest = env["PYTHONPATH"].partition(os.pathsep)
+        env["PYTHONPATH"] = os.pathsep.join(
+            [shim] + [str((repo / p).resolve()) for p in plan.pythonpath] + ([rest] if rest else []))
     env[SWEEP_MARKER] = sweep_id
     if use_gpu_env:
         env["CUDA_VISIBLE_DEVICES"] = ",".join(str(g) for g in gpus)

@@ -165,3 +165,29 @@ def test_test_needing_more_gpus_than_host_is_skip(tmp_path):
     recs = read_runs(out)
     assert [r.outcome for r in recs] == ["skip", "skip"]
     assert "needs 4 GPUs, host has 2" in recs[0].reason
+
+
+def test_plan_pythonpath_puts_the_checkouts_code_first(tmp_path):
+    # An installed copy of the package elsewhere must not shadow the checkout under test.
+    repo = tmp_path / "repo"
+    (repo / "python" / "engine").mkdir(parents=True)
+    (repo / "python" / "engine" / "__init__.py").write_text("WHERE = 'checkout'\n")
+    other = tmp_path / "installed" / "engine"
+    other.mkdir(parents=True)
+    (other / "__init__.py").write_text("WHERE = 'stale install'\n")
+    (repo / "test_where.py").write_text("import engine, sys\nprint('engine from', engine.WHERE)\n"
+                                        "sys.exit(engine.WHERE != 'checkout')\n")
+    plan = parse_plan(f"name: pp\nrepo: {repo}\ncommand: '{{python}} {{path}}'\nrepeats: 1\n"
+                      "pythonpath: [python]\ntests: [test_where.py]\n", "pp.yaml")
+    import os as _os
+    old = _os.environ.get("PYTHONPATH")
+    _os.environ["PYTHONPATH"] = str(other.parent)
+    try:
+        out = run_sweep(plan, tmp_path / "o")
+    finally:
+        if old is None:
+            _os.environ.pop("PYTHONPATH")
+        else:
+            _os.environ["PYTHONPATH"] = old
+    recs = read_runs(out)
+    assert recs[0].outcome == "pass", (out / recs[0].log).read_text()
