@@ -159,8 +159,10 @@ def _signal_group(pgid: int, sig: int) -> None:
         pass
 
 
-def find_marked(marker: str, value: str, *, since: Optional[float] = None) -> list[psutil.Process]:
-    """Processes (other than us) whose environment has ``marker=value``."""
+def find_marked(marker: str, value: str, *, prefix: bool = False,
+                since: Optional[float] = None) -> list[psutil.Process]:
+    """Processes (other than us) whose environment has ``marker=value`` (or a value starting
+    with ``value`` when ``prefix``), optionally only those created after ``since``."""
     me = os.getpid()
     out = []
     for p in psutil.process_iter(["pid"]):
@@ -169,26 +171,16 @@ def find_marked(marker: str, value: str, *, since: Optional[float] = None) -> li
         try:
             if since is not None and p.create_time() < since:
                 continue
-            if p.environ().get(marker) == value:
-                out.append(p)
+            v = p.environ().get(marker)
         except (psutil.Error, OSError):
             continue
+        if v is not None and (v.startswith(value) if prefix else v == value):
+            out.append(p)
     return out
 
 
 def find_marked_prefix(marker: str, prefix: str) -> list[psutil.Process]:
-    me = os.getpid()
-    out = []
-    for p in psutil.process_iter(["pid"]):
-        if p.pid == me:
-            continue
-        try:
-            v = p.environ().get(marker)
-        except (psutil.Error, OSError):
-            continue
-        if v is not None and v.startswith(prefix):
-            out.append(p)
-    return out
+    return find_marked(marker, prefix, prefix=True)
 
 
 def kill_procs(procs: Iterable[psutil.Process], grace: float = 5.0) -> None:
