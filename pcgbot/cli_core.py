@@ -14,7 +14,7 @@ from .model import FAIL, TIMEOUT, INFRA
 from .plan import dump_plan, load_plan, validate_files
 from .progress import ProgressPrinter
 from .store import Store
-from .sweep import parse_shard, read_meta, read_runs, run_one, run_sweep
+from .sweep import check_repo, parse_shard, read_meta, read_runs, run_one, run_sweep
 from .sweepdir import merge_dirs
 
 store_option = click.option("--store", "store_path", type=click.Path(dir_okay=False),
@@ -125,12 +125,14 @@ def sweep_cmd(plan_file, mode, repeats, timeout, out_dir, resume, shard, pattern
     plan = load_plan(plan_file)
     mode_name = plan.mode(mode).name
     out = Path(out_dir or f"results/{plan.name}-{mode_name}")
+    shard_ij = parse_shard(shard)
+    check_repo(plan, repo)          # before the GPU pool's start check touches anything
     history = history_for(plan.name, store_path)
     pool, slots_n = choose_pool(slots, cpu)
     policy, base = adaptive_setup(adaptive, plan, mode_name, repo, store_path, repeats)
     run_sweep(plan, out, mode=mode_name, repeats=repeats, timeout=timeout,
               tests=_resolve_tests(plan, pattern), slots=slots_n, resume=resume,
-              shard=parse_shard(shard), repo=repo, progress=ProgressPrinter(quiet=quiet),
+              shard=shard_ij, repo=repo, progress=ProgressPrinter(quiet=quiet),
               pool=pool, history=history, adaptive=policy, baseline=base, sweep_id=sweep_id)
     return _summarize(out, store_path)
 

@@ -177,6 +177,17 @@ def _new_meta(plan: Plan, mode: str, repo: Path, tests: list[TestSpec], repeats:
             "tests": [t.path for t in tests]}
 
 
+def check_repo(plan: Plan, repo: Optional[str | os.PathLike]) -> Path:
+    """The checkout under test, after checking it and the plan's workdir exist."""
+    repo_p = Path(repo) if repo else plan.repo_path()
+    if not repo_p.is_dir():
+        raise UsageError(f"{plan.source}: repo: {repo_p} is not a directory")
+    if not (repo_p / plan.workdir).is_dir():
+        raise UsageError(f"{plan.source}: workdir: {repo_p / plan.workdir} does not exist "
+                         "(is --repo the checkout under test?)")
+    return repo_p
+
+
 def run_sweep(plan: Plan, out_dir: str | os.PathLike, *, mode: Optional[str] = None,
               repeats: Optional[int] = None, timeout: Optional[float] = None,
               tests: Optional[list[TestSpec]] = None, slots: Optional[int] = None,
@@ -188,9 +199,7 @@ def run_sweep(plan: Plan, out_dir: str | os.PathLike, *, mode: Optional[str] = N
     """Run the sweep into ``out_dir``; returns it.  See module docstring."""
     out = Path(out_dir)
     mode = plan.mode(mode).name
-    repo_p = Path(repo) if repo else plan.repo_path()
-    if not repo_p.is_dir():
-        raise UsageError(f"{plan.source}: repo: {repo_p} is not a directory")
+    repo_p = check_repo(plan, repo)
     history = history or {}
     selected = list(tests) if tests is not None else list(plan.tests)
     if shard:
