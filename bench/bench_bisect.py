@@ -1,6 +1,8 @@
 """Bisection strategies on simulated histories: accuracy and cost.
 
-    python bench/bench_bisect.py [--trials 300] [--sizes 40,80,320] [--procs N]
+    python bench/bench_bisect.py [--trials 100] [--sizes 40,80,320] [--procs N] [--markdown]
+
+(The default takes ~2.5 min with 2 processes; docs/bisect.md's table is --trials 300.)
 
 Each trial: a linear history of n commits after the good one, a culprit drawn uniformly from
 1..n that changes the pass rate (before -> after), or none ("flake").  The bisection starts the
@@ -10,8 +12,12 @@ way pcgbot starts one: the diff of two 10-run sweeps (good end, bad end) flagged
 the bad sweep caught a burst of failures (its runs drawn at 50%).
 
 Strategies (all see the same histories and random outcomes per trial seed):
-- pcgbot: bisect_search.Search with its defaults (confidence 0.95), seeded by the two sweeps;
-  pcgbot99 the same at --confidence 0.99 (not in the default set: it doubles the run time).
+- pcgbot: bisect_search.Search with its defaults (confidence 0.99, max 300 runs), seeded by the
+  two sweeps.  pcgbot+h: the same, with the good prior also fed by up to 4 older healthy 10-run
+  sweeps at the good rate, as bisect_seed does from the store (a sweep counts while it fails at
+  most half as often as the bad sweep; the first one that does not ends the history).
+  Not in the default set: pcgbot95 (confidence 0.95, max 300 runs) and pcgbot-old (the old
+  defaults: confidence 0.95, max 150 runs).
 - plain: git bisect with 1 run per step (fail = bad).
 - fixed10: 10 runs per step, bad if any run fails.
 - syzbot: 10 runs per step, bad at >= max(2, n/6) fails, good at 0 fails, else skip; the bad
@@ -40,7 +46,8 @@ from pcgbot.stats import verdict  # noqa: E402
 
 SCENARIOS = [("1.0->0.0", 1.0, 0.0), ("1.0->0.5", 1.0, 0.5), ("0.95->0.6", 0.95, 0.6),
              ("0.9->0.7", 0.9, 0.7), ("flake", 0.95, None)]
-METHODS = ["pcgbot", "plain", "fixed10", "syzbot"]   # also: pcgbot99 (--confidence 0.99)
+METHODS = ["pcgbot", "pcgbot+h", "plain", "fixed10", "syzbot"]   # also: pcgbot95, pcgbot-old
+HISTORY_SWEEPS = 4   # = bisect_seed.HISTORY_SWEEPS
 NO = "none"      # answer: no culprit
 UNSURE = "?"     # answer: inconclusive
 
@@ -61,6 +68,14 @@ class History:
             if verdict((kg, 10), (kb, 10)).verdict == "regression":
                 break
         self.seeds = ((kg, 10), (kb, 10))
+        # Older healthy sweeps (pcgbot+h): drawn at the good rate, counted while healthy.
+        hk = hn = 0
+        for _ in range(HISTORY_SWEEPS):
+            k = sum(rng.random() < before for _ in range(10))
+            if not (k > 0 and 10 - k <= (10 - kb) / 2):
+                break
+            hk, hn = hk + k, hn + 10
+        self.history = (hk, hn)
 
     def rate(self, j: int) -> float:
         return self.before if self.culprit is None or j < self.culprit else self.after
@@ -82,8 +97,9 @@ class Prober:
         return self.h.outcome(j, a)
 
 
-def m_pcgbot(h: History, p: Prober, confidence: float = 0.95):
-    s = Search(h.n, h.seeds[0], h.seeds[1], SearchConfig(confidence=confidence))
+def m_pcgbot(h: History, p: Prober, history: bool = False, **cfg):
+    (kg, ng), (hk, hn) = h.seeds[0], h.history if history else (0, 0)
+    s = Search(h.n, (kg + hk, ng + hn), h.seeds[1], SearchConfig(**cfg))
     d = run_search(s, lambda j: PASS if p.run(j) else FAIL)
     return d.index if d.status == FOUND else NO if d.status == NO_CULPRIT else UNSURE
 
@@ -128,8 +144,10 @@ def m_syzbot(h: History, p: Prober):
             skipped.add(mid)
 
 
-FUNCS = {"pcgbot": m_pcgbot, "pcgbot99": lambda h, p: m_pcgbot(h, p, 0.99), "plain": m_plain,
-         "fixed10": m_fixed10, "syzbot": m_syzbot}
+FUNCS = {"pcgbot": m_pcgbot, "pcgbot+h": lambda h, p: m_pcgbot(h, p, history=True),
+         "pcgbot95": lambda h, p: m_pcgbot(h, p, confidence=0.95),
+         "pcgbot-old": lambda h, p: m_pcgbot(h, p, confidence=0.95, max_runs=150),
+         "plain": m_plain, "fixed10": m_fixed10, "syzbot": m_syzbot}
 
 
 def trial(args):
@@ -143,11 +161,12 @@ def trial(args):
 
 def main() -> int:
     ap = argparse.ArgumentParser(description=__doc__.split("\n")[0])
-    ap.add_argument("--trials", type=int, default=300)
+    ap.add_argument("--trials", type=int, default=100)
     ap.add_argument("--sizes", default="40,80,320")
     ap.add_argument("--methods", default=",".join(METHODS))
     ap.add_argument("--scenarios", default=",".join(s[0] for s in SCENARIOS))
     ap.add_argument("--procs", type=int, default=os.cpu_count() or 1)
+    ap.add_argument("--markdown", action="store_true", help="also print the table as Markdown")
     a = ap.parse_args()
     sizes = [int(x) for x in a.sizes.split(",")]
     methods = a.methods.split(",")
@@ -155,8 +174,9 @@ def main() -> int:
     t0 = time.time()
     print(f"{a.trials} trials per cell; accuracy / wrong / inconclusive in %, mean runs, "
           "mean commits probed; x10 = runs relative to fixed10")
-    print(f"{'n':>4} {'scenario':<10} {'method':<8} {'acc%':>6} {'wrong%':>7} {'inc%':>5} "
+    print(f"{'n':>4} {'scenario':<10} {'method':<10} {'acc%':>6} {'wrong%':>7} {'inc%':>5} "
           f"{'runs':>7} {'commits':>8} {'x10':>5}")
+    table = []
     with Pool(a.procs) as pool:
         for n in sizes:
             for name, before, after in scen:
@@ -171,11 +191,18 @@ def main() -> int:
                     wrong = 100 * sum(r[1] for r in res) / len(res)
                     runs = statistics.mean(r[2] for r in res)
                     commits = statistics.mean(r[3] for r in res)
-                    x10 = f"{runs / ref:5.2f}" if ref else "    -"
+                    x10 = f"{runs / ref:.2f}" if ref else "-"
                     inc = max(0.0, 100 - acc - wrong)
-                    print(f"{n:>4} {name:<10} {m:<8} {acc:6.1f} {wrong:7.1f} {inc:5.1f} "
-                          f"{runs:7.1f} {commits:8.1f} {x10}", flush=True)
+                    table.append((n, name, m, f"{acc:.1f}", f"{wrong:.1f}", f"{inc:.1f}",
+                                  f"{runs:.1f}", f"{commits:.1f}", x10))
+                    print(f"{n:>4} {name:<10} {m:<10} {acc:6.1f} {wrong:7.1f} {inc:5.1f} "
+                          f"{runs:7.1f} {commits:8.1f} {x10:>5}", flush=True)
     print(f"# {time.time() - t0:.0f} s with {a.procs} processes")
+    if a.markdown:   # the table of docs/bisect.md
+        print("\n| n | scenario | method | acc % | wrong % | inconcl. % | mean runs "
+              "| commits probed | runs / fixed10 |\n|---|---|---|---|---|---|---|---|---|")
+        for row in table:
+            print("| " + " | ".join(str(x) for x in row) + " |")
     return 0
 
 

@@ -271,7 +271,8 @@ class Bisection:
 
 def bisect_test(plan: Plan, test: str | TestSpec, *, repo: Optional[str | os.PathLike] = None,
                 good: Optional[str] = None, bad: Optional[str] = None, mode: Optional[str] = None,
-                signature: Optional[str] = None, confidence: float = 0.95, max_runs: int = 150,
+                signature: Optional[str] = None, confidence: Optional[float] = None,
+                max_runs: Optional[int] = None,
                 fix: bool = False, resume: bool = False, slots: int = 1,
                 gpus: tuple[int, ...] = (), store: Any = None,
                 state_dir: Optional[str | os.PathLike] = None, keep_worktrees: bool = False,
@@ -296,7 +297,11 @@ def bisect_test(plan: Plan, test: str | TestSpec, *, repo: Optional[str | os.Pat
                          f"{'good' if fix else 'bad'} commit {new[:10]}")
     commits = [old] + gitutil.first_parent_range(repo_dir, old, new)
     cfg = config or SearchConfig()
-    cfg.confidence, cfg.max_runs, cfg.direction = confidence, max_runs, (1 if fix else -1)
+    if confidence is not None:
+        cfg.confidence = confidence
+    if max_runs is not None:
+        cfg.max_runs = max_runs
+    cfg.direction = 1 if fix else -1
     b = Bisection(plan, spec, repo_dir, commits, mode=mode, fix=fix, seeds=seeds, config=cfg,
                   state_dir=Path(state_dir or ".pcgbot/bisect").resolve(), resume=resume,
                   runner=runner, progress=say, slots=slots, gpus=tuple(gpus))

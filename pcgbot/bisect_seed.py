@@ -128,6 +128,38 @@ def _seed_at(st, plan: Plan, test: str, mode: str, sha: str,
     return None
 
 
+# Older healthy sweeps added to the good end's prior: a longer healthy history pins p_before
+# down, which is what a rate change (0.95 -> 0.6) spends most of its runs learning.  Capped so a
+# test whose rate drifted long ago does not outvote the recent past.
+HISTORY_SWEEPS = 4
+
+
+def _ancestor(repo: Path, a: str, b: str) -> bool:
+    try:
+        return gitutil.is_ancestor(repo, a, b)
+    except gitutil.GitError:      # a sweep of a commit this clone does not have
+        return False
+
+
+def _history_before(st, plan: Plan, test: str, mode: str, repo: Path, good_sha: str,
+                    signature: Optional[str], ref_fail_rate: float) -> tuple[int, int, int]:
+    """(passes, runs, sweeps) of up to HISTORY_SWEEPS healthy sweeps at strict ancestors of the
+    good commit, newest first, stopping at the first unhealthy one (an older regression: what
+    came before it may have had another rate)."""
+    k_tot = n_tot = used = 0
+    for sw, runs in _history(st, plan, test, mode):
+        sha = sw["commit"]
+        if used >= HISTORY_SWEEPS:
+            break
+        if sha == good_sha or not _ancestor(repo, sha, good_sha):
+            continue        # the good sweep itself, a newer sweep, another branch, or gone
+        k, n, _ = counts(runs, test, mode, signature)
+        if not _healthy(k, n, ref_fail_rate):
+            break
+        k_tot, n_tot, used = k_tot + k, n_tot + n, used + 1
+    return k_tot, n_tot, used
+
+
 def seeds_for(plan: Plan, spec: TestSpec, mode: str, repo: Path, *, good: Optional[str],
               bad: Optional[str], signature: Optional[str], fix: bool, store: Any) -> Seeds:
     st = _open_store(store)
@@ -147,5 +179,11 @@ def seeds_for(plan: Plan, spec: TestSpec, mode: str, repo: Path, *, good: Option
     if sg is None or sb is None:
         return Seeds(good_sha, bad_sha, (0, 0), (0, 0), signature,
                      "measured at both ends (no sweep of them in the store)", measure=True)
+    if not fix and sb[1]:
+        k, n, used = _history_before(st, plan, spec.path, mode, repo, good_sha, signature,
+                                     (sb[1] - sb[0]) / sb[1])
+        if used:
+            sg = (sg[0] + k, sg[1] + n)
+            source += f"; good prior + {used} older healthy sweep{'s' * (used > 1)} ({k}/{n})"
     before, after = (sb, sg) if fix else (sg, sb)
     return Seeds(good_sha, bad_sha, before, after, signature, source)

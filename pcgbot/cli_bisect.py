@@ -53,9 +53,11 @@ def _gpus(text: Optional[str]) -> tuple[int, ...]:
 @click.option("--bad", help="Commit where it fails [default: latest regressed sweep].")
 @click.option("--mode", help="Mode [default: the plan's default_mode].")
 @click.option("--signature", help="Failure fingerprint that counts [default: the regression's].")
-@click.option("--confidence", type=click.FloatRange(0.5, 0.999999), default=0.95,
+@click.option("--confidence", type=click.FloatRange(0.5, 0.999999),
+              default=SearchConfig.confidence,
               show_default=True, help="Posterior needed to name a commit.")
-@click.option("--max-runs", type=click.IntRange(min=1), default=150, show_default=True,
+@click.option("--max-runs", type=click.IntRange(min=1), default=SearchConfig.max_runs,
+              show_default=True,
               help="Test-run budget.")
 @click.option("--min-effect", type=click.FloatRange(0.01, 0.9), default=None,
               help="Smallest pass-rate change a culprit must cause [default: 0.15].")
