@@ -57,13 +57,16 @@ def candidates(store: Store, sweep_meta: dict[str, Any],
     repo = repo or sweep_meta.get("repo")
     commit, started = sweep_meta.get("commit"), sweep_meta.get("started_at")
     out = []
+    branch = sweep_meta.get("base_branch") or sweep_meta.get("branch")
     for row in store.sweeps(plan=sweep_meta.get("plan"), mode=sweep_meta.get("mode"),
-                            branch=sweep_meta.get("branch"), complete=True):
+                            branch=branch, complete=True):
         if row["sweep_id"] == sweep_meta.get("sweep_id"):
             continue
+        if row.get("shard") or (row.get("meta") or {}).get("partial"):
+            continue  # one shard, a --tests subset or a rerun: not the whole plan
         if commit and row.get("commit") == commit:
             continue  # a re-run of the same commit is not a baseline for it
-        if started and row.get("started_at") and row["started_at"] >= started:
+        if started and row.get("started_at") and row["started_at"] > started:
             continue
         if is_ancestor(repo, row.get("commit"), commit) is False:
             continue  # a sibling branch's commit, or a later one

@@ -160,6 +160,9 @@ def merge_cmd(dirs, out_dir, store_path) -> int:
     meta = merge_dirs(dirs, out_dir)
     click.echo(f"merged {len(dirs)} shard(s) into {out_dir}: "
                f"{len(read_runs(out_dir))} runs, complete={meta['complete']}")
+    if meta.get("missing_shards"):
+        click.echo(f"pcgbot: warning: shard(s) {', '.join(meta['missing_shards'])} missing: "
+                   "the merged sweep is incomplete and will not become a baseline", err=True)
     open_store(store_path).import_sweep(out_dir)
     return 0
 

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import os
 import sys
 from typing import Optional
 
@@ -68,7 +69,8 @@ def baseline_counts(plan, mode: str, *, repo=None, store_path=None) -> Optional[
     repo_p = Path(repo) if repo else plan.repo_path()
     commit, branch = repo_info(repo_p) if repo_p.is_dir() else (None, None)
     meta = {"sweep_id": None, "plan": plan.name, "mode": mode, "commit": commit,
-            "branch": branch, "repo": str(repo_p),
+            "branch": branch, "base_branch": os.environ.get("GITHUB_BASE_REF") or None,
+            "repo": str(repo_p),
             "started_at": datetime.now(timezone.utc).isoformat(timespec="seconds")}
     row = find_baseline(store, meta, repo_p)
     if row is None:

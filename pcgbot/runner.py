@@ -39,7 +39,7 @@ class ProcResult:
 
 
 def utcnow() -> str:
-    return datetime.now(timezone.utc).isoformat(timespec="seconds")
+    return datetime.now(timezone.utc).isoformat(timespec="milliseconds")
 
 
 def split_command(template: str, path: str) -> list[str]:

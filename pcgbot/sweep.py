@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import json
 import os
+import signal
 import socket
 import sys
 import threading
@@ -20,11 +21,11 @@ from pathlib import Path
 from typing import Callable, Optional
 
 from . import gitutil_min as git
-from .errors import UsageError
+from .errors import PcgbotError, UsageError
 from .model import FAIL, INFRA, PASS, SKIP, TIMEOUT, RunRecord
 from .plan import Plan, TestSpec
-from .runner import (RUN_MARKER, SWEEP_MARKER, detect_pcg, find_marked_prefix, kill_procs,
-                     run_process, split_command, utcnow)
+from .runner import (SWEEP_MARKER, detect_pcg, find_marked, kill_procs, run_process,
+                     split_command, utcnow)
 from .shim import SHIM_DIR
 from .slots import CpuPool
 from .sweepdir import (RUNS, RunWriter, log_name, read_meta, read_runs, repair_tail,
@@ -34,6 +35,12 @@ from .sweepdir import (RUNS, RunWriter, log_name, read_meta, read_runs, repair_t
 __all__ = ["run_sweep", "run_one", "read_runs", "read_meta", "shard_tests", "order_tests"]
 
 Progress = Callable[[RunRecord, int, int], None]
+
+
+class Interrupted(PcgbotError):
+    """The sweep was stopped by a signal (exit 130, like a shell's Ctrl-C)."""
+
+    exit_code = 130
 
 
 def mode_env(plan: Plan, mode_name: Optional[str], base: Optional[dict] = None) -> dict[str, str]:
@@ -84,8 +91,9 @@ def shard_tests(tests: list[TestSpec], shard: tuple[int, int], history: dict[str
 
 def repo_info(repo: Path) -> tuple[Optional[str], Optional[str]]:
     commit = git.try_git(["rev-parse", "HEAD"], repo)
-    branch = os.environ.get("GITHUB_REF_NAME") or git.try_git(
-        ["rev-parse", "--abbrev-ref", "HEAD"], repo)
+    # In Actions a PR's GITHUB_REF_NAME is "12/merge": its branch is GITHUB_HEAD_REF.
+    branch = os.environ.get("GITHUB_HEAD_REF") or os.environ.get("GITHUB_REF_NAME") or \
+        git.try_git(["rev-parse", "--abbrev-ref", "HEAD"], repo)
     return commit, (None if branch == "HEAD" else branch)
 
 
@@ -142,6 +150,12 @@ def execute(plan: Plan, test: TestSpec, *, out_dir: Path, mode: str, attempt: in
         log.parent.mkdir(parents=True, exist_ok=True)
         log.write_text(f"[pcgbot] not started: {rec.reason}\n")
         return rec
+    if not (cwd / test.path.split("::")[0]).exists():
+        # renamed or not yet written at this commit: nothing to say about the code
+        rec.outcome = SKIP
+        rec.reason = f"{test.path} is not in this checkout ({(commit or '?')[:12]})"
+        rec.log = None
+        return rec
     res = run_process(split_command(plan.command, test.path), cwd=cwd, env=env, log_path=log,
                       timeout=timeout or test.timeout or plan.timeout, run_id=run_id,
                       stream=stream)
@@ -174,6 +188,8 @@ def _new_meta(plan: Plan, mode: str, repo: Path, tests: list[TestSpec], repeats:
             "started_at": utcnow(), "finished_at": None, "complete": False,
             "repeats": repeats, "host": socket.gethostname(),
             "shard": f"{shard[0]}/{shard[1]}" if shard else None,
+            # where the baseline comes from: a PR is compared with its target branch
+            "base_branch": os.environ.get("GITHUB_BASE_REF") or None,
             "tests": [t.path for t in tests]}
 
 
@@ -202,44 +218,129 @@ def run_sweep(plan: Plan, out_dir: str | os.PathLike, *, mode: Optional[str] = N
     repo_p = check_repo(plan, repo)
     history = history or {}
     selected = list(tests) if tests is not None else list(plan.tests)
+    partial = {t.path for t in selected} != {t.path for t in plan.tests}
     if shard:
-        selected = shard_tests(selected, shard, history)
+        # est_time only: every shard job must compute the same split, whatever its store holds
+        selected = shard_tests(selected, shard, {})
     reps = repeats or plan.repeats
     if (out / RUNS).exists() and not resume:
         raise UsageError(f"{out}: already holds a sweep; pass --resume to finish it "
                          "or choose another --out")
-    if resume and (out / "sweep.json").exists():
-        meta = read_meta(out)
-        if meta.get("mode") != mode or meta.get("plan") != plan.name:
-            raise UsageError(f"{out}/sweep.json: plan/mode {meta.get('plan')}/{meta.get('mode')}"
-                             f" differ from {plan.name}/{mode}")
-        leftovers = find_marked_prefix(SWEEP_MARKER, meta["sweep_id"])
-        leftovers = [p for p in leftovers if _env(p, SWEEP_MARKER) == meta["sweep_id"]]
-        if leftovers:
-            kill_procs(leftovers, grace=2.0)
-        repair_tail(out)
-        meta["complete"] = False
-    else:
-        (out / "logs").mkdir(parents=True, exist_ok=True)
-        meta = _new_meta(plan, mode, repo_p, selected, reps, shard, sweep_id)
-    write_meta(out, meta)
+    out.mkdir(parents=True, exist_ok=True)
+    with _DirLock(out):
+        if resume and (out / "sweep.json").exists():
+            meta = _resume_meta(out, plan, mode, repo_p)
+            selected = [t for t in plan.tests if t.path in set(meta.get("tests") or [])] \
+                or selected
+        else:
+            (out / "logs").mkdir(parents=True, exist_ok=True)
+            meta = _new_meta(plan, mode, repo_p, selected, reps, shard, sweep_id)
+            meta["partial"] = partial
+        write_meta(out, meta)
+        pool = pool or CpuPool(slots or 1)
+        with _StopOnSignal(meta["sweep_id"]) as stop:
+            _drive(plan, out, meta, selected, mode, reps, repo_p, timeout, slots, pool,
+                   adaptive, baseline or {}, history, progress, stop)
+        meta["finished_at"] = utcnow()
+        meta["complete"] = True
+        meta["adaptive"] = bool(adaptive)
+        if hasattr(pool, "summary"):
+            meta["gpu"] = pool.summary()  # leftovers cleaned, GPUs quarantined (by whom), leaks
+        write_meta(out, meta)
+    return out
+
+
+def _resume_meta(out: Path, plan: Plan, mode: str, repo_p: Path) -> dict:
+    meta = read_meta(out)
+    if meta.get("mode") != mode or meta.get("plan") != plan.name:
+        raise UsageError(f"{out}/sweep.json: plan/mode {meta.get('plan')}/{meta.get('mode')}"
+                         f" differ from {plan.name}/{mode}")
+    head, _ = repo_info(repo_p)
+    if meta.get("commit") and head and head != meta["commit"]:
+        raise UsageError(f"{out}/sweep.json: commit: the sweep is of {meta['commit'][:12]} but "
+                         f"{repo_p} is at {head[:12]}; check that commit out to resume")
+    leftovers = [p for p in find_marked(SWEEP_MARKER, meta["sweep_id"])]
+    if leftovers:   # runs of the interrupted sweep: their results were never recorded
+        kill_procs(leftovers, grace=2.0)
+    repair_tail(out)
+    meta["complete"] = False
+    return meta
+
+
+class _DirLock:
+    """One sweep process per folder: a second one (say, --resume while it runs) is refused
+    instead of killing the live sweep's runs.  flock dies with its holder, even on SIGKILL."""
+
+    def __init__(self, out: Path):
+        self.path = out / ".lock"
+        self.fd: Optional[int] = None
+
+    def __enter__(self) -> "_DirLock":
+        import fcntl
+
+        self.fd = os.open(self.path, os.O_RDWR | os.O_CREAT, 0o644)
+        try:
+            fcntl.flock(self.fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
+        except OSError:
+            holder = os.read(self.fd, 32).decode(errors="replace").strip() or "?"
+            os.close(self.fd)
+            raise UsageError(f"{self.path.parent}: another pcgbot sweep (pid {holder}) is "
+                             "running in this folder") from None
+        os.ftruncate(self.fd, 0)
+        os.write(self.fd, str(os.getpid()).encode())
+        return self
+
+    def __exit__(self, *exc) -> None:
+        if self.fd is not None:
+            os.close(self.fd)
+
+
+class _StopOnSignal:
+    """SIGINT/SIGTERM (Ctrl-C, a cancelled CI job): kill every run of this sweep, record none
+    of the killed runs (their outcome is ours, not the test's), and end with a clear error;
+    ``--resume`` then finishes the sweep."""
+
+    def __init__(self, sweep_id: str):
+        self.sweep_id = sweep_id
+        self.signum: Optional[int] = None
+        self._old: dict[int, object] = {}
+
+    def __enter__(self) -> "_StopOnSignal":
+        if threading.current_thread() is threading.main_thread():
+            for sig in (signal.SIGINT, signal.SIGTERM):
+                self._old[sig] = signal.signal(sig, self._handle)
+        return self
+
+    def _handle(self, signum, frame) -> None:
+        first = self.signum is None
+        self.signum = signum
+        if first:
+            kill_procs(find_marked(SWEEP_MARKER, self.sweep_id), grace=2.0)
+
+    def __exit__(self, *exc) -> None:
+        for sig, old in self._old.items():
+            signal.signal(sig, old)
+        if self.signum is not None and exc[0] is None:
+            name = signal.Signals(self.signum).name
+            raise Interrupted(f"interrupted by {name}: runs in flight were killed and not "
+                              "recorded; finish the sweep with --resume")
+
+
+def _drive(plan, out, meta, selected, mode, reps, repo_p, timeout, slots, pool, adaptive,
+           baseline, history, progress, stop) -> None:
+    """Schedule and run every missing (test, attempt) of the sweep."""
     done = {r.key: r for r in read_runs(out)}
     writer = RunWriter(out)
-    pool = pool or CpuPool(slots or 1)
     use_gpu_env = bool(getattr(pool, "is_gpu", False))
-
-    sched = _Scheduler(plan, selected, mode, reps, done, adaptive, baseline or {}, history)
+    sched = _Scheduler(plan, selected, mode, reps, done, adaptive, baseline, history)
     total = sched.total_planned()
     finished = [sum(1 for k in done if k[1] == mode)]
-    lock = threading.Lock()
 
     def record(rec: RunRecord) -> None:
         writer.append(rec)
-        with lock:
-            finished[0] += 1
-            n = finished[0]
+        finished[0] += 1
         if progress:
-            progress(rec, n, max(total, n))
+            progress(rec, finished[0], max(total, finished[0]))
 
     # Tests that can never be placed: more GPUs than the host has.
     for t in selected:
@@ -253,7 +354,7 @@ def run_sweep(plan: Plan, out_dir: str | os.PathLike, *, mode: Optional[str] = N
         while True:
             started = False
             blocked_k = None    # smallest GPU count that failed to place in this pass
-            for t, a in sched.ready():
+            for t, a in ([] if stop.signum else sched.ready()):
                 if blocked_k is not None and t.gpus >= blocked_k:
                     continue
                 ids = pool.try_acquire(t.gpus)
@@ -283,27 +384,15 @@ def run_sweep(plan: Plan, out_dir: str | os.PathLike, *, mode: Optional[str] = N
                 t, a, ids = running.pop(fut)
                 pool.release(ids)
                 rec = fut.result()
+                if stop.signum is not None:
+                    continue        # killed by us: not the test's outcome
                 record(rec)
                 sched.finish(t, rec)
-    meta["finished_at"] = utcnow()
-    meta["complete"] = True
-    meta["adaptive"] = bool(adaptive)
-    if hasattr(pool, "summary"):
-        meta["gpu"] = pool.summary()   # leftovers cleaned, GPUs quarantined (and by whom), leaks
-    write_meta(out, meta)
-    return out
 
 
 def pool_can_ever(pool, k: int) -> bool:
     q = getattr(pool, "quarantined", lambda: {})()
     return pool.capacity() - len(q) >= max(k, 1)
-
-
-def _env(p, key: str) -> Optional[str]:
-    try:
-        return p.environ().get(key)
-    except Exception:
-        return None
 
 
 def _skip(plan, t, mode, a, meta, reason) -> RunRecord:

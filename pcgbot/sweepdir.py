@@ -135,18 +135,49 @@ def merge_dirs(dirs: Iterable[str | os.PathLike], out: str | os.PathLike) -> dic
                 dest.parent.mkdir(parents=True, exist_ok=True)
                 shutil.copy2(d / rec.log, dest)
             writer.append(rec)
+    shards = [m.get("shard") for _, m in metas]
+    whole = _all_shards(shards)
     meta = dict(first)
     meta.update({
         "sweep_id": first["sweep_id"].split("@shard")[0],
         "shard": None,
         "shards": [m.get("shard") for _, m in metas],
         "tests": tests,
-        "complete": all(m.get("complete") for _, m in metas),
+        # complete only when every shard 1..N of the sweep is here and complete
+        "complete": whole and all(m.get("complete") for _, m in metas),
+        "partial": any(m.get("partial") for _, m in metas),
+        "missing_shards": _missing(shards),
         "started_at": min(m.get("started_at") or "" for _, m in metas),
         "finished_at": max(m.get("finished_at") or "" for _, m in metas) or None,
     })
     write_meta(out, meta)
     return meta
+
+
+def _parse(shards: list) -> tuple[set[int], set[int]]:
+    idx, ns = set(), set()
+    for sh in shards:
+        i, n = (int(x) for x in sh.split("/"))
+        idx.add(i)
+        ns.add(n)
+    return idx, ns
+
+
+def _all_shards(shards: list) -> bool:
+    if all(sh is None for sh in shards):
+        return True
+    if any(sh is None for sh in shards):
+        return False
+    idx, ns = _parse(shards)
+    return len(ns) == 1 and idx == set(range(1, next(iter(ns)) + 1))
+
+
+def _missing(shards: list) -> list[str]:
+    if any(sh is None for sh in shards):
+        return []
+    idx, ns = _parse(shards)
+    n = max(ns)
+    return [f"{i}/{n}" for i in range(1, n + 1) if i not in idx]
 
 
 def check_sweep_dir(sweep_dir: str | os.PathLike) -> Path:

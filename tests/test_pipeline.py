@@ -138,3 +138,40 @@ def test_adaptive_sweep_spends_fewer_runs_and_still_catches_the_break(tmp_path):
 def test_no_baseline_means_fixed_repeats(tmp_path):
     plan = load_plan(make_repo(tmp_path))
     assert adaptive_setup(None, plan, "pcg", None, str(tmp_path / "empty.db"), 4) == (None, None)
+
+
+def test_partial_sweep_never_becomes_the_baseline(tmp_path):
+    plan_f = make_repo(tmp_path)
+    plan = load_plan(plan_f)
+    repo = tmp_path / "repo"
+    store = Store(tmp_path / "s.db")
+    full = run_sweep(plan, tmp_path / "full", slots=2, repeats=4)
+    store.import_sweep(full)
+    commit_all(repo, "3 docs") if (repo / "t" / "note.txt").write_text("x") else None
+    part = run_sweep(plan, tmp_path / "part", repeats=4, tests=[plan.find_test("test_ok")])
+    store.import_sweep(part)
+    (repo / "t" / "test_breaks.py").write_text(BROKEN)
+    commit_all(repo, "4 break")
+    head = run_sweep(plan, tmp_path / "head", slots=2, repeats=4)
+    data = analyze(head, baseline="auto", store=store, plan=plan)
+    assert data["baseline"]["sweep_id"] == json.loads((full / "sweep.json").read_text())["sweep_id"]
+    assert {t["test"]: t["verdict"] for t in data["tests"]}["test_breaks.py"] == "regression"
+
+
+def test_pr_sweep_is_compared_with_its_target_branch(tmp_path, monkeypatch):
+    plan_f = make_repo(tmp_path)
+    plan = load_plan(plan_f)
+    repo = tmp_path / "repo"
+    store = Store(tmp_path / "s.db")
+    store.import_sweep(run_sweep(plan, tmp_path / "main", slots=2, repeats=4))
+    (repo / "t" / "test_breaks.py").write_text(BROKEN)
+    commit_all(repo, "3 pr")
+    monkeypatch.setenv("GITHUB_REF_NAME", "12/merge")
+    monkeypatch.setenv("GITHUB_HEAD_REF", "feature")
+    monkeypatch.setenv("GITHUB_BASE_REF", "main")
+    head = run_sweep(plan, tmp_path / "pr", slots=2, repeats=4)
+    meta = json.loads((head / "sweep.json").read_text())
+    assert meta["branch"] == "feature" and meta["base_branch"] == "main"
+    data = analyze(head, baseline="auto", store=store, plan=plan)
+    assert data["baseline"] is not None
+    assert {t["test"]: t["verdict"] for t in data["tests"]}["test_breaks.py"] == "regression"

@@ -191,3 +191,92 @@ def test_plan_pythonpath_puts_the_checkouts_code_first(tmp_path):
             _os.environ["PYTHONPATH"] = old
     recs = read_runs(out)
     assert recs[0].outcome == "pass", (out / recs[0].log).read_text()
+
+
+def test_merge_of_some_shards_is_incomplete(tmp_path):
+    plan = load_plan(make_suite(tmp_path, sleep=0.0, repeats=1))
+    a = run_sweep(plan, tmp_path / "s1", shard=(1, 2), sweep_id="S")
+    r = run_cli("merge", str(a), "-o", str(tmp_path / "m"))
+    assert r.returncode == 0 and "shard(s) 2/2 missing" in r.stderr
+    assert json.loads((tmp_path / "m/sweep.json").read_text())["complete"] is False
+
+
+def test_shards_split_the_same_way_whatever_the_store_holds(tmp_path):
+    tests = [TestSpec(path=f"t{i}.py", est_time=float(e)) for i, e in enumerate([5, 50, 20, 40])]
+    # history is only for ordering inside a shard; the split itself uses est_time
+    plan = parse_plan("name: x\ntests: [a.py]\n", "x.yaml")
+    plan.tests = tests
+    (tmp_path / "repo").mkdir()
+    for t in tests:
+        (tmp_path / "repo" / t.path).write_text("")
+    plan.repo = str(tmp_path / "repo")
+    plan.command = "{python} {path}"
+    plan.repeats = 1
+    a = run_sweep(plan, tmp_path / "a", shard=(1, 2), history={"t0.py": 999})
+    b = run_sweep(plan, tmp_path / "b", shard=(2, 2), history={})
+    ta, tb = {r.test for r in read_runs(a)}, {r.test for r in read_runs(b)}
+    assert ta | tb == {t.path for t in tests} and not ta & tb
+
+
+def test_second_sweep_in_same_folder_is_refused_while_first_runs(tmp_path):
+    plan = make_suite(tmp_path, n_tests=2, sleep=1.5, repeats=1)
+    out = tmp_path / "out"
+    cmd = [sys.executable, "-m", "pcgbot", "sweep", str(plan), "--out", str(out), "--cpu", "-q"]
+    p = subprocess.Popen(cmd, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+    try:
+        for _ in range(100):
+            if (out / ".lock").exists() and (out / ".lock").read_text():
+                break
+            time.sleep(0.05)
+        r = subprocess.run(cmd + ["--resume"], capture_output=True, text=True, timeout=60)
+        assert r.returncode == 2 and "another pcgbot sweep" in r.stderr
+    finally:
+        p.wait(timeout=60)
+    assert p.returncode == 0
+    lines = _lines(out)
+    assert len(lines) == 2 and all(d["outcome"] == "pass" for d in lines)
+
+
+def test_sigterm_kills_runs_records_none_of_them_and_resume_finishes(tmp_path):
+    plan = make_suite(tmp_path, n_tests=2, sleep=30, repeats=1)
+    out = tmp_path / "out"
+    cmd = [sys.executable, "-m", "pcgbot", "sweep", str(plan), "--out", str(out), "--cpu",
+           "--slots", "2", "-q"]
+    p = subprocess.Popen(cmd, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, text=True)
+    meta_file = out / "sweep.json"
+    for _ in range(100):
+        if meta_file.exists() and find_marked_prefix("PCGBOT_SWEEP_ID",
+                                                     json.loads(meta_file.read_text())["sweep_id"]):
+            break
+        time.sleep(0.1)
+    sid = json.loads(meta_file.read_text())["sweep_id"]
+    t0 = time.monotonic()
+    p.send_signal(signal.SIGTERM)
+    err = p.communicate(timeout=30)[1]
+    assert time.monotonic() - t0 < 15
+    assert p.returncode == 130 and "interrupted by SIGTERM" in err and "Traceback" not in err
+    assert not (out / "runs.jsonl").exists() or _lines(out) == []   # killed runs not recorded
+    assert find_marked_prefix("PCGBOT_SWEEP_ID", sid) == []
+
+
+def test_missing_test_file_is_skip_not_fail(tmp_path):
+    plan_f = make_suite(tmp_path, n_tests=1, sleep=0.0, repeats=1)
+    text = plan_f.read_text().replace("tests:\n", "tests:\n  - {path: test_gone.py}\n")
+    plan = parse_plan(text, "p.yaml")
+    recs = {r.test: r for r in read_runs(run_sweep(plan, tmp_path / "o"))}
+    assert recs["test_gone.py"].outcome == "skip"
+    assert "not in this checkout" in recs["test_gone.py"].reason
+    assert recs["test_0.py"].outcome == "pass"
+
+
+def test_resume_refuses_a_moved_checkout(tmp_path):
+    plan_f = make_suite(tmp_path, n_tests=1, sleep=0.0, repeats=1)
+    repo = tmp_path / "repo"
+    git = ["git", "-c", "user.name=t", "-c", "user.email=t@t"]
+    subprocess.run(["git", "init", "-q"], cwd=repo, check=True)
+    subprocess.run(git + ["commit", "-q", "--allow-empty", "-m", "1"], cwd=repo, check=True)
+    out = tmp_path / "o"
+    run_sweep(load_plan(plan_f), out)
+    subprocess.run(git + ["commit", "-q", "--allow-empty", "-m", "2"], cwd=repo, check=True)
+    r = run_cli("sweep", str(plan_f), "--out", str(out), "--resume", "--cpu")
+    assert r.returncode == 2 and "commit: the sweep is of" in r.stderr
