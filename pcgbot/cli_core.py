@@ -221,7 +221,10 @@ def run_one_cmd(plan_file, test, mode, out_dir, timeout, repo, gpus) -> int:
     """Run one TEST (path or short name) once, streaming its log (the report's manual_test.py)."""
     plan = load_plan(plan_file)
     spec = plan.find_test(test)
-    ids = [int(x) for x in gpus.split(",")] if gpus else []
+    try:
+        ids = [int(x) for x in gpus.split(",")] if gpus else []
+    except ValueError:
+        raise UsageError(f"--gpus: {gpus!r} is not a comma-separated list of GPU indices") from None
     existing = [r.attempt for r in read_runs(out_dir) if r.test == spec.path
                 and r.mode == plan.mode(mode).name] if Path(out_dir).exists() else []
     rec = run_one(plan, spec, out_dir=out_dir, mode=mode, attempt=max(existing, default=-1) + 1,

@@ -119,6 +119,7 @@ _TOP_KEYS = {"name", "repo", "workdir", "command", "timeout", "repeats", "max_re
              "description", "pythonpath"}
 _TEST_KEYS = {"path", "gpus", "suite", "est_time", "tags", "timeout"}
 _MODE_KEYS = {"env", "server_args", "description"}
+_INVALID = object()   # a value already reported; type checks below must not report it again
 
 
 class _Errors:
@@ -131,13 +132,49 @@ class _Errors:
         self.items.append(f"{self.source}:{line}: {key}: {msg}")
 
 
+class _BadValue(Exception):
+    pass
+
+
 def _py(node: yaml.Node) -> Any:
     """Plain Python value of a composed node (tags resolved by the safe loader)."""
-    return yaml.safe_load(yaml.serialize(node))
+    try:
+        return yaml.safe_load(yaml.serialize(node))
+    except Exception as e:   # e.g. `!!int abc`: the constructor's ValueError, not a YAMLError
+        raise _BadValue(str(e).splitlines()[0] if str(e) else type(e).__name__) from None
 
 
 def _mapping(node: yaml.Node) -> list[tuple[yaml.ScalarNode, yaml.Node]]:
-    return list(node.value) if isinstance(node, yaml.MappingNode) else []
+    if not isinstance(node, yaml.MappingNode):
+        return []
+    # complex keys (`? [x]: 1`) cannot name anything in a plan: they are reported, not hashed
+    return [(k, v) for k, v in node.value if isinstance(k, yaml.ScalarNode)]
+
+
+def _complex_keys(node: yaml.Node, errs: "_Errors", where: str) -> None:
+    if isinstance(node, yaml.MappingNode):
+        for k, _ in node.value:
+            if not isinstance(k, yaml.ScalarNode):
+                errs.add(k, where or "plan", "keys must be plain names")
+
+
+def _strings(kind: str):
+    return lambda v: None if all(isinstance(x, str) and x for x in v) else \
+        f"must be a list of {kind}"
+
+
+def _command_check(v: str) -> Optional[str]:
+    if "{path}" not in v:
+        return "must contain {path}"
+    from .runner import split_command
+
+    try:
+        split_command(v, "t.py")
+    except (KeyError, IndexError) as e:
+        return f"unknown placeholder {e} (known: {{path}}, {{python}})"
+    except ValueError as e:
+        return f"cannot be split into arguments ({e})"
+    return None
 
 
 def _check_dupes(pairs, errs: _Errors, where: str) -> None:
@@ -156,9 +193,14 @@ def load_plan(path: str | os.PathLike) -> Plan:
     """Load and validate a plan file; raises UsageError listing every problem (one per line)."""
     path = str(path)
     try:
-        text = Path(path).read_text()
+        data = Path(path).read_bytes()
     except OSError as e:
         raise UsageError(f"{path}:1: plan: cannot read file ({e.strerror})") from None
+    try:
+        text = data.decode("utf-8")
+    except UnicodeDecodeError as e:
+        line = data[:e.start].count(b"\n") + 1
+        raise UsageError(f"{path}:{line}: plan: not UTF-8 text (byte {e.start})") from None
     return parse_plan(text, path)
 
 
@@ -175,6 +217,7 @@ def parse_plan(text: str, source: str = "<plan>") -> Plan:
         raise UsageError(f"{source}:1: plan: must be a mapping with at least name and tests")
 
     pairs = _mapping(root)
+    _complex_keys(root, errs, "")
     _check_dupes(pairs, errs, "")
     nodes = {k.value: (k, v) for k, v in pairs}
     for k, _ in pairs:
@@ -189,7 +232,7 @@ def parse_plan(text: str, source: str = "<plan>") -> Plan:
         knode, vnode = nodes[key]
         try:
             val = _py(vnode)
-        except yaml.YAMLError as e:
+        except _BadValue as e:
             errs.add(vnode, key, f"bad value ({e})")
             return default
         if not isinstance(val, kind) or (kind in ((int,), (int, float)) and isinstance(val, bool)):
@@ -211,16 +254,15 @@ def parse_plan(text: str, source: str = "<plan>") -> Plan:
         source=source,
         repo=get("repo", str, default="."),
         workdir=get("workdir", str, default="."),
-        command=get("command", str, default=DEFAULT_COMMAND,
-                    check=lambda v: None if "{path}" in v else "must contain {path}"),
+        command=get("command", str, default=DEFAULT_COMMAND, check=_command_check),
         timeout=float(get("timeout", (int, float), check=positive, default=1200.0)),
         repeats=get("repeats", (int,), check=positive, default=10),
         max_repeats=get("max_repeats", (int,), check=positive, default=None),
         setup=get("setup", str, default=None),
-        setup_key=get("setup_key", list, default=[]),
+        setup_key=get("setup_key", list, default=[], check=_strings("file paths")),
         default_mode=get("default_mode", str, default="pcg"),
         timeout_is_failure=get("timeout_is_failure", bool, default=False),
-        smoke=get("smoke", list, default=[]),
+        smoke=get("smoke", list, default=[], check=_strings("test paths")),
         pythonpath=get("pythonpath", list, default=[],
                        check=lambda v: None if all(isinstance(x, str) and x and not x.startswith("/")
                                                    for x in v)
@@ -234,6 +276,7 @@ def parse_plan(text: str, source: str = "<plan>") -> Plan:
         if not isinstance(mv, yaml.MappingNode):
             errs.add(mv, "modes", "must be a mapping of mode name -> {env, server_args}")
         else:
+            _complex_keys(mv, errs, "modes")
             for name_node, body in _mapping(mv):
                 where = f"modes.{name_node.value}"
                 if body.tag == "tag:yaml.org,2002:null":
@@ -243,11 +286,16 @@ def parse_plan(text: str, source: str = "<plan>") -> Plan:
                     errs.add(body, where, "must be a mapping with env and/or server_args")
                     continue
                 mode = Mode(name_node.value)
+                _complex_keys(body, errs, where)
                 for k, v in _mapping(body):
                     if k.value not in _MODE_KEYS:
                         errs.add(k, f"{where}.{k.value}", "unknown key (known: env, server_args)")
                         continue
-                    val = _py(v)
+                    try:
+                        val = _py(v)
+                    except _BadValue as e:
+                        errs.add(v, f"{where}.{k.value}", f"bad value ({e})")
+                        continue
                     if k.value == "env":
                         if not isinstance(val, dict) or not all(
                                 isinstance(x, str) and isinstance(y, (str, int, float, bool))
@@ -287,8 +335,15 @@ def parse_plan(text: str, source: str = "<plan>") -> Plan:
                     pairs_i = []
                 elif isinstance(item, yaml.MappingNode):
                     pairs_i = _mapping(item)
+                    _complex_keys(item, errs, where)
                     _check_dupes(pairs_i, errs, where + ".")
-                    item_val = {k.value: _py(v) for k, v in pairs_i}
+                    item_val = {}
+                    for k, v in pairs_i:
+                        try:
+                            item_val[k.value] = _py(v)
+                        except _BadValue as e:
+                            errs.add(v, f"{where}.{k.value}", f"bad value ({e})")
+                            item_val[k.value] = _INVALID
                     for k, _ in pairs_i:
                         if k.value not in _TEST_KEYS:
                             errs.add(k, f"{where}.{k.value}",
@@ -296,6 +351,10 @@ def parse_plan(text: str, source: str = "<plan>") -> Plan:
                 else:
                     errs.add(item, where, "must be a mapping with at least path")
                     continue
+                bad = {k for k, v in item_val.items() if v is _INVALID}
+                if "path" in bad:
+                    continue
+                item_val = {k: v for k, v in item_val.items() if k not in bad}
                 vnodes = {k.value: v for k, v in pairs_i}
                 vn = lambda key: vnodes.get(key, item)  # noqa: E731
                 p = item_val.get("path")

@@ -44,9 +44,9 @@ def _literal(node: ast.AST, where: str):
 
 def registrations_in_file(path: Path, rel: str) -> list[Registration]:
     try:
-        tree = ast.parse(path.read_text(), filename=str(path))
-    except SyntaxError as e:
-        raise UsageError(f"{path}:{e.lineno}: python: {e.msg}") from None
+        tree = ast.parse(path.read_bytes(), filename=str(path))
+    except SyntaxError as e:   # includes undecodable source
+        raise UsageError(f"{path}:{e.lineno or 1}: python: {e.msg}") from None
     out = []
     for stmt in tree.body:
         call = stmt.value if isinstance(stmt, ast.Expr) else None

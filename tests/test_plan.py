@@ -114,3 +114,28 @@ def test_plan_list_and_select(tmp_path):
     r = run_cli("plan", "list", str(f), "--tests", "*lora*")
     assert r.returncode == 0, r.stderr
     assert "test_lora_tp.py" in r.stdout and "test_embedding_models" not in r.stdout
+
+
+@pytest.mark.parametrize("text, expected", [
+    ("name: x\ntimeout: !!int abc\ntests: [a.py]\n", "p.yaml:2: timeout: bad value"),
+    ("name: x\ntests:\n  - {path: a.py, gpus: !!int abc}\n", "p.yaml:3: tests[0].gpus: bad value"),
+    ("name: x\n? [x]\n: 1\ntests: [a.py]\n", "p.yaml:2: plan: keys must be plain names"),
+    ("name: x\ncommand: 'python3 {path} {nope}'\ntests: [a.py]\n",
+     "p.yaml:2: command: unknown placeholder 'nope'"),
+    ("name: x\ncommand: 'python3 {path} \"open'\ntests: [a.py]\n",
+     "p.yaml:2: command: cannot be split"),
+    ("name: x\nsetup_key: [1]\ntests: [a.py]\n", "p.yaml:2: setup_key: must be a list"),
+    ("name: x\nmodes:\n  pcg: {env: !!int zz}\ntests: [a.py]\n", "p.yaml:3: modes.pcg.env: bad value"),
+])
+def test_hostile_yaml_is_one_line_not_a_traceback(text, expected):
+    with pytest.raises(UsageError) as e:
+        parse_plan(text, "p.yaml")
+    assert str(e.value).splitlines()[0].startswith(expected), str(e.value)
+
+
+def test_non_utf8_plan(tmp_path):
+    f = tmp_path / "p.yaml"
+    f.write_bytes(b"name: x\ntests: [a\xff.py]\n")
+    with pytest.raises(UsageError) as e:
+        load_plan(f)
+    assert str(e.value).endswith("p.yaml:2: plan: not UTF-8 text (byte 17)")
