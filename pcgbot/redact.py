@@ -45,6 +45,17 @@ _AUTH_TOKEN = re.compile(
 )
 
 
+# `NAME=value` / `NAME: value` / `"name": "value"` where the name ends in a secret word
+# (HF_TOKEN=..., api_key: ..., "client_secret": ...), even when the value is not in this
+# process's environment (the sweep host had it, the sync host does not).  Names that merely
+# contain the word (tokenizer_path, max_tokens, KeyError) do not count, and the value must hold a
+# letter, so counters such as max_new_tokens=128000 stay readable.
+_NAMED = re.compile(
+    r"(?i)\b([A-Za-z0-9_.-]*(?:token|key|secret|password|passwd))([\"']?\s*[=:]\s*[\"']?)"
+    r"(?=[^\s\"',;]*[A-Za-z])([^\s\"',;]{6,})"
+)
+
+
 def _env_secrets(env: Mapping[str, str]) -> list[str]:
     values = {
         v for k, v in env.items()
@@ -66,6 +77,8 @@ def redact(text: str, env: Optional[Mapping[str, str]] = None) -> str:
             text = text.replace(secret, REDACTED)
     for pat in _SHAPES:
         text = pat.sub(REDACTED, text)
+    text = _NAMED.sub(lambda m: m.group(1) + m.group(2) + (
+        m.group(3) if m.group(3) == REDACTED else REDACTED), text)
 
     text = _AUTH_STRONG.sub(lambda m: f"{m.group(1)}{m.group(2)}{REDACTED}", text)
     return _AUTH_TOKEN.sub(lambda m: f"{m.group(1)}{m.group(2)}{REDACTED}", text)

@@ -21,7 +21,7 @@ from .logscan import Event, ScanResult, match_rule
 from .logstream import scan_log
 from .normalize import Frame, clean_for_title, normalize
 from .patterns import RuleSet, default_rules, load_rules
-from .redact import redact_lines
+from .redact import redact, redact_lines
 
 MAX_EXCERPT = 30          # lines per excerpt: enough for a traceback, short enough for an issue
 MAX_EXCERPT_LINE = 400    # characters per excerpt line
@@ -190,10 +190,13 @@ def signature_from_scan(scan: ScanResult, ruleset: RuleSet) -> Signature:
             break
     labels = list(rule.labels) if rule else []
     banner_line = root.banner_line or None
+    # Titles quote the exception message, which can carry a secret: they travel further than
+    # excerpts (issue titles, analysis.json on the data branch), so they are redacted here, on
+    # the host whose environment knows the secret values.
     return Signature(
-        fingerprint=_fingerprint(root, frames), title=title, rule=rule_id, category=category,
-        pcg_active=scan.pcg_active, excerpt=_excerpt(root, banner_line), alt_titles=alt,
-        labels=labels)
+        fingerprint=_fingerprint(root, frames), title=redact(title), rule=rule_id,
+        category=category, pcg_active=scan.pcg_active, excerpt=_excerpt(root, banner_line),
+        alt_titles=[redact(a) for a in alt], labels=labels)
 
 
 def signature_of_log(path: Union[str, Path], rules: Optional[RuleSet] = None) -> Signature:

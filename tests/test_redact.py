@@ -64,3 +64,31 @@ def test_nested_secrets_longest_first() -> None:
 def test_redact_lines_and_empty() -> None:
     assert redact("", env={}) == ""
     assert redact_lines([f"a {HF}", "b"], env={}) == [f"a {REDACTED}", "b"]
+
+
+def test_named_secret_values_are_redacted_without_the_env():
+    from pcgbot.redact import redact
+
+    for text, hidden in [("HF_TOKEN=hf_short123 x", "hf_short123"),
+                         ("api_key: sk-abcdef123", "sk-abcdef123"),
+                         ('"client_secret": "abc123xyz"', "abc123xyz"),
+                         ("DB_PASSWORD='hunter2pass'", "hunter2pass")]:
+        assert hidden not in redact(text, {}) and "[REDACTED]" in redact(text, {})
+    for keep in ("Compiling num tokens (num_tokens=4)", "max_new_tokens=128000",
+                 "tokenizer_path=/models/llama", "KeyError: 'model.layers.0.weight'"):
+        assert redact(keep, {}) == keep
+
+
+def test_signature_title_is_redacted(tmp_path, monkeypatch):
+    from pcgbot.signatures import signature_of_log
+
+    monkeypatch.setenv("MY_SECRET", "plainsecretvalue99")
+    log = tmp_path / "x.log"
+    log.write_text("Traceback (most recent call last):\n"
+                   '  File "/x/sglang/srt/a.py", line 3, in f\n'
+                   "PermissionError: denied for plainsecretvalue99 and "
+                   "hf_abcdefghijklmnopqrstuvwxyz123\n")
+    sig = signature_of_log(log)
+    blob = sig.title + " ".join(sig.alt_titles) + " ".join(sig.excerpt)
+    assert "plainsecretvalue99" not in blob and "hf_abcdefghijklmnopqrstuvwxyz" not in blob
+    assert "PermissionError" in sig.title
