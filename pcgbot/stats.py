@@ -123,8 +123,9 @@ def verdict(baseline: Optional[Counts], current: Counts, alarm_p: float = ALARM_
     Order matters and is documented in docs/statistics.md:
     no current pass/fail run -> infra-only; no baseline runs -> new-test;
     one-sided Fisher drop p < alarm_p -> regression; rise p < alarm_p -> fixed;
-    otherwise (no significant change): all current runs pass -> unchanged; both baseline and
-    current fail more than half their runs -> still-failing; anything else -> flaky.
+    otherwise (no significant change): all current runs pass and the baseline passed at least
+    half -> unchanged; both baseline and current fail more than half their runs ->
+    still-failing; anything else (0/3 -> 3/3 included) -> flaky.
     """
     k1, n1 = current
     _check(k1, n1)
@@ -145,8 +146,12 @@ def verdict(baseline: Optional[Counts], current: Counts, alarm_p: float = ALARM_
         v, p, side = FIXED, p_rise, "rise"
     else:
         p, side = min(p_drop, p_rise), ("drop" if p_drop <= p_rise else "rise")
-        if k1 == n1:
+        if k1 == n1 and 2 * k0 >= n0:
             v = UNCHANGED
+        elif k1 == n1:
+            # a mostly failing baseline, a clean but small current sample (0/3 -> 3/3): not yet
+            # significant, so not "fixed" -- and not "unchanged" either; more runs decide
+            v = FLAKY
         elif 2 * k0 < n0 and 2 * k1 < n1:
             v = STILL_FAILING
         else:

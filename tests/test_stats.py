@@ -177,3 +177,12 @@ def test_pool_history() -> None:
     assert pool_history([(10, 10), (0, 10), (10, 10)], want=30) == (10, 10)
     # same rate, different sizes: pooled
     assert pool_history([(4, 5), (8, 10), (9, 10)], want=20) == (21, 25)
+
+
+def test_small_clean_sample_after_failing_baseline_is_not_unchanged():
+    from pcgbot import stats
+
+    for base, cur in (((0, 3), (3, 3)), ((0, 2), (2, 2)), ((1, 4), (4, 4))):
+        assert stats.verdict(base, cur).verdict == stats.FLAKY, (base, cur)
+    assert stats.verdict((9, 10), (10, 10)).verdict == stats.UNCHANGED
+    assert stats.verdict((0, 10), (10, 10)).verdict == stats.FIXED
