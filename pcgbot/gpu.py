@@ -23,6 +23,7 @@ import psutil
 from .errors import PcgbotError
 
 RUN_MARKER = "PCGBOT_RUN_ID"     # same name the runner sets (pcgbot.runner.RUN_MARKER)
+OWNER_MARKER = "PCGBOT_OWNER_PID"  # the pcgbot process that started the run (runner.OWNER_MARKER)
 MIB = 1024 * 1024
 
 # nvmlDeviceGetTopologyCommonAncestor levels (nvml.h): lower = closer.
@@ -192,6 +193,13 @@ class Holder:
     name: str                    # process name ("?" when the pid is not visible here)
     used_mib: Optional[float]
     marker: Optional[str]        # PCGBOT_RUN_ID of the process, None = not one of ours
+    owner: Optional[int] = None  # PCGBOT_OWNER_PID: the pcgbot process that started the run
+
+    def owner_alive_elsewhere(self) -> bool:
+        """A run of another pcgbot process that is still running (a second sweep on this
+        host): not a leftover, never ours to kill."""
+        return (self.owner is not None and self.owner != os.getpid()
+                and psutil.pid_exists(self.owner))
 
     def describe(self) -> str:
         mem = "memory n/a" if self.used_mib is None else gib(self.used_mib)
@@ -204,10 +212,17 @@ def gib(mib: float) -> str:
 
 def run_marker(pid: int) -> Optional[str]:
     """The process's PCGBOT_RUN_ID, or None (no marker, gone, or not ours to read)."""
+    return _markers(pid)[0]
+
+
+def _markers(pid: int) -> tuple[Optional[str], Optional[int]]:
+    """(PCGBOT_RUN_ID, PCGBOT_OWNER_PID) of a process; Nones where absent or unreadable."""
     try:
-        return psutil.Process(pid).environ().get(RUN_MARKER)
+        env = psutil.Process(pid).environ()
     except (psutil.Error, OSError):
-        return None
+        return None, None
+    owner = env.get(OWNER_MARKER)
+    return env.get(RUN_MARKER), (int(owner) if owner and owner.isdigit() else None)
 
 
 def holders(nv: NvmlLike, i: int) -> list[Holder]:
@@ -217,7 +232,8 @@ def holders(nv: NvmlLike, i: int) -> list[Holder]:
             name = psutil.Process(p.pid).name()
         except (psutil.Error, OSError):
             name = "?"
-        out.append(Holder(i, p.pid, name, p.used_mib, run_marker(p.pid)))
+        marker, owner = _markers(p.pid)
+        out.append(Holder(i, p.pid, name, p.used_mib, marker, owner))
     return out
 
 
@@ -385,7 +401,8 @@ def check_gpus(nv: NvmlLike, ids: list[int], *, run_id: str, threshold_mib: floa
     cleaned: list[Cleaned] = []
     for i in ids:
         hs = holders(nv, i)
-        foreign = [h for h in hs if not h.marker or h.marker in live_runs]
+        foreign = [h for h in hs if not h.marker or h.marker in live_runs
+                   or h.owner_alive_elsewhere()]
         if foreign:
             dirty[i] = f"GPU {i} held by " + ", ".join(h.describe() for h in foreign)
             continue

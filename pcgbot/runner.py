@@ -26,6 +26,7 @@ import psutil
 
 RUN_MARKER = "PCGBOT_RUN_ID"
 SWEEP_MARKER = "PCGBOT_SWEEP_ID"
+OWNER_MARKER = "PCGBOT_OWNER_PID"   # lets a GPU check tell a live sweep's run from a leftover
 
 
 @dataclass
@@ -58,6 +59,7 @@ def run_process(cmd: list[str] | str, *, cwd: str | os.PathLike, env: dict[str, 
     argv = shlex.split(cmd) if isinstance(cmd, str) else list(cmd)
     env = dict(env)
     env[RUN_MARKER] = run_id
+    env[OWNER_MARKER] = str(os.getpid())
     log_path = Path(log_path)
     log_path.parent.mkdir(parents=True, exist_ok=True)
     started_at = utcnow()

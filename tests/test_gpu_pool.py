@@ -256,3 +256,23 @@ def test_cli_gpu_without_nvml_exits_zero() -> None:
     assert doc["available"] is False and "NVML" in doc["reason"] and doc["gpus"] == []
     out = subprocess.run(["pcgbot", "gpu"], capture_output=True, text=True)
     assert out.returncode == 0 and out.stdout.startswith("no GPU: ")
+
+
+def test_run_of_another_live_pcgbot_is_not_a_leftover(tmp_path):
+    """Two sweeps on one host: the second one's start check must not kill the first's runs."""
+    import os
+    import subprocess
+    import sys
+
+    from pcgbot.gpu import Holder
+
+    other = subprocess.Popen([sys.executable, "-c", "import time; time.sleep(30)"])
+    try:
+        live = Holder(0, 12345, "python3", 4096.0, "sweepA/t.py/pcg/0", owner=other.pid)
+        dead = Holder(0, 12346, "python3", 4096.0, "sweepA/t.py/pcg/1", owner=2 ** 22 + 7)
+        mine = Holder(0, 12347, "python3", 4096.0, "sweepB/t.py/pcg/0", owner=os.getpid())
+        assert live.owner_alive_elsewhere()
+        assert not dead.owner_alive_elsewhere() and not mine.owner_alive_elsewhere()
+    finally:
+        other.kill()
+        other.wait()
