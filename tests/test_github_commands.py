@@ -81,6 +81,12 @@ def test_rerun_dispatches_the_sweep_workflow_and_reacts(gh, filed):
     assert bot_replies(gh) == []
 
 
+def test_rerun_without_a_test_reruns_every_test_of_the_issue(gh, filed):
+    assert handle_event(filed, event(gh, "/pcgbot rerun")).status == "done"
+    assert gh.repo("o/r").dispatches[0]["inputs"] == {
+        "tests": "registered/x/test_a.py,registered/y/test_b.py"}
+
+
 def test_bisect_defaults_from_the_issue_and_explicit_ends(gh, filed):
     handle_event(filed, event(gh, "/pcgbot bisect"))
     handle_event(filed, event(gh, "/pcgbot bisect test_a --good abcdef1 --bad=ABCDEF2"))

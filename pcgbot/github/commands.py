@@ -143,7 +143,10 @@ class Handler:
         if len(args) > 1 or any(a.startswith("-") for a in args):
             raise CommandError("usage: `/pcgbot rerun [TEST]`")
         st = self._maybe_state()
-        test = self._test(args[0] if args else None, st)
+        if args or not (st and st.tests):
+            test = self._test(args[0] if args else None, st)
+        else:
+            test = ",".join(sorted(st.tests))   # every test of the issue (sweep --tests globs)
         self.b.dispatch(SWEEP_WORKFLOW, self.ref, {"tests": test})
         self.b.react(self.number, self.comment_id, "rocket")
         return Outcome("rerun", "done", None, {"workflow": SWEEP_WORKFLOW, "inputs": {"tests": test}})
