@@ -201,10 +201,18 @@ def rerun_cmd(sweep_dir, failed, include_infra, repeats, out_dir, plan_file, slo
         while (Path(sweep_dir) / f"rerun-{i}").exists():
             i += 1
         out_dir = str(Path(sweep_dir) / f"rerun-{i}")
+    from .sweep import repo_info
+
+    repo = repo or meta.get("repo")
+    head, _ = repo_info(check_repo(plan, repo))
+    if meta.get("commit") and head and head != meta["commit"]:
+        # a pass now may be a fix, not a flake: triage must not call it "resolved on rerun"
+        click.echo(f"pcgbot: warning: {sweep_dir} swept {meta['commit'][:12]}, the checkout is "
+                   f"at {head[:12]}: the re-run tests that commit", err=True)
     pool, slots_n = choose_pool(slots, False)
     click.echo(f"re-running {len(tests)} test(s) into {out_dir}", err=True)
     run_sweep(plan, out_dir, mode=meta.get("mode"), repeats=repeats, tests=tests, slots=slots_n,
-              repo=repo or meta.get("repo"), progress=ProgressPrinter(quiet=quiet), pool=pool)
+              repo=repo, progress=ProgressPrinter(quiet=quiet), pool=pool)
     return _summarize(Path(out_dir), store_path)
 
 

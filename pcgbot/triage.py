@@ -260,6 +260,9 @@ def triage_sweep(sweep_dir: Union[str, os.PathLike], *, plan: Any = None,
     rerun_runs: dict[str, list[RunRecord]] = {}
     for d in rerun_dirs:
         for r in read_runs(Path(d)):
+            # a re-run at another commit that passes may be a fix, not a flake
+            if meta.get("commit") and r.commit and r.commit != meta["commit"]:
+                continue
             rerun_runs.setdefault(r.test, []).append(r)
     entries = []
     for t in failing:
