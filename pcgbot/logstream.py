@@ -29,9 +29,34 @@ def _grep() -> Optional[str]:
 def _scan_grep(sc: _Scanner, grep: str, path: Path, read_at: Callable[[int, int], bytes]) -> bool:
     """Feed the scanner the trigger lines grep finds.  False if grep failed (caller falls back)."""
     words: list[str] = sc.words
-    cmd = [grep, "-a", "-b", "-F"] + [x for w in words for x in ("-e", w)] + ["--", str(path)]
+    cmd = [grep, "-a", "-b", "-F"] + [x for w in words for x in ("-e", w)]
     env = dict(os.environ, LC_ALL="C")
-    with subprocess.Popen(cmd, stdout=subprocess.PIPE, stderr=subprocess.DEVNULL, env=env) as proc:
+    # grep holds a whole line in memory: a tqdm log that only ever writes "\r" is one line of
+    # 100 MB.  tr turns "\r" into "\n" byte for byte, so grep's -b offsets stay file offsets.
+    tr = shutil.which("tr")
+    feeder = None
+    if tr:
+        src = open(path, "rb")
+        feeder = subprocess.Popen([tr, "\r", "\n"], stdin=src, stdout=subprocess.PIPE,
+                                  stderr=subprocess.DEVNULL, env=env)
+        src.close()
+        stdin = feeder.stdout
+    else:
+        cmd += ["--", str(path)]
+        stdin = subprocess.DEVNULL
+    try:
+        return _read_grep(sc, cmd, env, stdin, read_at)
+    finally:
+        if feeder is not None:
+            feeder.stdout.close()
+            feeder.kill()
+            feeder.wait()
+
+
+def _read_grep(sc: _Scanner, cmd: list[str], env: dict, stdin,
+               read_at: Callable[[int, int], bytes]) -> bool:
+    with subprocess.Popen(cmd, stdin=stdin, stdout=subprocess.PIPE, stderr=subprocess.DEVNULL,
+                          env=env) as proc:
         assert proc.stdout is not None
         resume = 0
         out = proc.stdout

@@ -114,3 +114,26 @@ def test_both_paths_agree_on_the_golden_corpus(tmp_path: Path, monkeypatch: pyte
         b = signature_of_log(raw)
         assert (a.fingerprint, a.title) == (b.fingerprint, b.title), f.name
     assert os.environ.get("PCGBOT_NO_GREP") == "1"
+
+
+def test_carriage_return_only_progress_log_keeps_grep_memory_flat(tmp_path):
+    """tqdm writes '\\r' only: without tr in front, grep holds the whole log as one line."""
+    import resource
+    import subprocess
+    import sys
+
+    log = tmp_path / "tqdm.log"
+    bar = b"Capturing batches (bs=4 avail_mem=70.1 GB):  45%|####5     | 9/20 [00:01<00:02]\r"
+    with open(log, "wb") as f:
+        for _ in range(40):
+            f.write(bar * 10000)              # ~34 MB without a single newline
+        f.write(b"\nTraceback (most recent call last):\n"
+                b'  File "/x/sglang/srt/a.py", line 3, in f\n'
+                b"RuntimeError: CUDA error: out of memory\n")
+    code = ("import resource, sys; from pcgbot.signatures import signature_of_log;"
+            "s = signature_of_log(sys.argv[1]); print(s.title);"
+            "print(resource.getrusage(resource.RUSAGE_CHILDREN).ru_maxrss)")
+    out = subprocess.run([sys.executable, "-c", code, str(log)], capture_output=True, text=True,
+                         check=True).stdout.split("\n")
+    assert "out of memory" in out[0]
+    assert int(out[1]) < 20 * 1024      # KiB: the grep/tr children never held the 34 MB line
