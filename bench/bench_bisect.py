@@ -16,8 +16,9 @@ Strategies (all see the same histories and random outcomes per trial seed):
   two sweeps.  pcgbot+h: the same, with the good prior also fed by up to 4 older healthy 10-run
   sweeps at the good rate, as bisect_seed does from the store (a sweep counts while it fails at
   most half as often as the bad sweep; the first one that does not ends the history).
-  Not in the default set: pcgbot95 (confidence 0.95, max 300 runs) and pcgbot-old (the old
-  defaults: confidence 0.95, max 150 runs).
+  Not in the default set: pcgbot95 (confidence 0.95, max 300 runs), pcgbot-old (the old
+  defaults: confidence 0.95, max 150 runs), pcgbot-n95 and pcgbot+h-n95 (--none-confidence
+  0.95: "no culprit" / "good is bad" at 0.95, a commit at 0.99).
 - plain: git bisect with 1 run per step (fail = bad).
 - fixed10: 10 runs per step, bad if any run fails.
 - syzbot: 10 runs per step, bad at >= max(2, n/6) fails, good at 0 fails, else skip; the bad
@@ -46,7 +47,7 @@ from pcgbot.stats import verdict  # noqa: E402
 
 SCENARIOS = [("1.0->0.0", 1.0, 0.0), ("1.0->0.5", 1.0, 0.5), ("0.95->0.6", 0.95, 0.6),
              ("0.9->0.7", 0.9, 0.7), ("flake", 0.95, None)]
-METHODS = ["pcgbot", "pcgbot+h", "plain", "fixed10", "syzbot"]   # also: pcgbot95, pcgbot-old
+METHODS = ["pcgbot", "pcgbot+h", "plain", "fixed10", "syzbot"]   # more: FUNCS
 HISTORY_SWEEPS = 4   # = bisect_seed.HISTORY_SWEEPS
 NO = "none"      # answer: no culprit
 UNSURE = "?"     # answer: inconclusive
@@ -146,6 +147,8 @@ def m_syzbot(h: History, p: Prober):
 
 FUNCS = {"pcgbot": m_pcgbot, "pcgbot+h": lambda h, p: m_pcgbot(h, p, history=True),
          "pcgbot95": lambda h, p: m_pcgbot(h, p, confidence=0.95),
+         "pcgbot-n95": lambda h, p: m_pcgbot(h, p, none_confidence=0.95),
+         "pcgbot+h-n95": lambda h, p: m_pcgbot(h, p, history=True, none_confidence=0.95),
          "pcgbot-old": lambda h, p: m_pcgbot(h, p, confidence=0.95, max_runs=150),
          "plain": m_plain, "fixed10": m_fixed10, "syzbot": m_syzbot}
 
@@ -174,7 +177,7 @@ def main() -> int:
     t0 = time.time()
     print(f"{a.trials} trials per cell; accuracy / wrong / inconclusive in %, mean runs, "
           "mean commits probed; x10 = runs relative to fixed10")
-    print(f"{'n':>4} {'scenario':<10} {'method':<10} {'acc%':>6} {'wrong%':>7} {'inc%':>5} "
+    print(f"{'n':>4} {'scenario':<10} {'method':<12} {'acc%':>6} {'wrong%':>7} {'inc%':>5} "
           f"{'runs':>7} {'commits':>8} {'x10':>5}")
     table = []
     with Pool(a.procs) as pool:
@@ -195,7 +198,7 @@ def main() -> int:
                     inc = max(0.0, 100 - acc - wrong)
                     table.append((n, name, m, f"{acc:.1f}", f"{wrong:.1f}", f"{inc:.1f}",
                                   f"{runs:.1f}", f"{commits:.1f}", x10))
-                    print(f"{n:>4} {name:<10} {m:<10} {acc:6.1f} {wrong:7.1f} {inc:5.1f} "
+                    print(f"{n:>4} {name:<10} {m:<12} {acc:6.1f} {wrong:7.1f} {inc:5.1f} "
                           f"{runs:7.1f} {commits:8.1f} {x10:>5}", flush=True)
     print(f"# {time.time() - t0:.0f} s with {a.procs} processes")
     if a.markdown:   # the table of docs/bisect.md

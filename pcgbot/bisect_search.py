@@ -51,6 +51,11 @@ class SearchConfig:
     # Rate changes (0.95 -> 0.6) need ~80-140 runs on average with a long tail: at 150 10-20% of
     # them ended inconclusive for lack of budget; the budget is a cap, the mean barely moves.
     max_runs: int = 300
+    # Threshold for the answers that blame no commit in the range ("no culprit", "good is bad");
+    # the lower of this and `confidence` applies; None = `confidence`.  0.95 dismisses a flaky
+    # alarm in ~60 runs instead of ~95, but calls more real regressions near --min-effect
+    # "no culprit" (0.9 -> 0.7: 1.7-5% vs 0.3-2%), so it is opt-in (docs/bisect.md, Benchmark).
+    none_confidence: Optional[float] = None
     min_gain: float = 1e-6        # bits per unit cost below which probing is pointless
     max_other: int = 3            # no-verdict runs at a commit before it counts as untestable
     # A culprit must move the pass rate by at least this much, in the direction of the search
@@ -401,7 +406,10 @@ class Search:
         p = self.posterior()
         conf = self.cfg.confidence
         best = max(range(len(p)), key=lambda h: p[h])
-        if p[best] >= conf:
+        need = conf
+        if best in (0, self.n + 1) and self.cfg.none_confidence is not None:
+            need = min(conf, self.cfg.none_confidence)
+        if p[best] >= need:
             status = (GOOD_IS_BAD if best == 0 else NO_CULPRIT if best == self.n + 1 else FOUND)
             return Decision(status, best if status == FOUND else None, p[best], best, best, True)
         for a, b in self.blocks():

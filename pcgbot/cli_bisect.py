@@ -56,6 +56,9 @@ def _gpus(text: Optional[str]) -> tuple[int, ...]:
 @click.option("--confidence", type=click.FloatRange(0.5, 0.999999),
               default=SearchConfig.confidence,
               show_default=True, help="Posterior needed to name a commit.")
+@click.option("--none-confidence", type=click.FloatRange(0.5, 0.999999), default=None,
+              help="Posterior needed to answer no-culprit or good-is-bad, if lower than "
+              "--confidence (cheaper on flaky alarms) [default: --confidence].")
 @click.option("--max-runs", type=click.IntRange(min=1), default=SearchConfig.max_runs,
               show_default=True,
               help="Test-run budget.")
@@ -76,7 +79,8 @@ def _gpus(text: Optional[str]) -> tuple[int, ...]:
 @click.option("--json", "as_json", is_flag=True, help="Print the result as JSON.")
 def bisect_cmd(test: str, plan_file: Optional[str], repo: Optional[str], good: Optional[str],
                bad: Optional[str], mode: Optional[str], signature: Optional[str],
-               confidence: float, max_runs: int, min_effect: Optional[float], slots: int,
+               confidence: float, none_confidence: Optional[float], max_runs: int,
+               min_effect: Optional[float], slots: int,
                gpus: Optional[str], fix: bool, resume: bool, store_path: Optional[str],
                state_dir: str, keep_worktrees: bool, out: Optional[str], as_json: bool) -> int:
     """Flake-aware bisection of TEST (a path or short name) over first-parent commits.
@@ -85,7 +89,7 @@ def bisect_cmd(test: str, plan_file: Optional[str], repo: Optional[str], good: O
     counts only failures with the regression's signature.  Prints the culprit with its
     confidence and the evidence per commit, or "inconclusive" with the range left."""
     plan = find_plan(plan_file, test)
-    cfg = SearchConfig()
+    cfg = SearchConfig(none_confidence=none_confidence)
     if min_effect is not None:
         cfg.min_effect = min_effect
     res = bisect_test(plan, test, repo=repo, good=good, bad=bad, mode=mode, signature=signature,

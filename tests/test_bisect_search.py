@@ -155,3 +155,44 @@ def test_bad_arguments():
         Search(3, weights=[1, 1])
     with pytest.raises(ValueError):
         Search(3).record(1, "crash")
+
+
+def _all_pass(cfg: SearchConfig) -> Search:
+    """A flaky alarm (bad sweep 4/10) where every probe passes: drive it to its answer."""
+    s = Search(20, (10, 10), (4, 10), cfg)
+    run_search(s, lambda j: PASS)
+    return s
+
+
+def test_no_culprit_has_its_own_lower_threshold():
+    strict = _all_pass(SearchConfig())                            # 0.99 for every answer
+    lowered = _all_pass(SearchConfig(none_confidence=0.95))       # 0.95 to blame no commit
+    d_strict, d_lowered = strict.decision(), lowered.decision()
+    assert d_strict.status == d_lowered.status == NO_CULPRIT
+    assert d_strict.confidence >= 0.99 > d_lowered.confidence >= 0.95
+    assert lowered.runs < strict.runs
+    # The lower of the two thresholds applies: --confidence 0.9 answers at 0.9.
+    loose = _all_pass(SearchConfig(confidence=0.9, none_confidence=0.95))
+    assert loose.decision().status == NO_CULPRIT and loose.runs < lowered.runs
+    assert 0.9 <= loose.decision().confidence < 0.95
+
+
+def test_naming_a_commit_still_needs_the_full_confidence():
+    # A flaky 1.0 -> 0.5 regression: whenever a commit holds 0.95..0.99 the search goes on.
+    seen = 0
+    for seed in range(6):
+        rng = random.Random(seed)
+        s = Search(20, (10, 10), (5, 10), SearchConfig(none_confidence=0.95))
+        while True:
+            p = s.posterior()
+            best = max(range(1, 21), key=lambda h: p[h])
+            if 0.95 <= p[best] < 0.99:
+                seen += 1
+                assert s.decision().status == INCONCLUSIVE and not s.decision().done
+            picks = s.next_probes()
+            if not picks:
+                break
+            s.record(picks[0], PASS if picks[0] < 9 or rng.random() < 0.5 else FAIL)
+        d = s.decision()
+        assert (d.status, d.index) == (FOUND, 9) and d.confidence >= 0.99
+    assert seen >= 3
