@@ -2,9 +2,10 @@
 
 ``pcgbot bisect test_embedding_models`` with no commits reads the store: bad = the newest sweep
 in which the test failed with the regression's signature, good = the nearest older sweep in
-which it was healthy.  Those sweeps' pass counts seed the search's rate priors.  Commits given
-on the command line are seeded from a sweep at that commit when the store has one; otherwise
-the search measures each end first (``Seeds.measure``).
+which it was healthy.  Those sweeps' pass counts seed the search's rate priors, and up to
+``HISTORY_SWEEPS`` older healthy sweeps at ancestors of the good commit add to its prior.
+Commits given on the command line are seeded from a sweep at that commit when the store has
+one; otherwise the search measures each end first (``Seeds.measure``).
 """
 
 from __future__ import annotations
