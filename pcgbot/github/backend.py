@@ -9,6 +9,7 @@ status description and check-run summary goes through ``pcgbot.redact.redact``.
 
 from __future__ import annotations
 
+from abc import ABC, abstractmethod
 from dataclasses import dataclass, field
 from typing import Any, Callable, Optional
 
@@ -42,7 +43,7 @@ class Comment:
     association: str = "NONE"
 
 
-class Backend:
+class Backend(ABC):
     """What sync/status/commands need from GitHub.  Subclasses implement the ``_``-less methods;
     ``clean`` is applied by callers-facing wrappers in each subclass."""
 
@@ -56,26 +57,40 @@ class Backend:
         return text if len(text) <= limit else text[: limit - 2] + "…\n"
 
     # issues
-    def list_issues(self, labels: list[str], state: str = "all") -> list[Issue]: raise NotImplementedError
-    def get_issue(self, number: int) -> Issue: raise NotImplementedError
-    def create_issue(self, title: str, body: str, labels: list[str]) -> Issue: raise NotImplementedError
+    @abstractmethod
+    def list_issues(self, labels: list[str], state: str = "all") -> list[Issue]: ...
+    @abstractmethod
+    def get_issue(self, number: int) -> Issue: ...
+    @abstractmethod
+    def create_issue(self, title: str, body: str, labels: list[str]) -> Issue: ...
+    @abstractmethod
     def edit_issue(self, number: int, *, title: Optional[str] = None, body: Optional[str] = None,
                    state: Optional[str] = None, state_reason: Optional[str] = None,
-                   labels: Optional[list[str]] = None) -> None: raise NotImplementedError
-    def list_comments(self, number: int) -> list[Comment]: raise NotImplementedError
-    def add_comment(self, number: int, body: str) -> Comment: raise NotImplementedError
-    def delete_comment(self, number: int, comment_id: int) -> None: raise NotImplementedError
-    def ensure_labels(self, specs: dict[str, tuple[str, str]]) -> list[str]: raise NotImplementedError
+                   labels: Optional[list[str]] = None) -> None: ...
+    @abstractmethod
+    def list_comments(self, number: int) -> list[Comment]: ...
+    @abstractmethod
+    def add_comment(self, number: int, body: str) -> Comment: ...
+    @abstractmethod
+    def delete_comment(self, number: int, comment_id: int) -> None: ...
+    @abstractmethod
+    def ensure_labels(self, specs: dict[str, tuple[str, str]]) -> list[str]: ...
     # statuses and checks
-    def latest_status(self, sha: str, context: str) -> Optional[dict]: raise NotImplementedError
+    @abstractmethod
+    def latest_status(self, sha: str, context: str) -> Optional[dict]: ...
+    @abstractmethod
     def create_status(self, sha: str, state: str, description: str, target_url: Optional[str],
-                      context: str) -> None: raise NotImplementedError
+                      context: str) -> None: ...
+    @abstractmethod
     def upsert_check_run(self, sha: str, name: str, conclusion: str, title: str, summary: str,
-                         details_url: Optional[str]) -> bool: raise NotImplementedError
+                         details_url: Optional[str]) -> bool: ...
     # bot commands
-    def react(self, number: int, comment_id: int, content: str) -> None: raise NotImplementedError
-    def dispatch(self, workflow: str, ref: str, inputs: dict[str, str]) -> None: raise NotImplementedError
-    def permission(self, login: str) -> str: raise NotImplementedError
+    @abstractmethod
+    def react(self, number: int, comment_id: int, content: str) -> None: ...
+    @abstractmethod
+    def dispatch(self, workflow: str, ref: str, inputs: dict[str, str]) -> None: ...
+    @abstractmethod
+    def permission(self, login: str) -> str: ...
 
 
 def _raw(obj: Any) -> dict:
