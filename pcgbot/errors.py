@@ -16,3 +16,9 @@ class UsageError(PcgbotError):
     """Bad input (a plan, an argument, a file): exit code 2."""
 
     exit_code = 2
+
+
+class Interrupted(PcgbotError):
+    """The sweep was stopped by a signal (exit 130, like a shell's Ctrl-C)."""
+
+    exit_code = 130

@@ -24,6 +24,8 @@ from typing import Iterable, Optional
 
 import psutil
 
+from .errors import Interrupted
+
 RUN_MARKER = "PCGBOT_RUN_ID"
 SWEEP_MARKER = "PCGBOT_SWEEP_ID"
 OWNER_MARKER = "PCGBOT_OWNER_PID"   # lets a GPU check tell a live sweep's run from a leftover
@@ -231,3 +233,34 @@ def detect_pcg(log_path: str | os.PathLike) -> Optional[bool]:
     except OSError:
         return None
     return False if off else None
+
+
+class StopOnSignal:
+    """SIGINT/SIGTERM (Ctrl-C, a cancelled CI job): kill every run of this sweep, record none
+    of the killed runs (their outcome is ours, not the test's), and end with a clear error;
+    ``--resume`` then finishes the sweep."""
+
+    def __init__(self, sweep_id: str):
+        self.sweep_id = sweep_id
+        self.signum: Optional[int] = None
+        self._old: dict[int, object] = {}
+
+    def __enter__(self) -> "StopOnSignal":
+        if threading.current_thread() is threading.main_thread():
+            for sig in (signal.SIGINT, signal.SIGTERM):
+                self._old[sig] = signal.signal(sig, self._handle)
+        return self
+
+    def _handle(self, signum, frame) -> None:
+        first = self.signum is None
+        self.signum = signum
+        if first:
+            kill_procs(find_marked(SWEEP_MARKER, self.sweep_id), grace=2.0)
+
+    def __exit__(self, *exc) -> None:
+        for sig, old in self._old.items():
+            signal.signal(sig, old)
+        if self.signum is not None and exc[0] is None:
+            name = signal.Signals(self.signum).name
+            raise Interrupted(f"interrupted by {name}: runs in flight were killed and not "
+                              "recorded; finish the sweep with --resume")

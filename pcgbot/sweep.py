@@ -10,10 +10,8 @@ from __future__ import annotations
 
 import json
 import os
-import signal
 import socket
 import sys
-import threading
 import time
 import uuid
 from concurrent.futures import FIRST_COMPLETED, Future, ThreadPoolExecutor, wait
@@ -21,26 +19,21 @@ from pathlib import Path
 from typing import Callable, Optional
 
 from . import gitutil_min as git
-from .errors import PcgbotError, UsageError
+from .errors import UsageError
 from .model import FAIL, INFRA, PASS, SKIP, TIMEOUT, RunRecord
 from .plan import Plan, TestSpec
-from .runner import (SWEEP_MARKER, detect_pcg, find_marked, kill_procs, run_process,
-                     split_command, utcnow)
+from .runner import (SWEEP_MARKER, StopOnSignal, detect_pcg, find_marked, kill_procs,
+                     run_process, split_command, utcnow)
+from .scheduler import Scheduler, order_tests, shard_tests
 from .shim import SHIM_DIR
 from .slots import CpuPool
-from .sweepdir import (RUNS, RunWriter, log_name, read_meta, read_runs, repair_tail,
+from .sweepdir import (RUNS, DirLock, RunWriter, log_name, read_meta, read_runs, repair_tail,
                        write_meta)
 
 # Re-exported for callers that think of these as sweep functions.
 __all__ = ["run_sweep", "run_one", "read_runs", "read_meta", "shard_tests", "order_tests"]
 
 Progress = Callable[[RunRecord, int, int], None]
-
-
-class Interrupted(PcgbotError):
-    """The sweep was stopped by a signal (exit 130, like a shell's Ctrl-C)."""
-
-    exit_code = 130
 
 
 def mode_env(plan: Plan, mode_name: Optional[str], base: Optional[dict] = None) -> dict[str, str]:
@@ -69,24 +62,6 @@ def parse_shard(text: Optional[str]) -> Optional[tuple[int, int]]:
     if not (n >= 1 and 1 <= i <= n):
         raise UsageError(f"--shard: {text!r}: need 1 <= I <= N")
     return i, n
-
-
-def order_tests(tests: list[TestSpec], history: dict[str, float]) -> list[TestSpec]:
-    """Longest first; ties by path so the order is deterministic."""
-    return sorted(tests, key=lambda t: (-history.get(t.path, t.est_time), t.path))
-
-
-def shard_tests(tests: list[TestSpec], shard: tuple[int, int], history: dict[str, float],
-                ) -> list[TestSpec]:
-    """Greedy LPT partition of tests into N balanced bins by estimated time; bin I (1-based)."""
-    i, n = shard
-    bins: list[list[TestSpec]] = [[] for _ in range(n)]
-    load = [0.0] * n
-    for t in order_tests(tests, history):
-        j = min(range(n), key=lambda b: (load[b], b))
-        bins[j].append(t)
-        load[j] += history.get(t.path, t.est_time)
-    return bins[i - 1]
 
 
 def repo_info(repo: Path) -> tuple[Optional[str], Optional[str]]:
@@ -227,7 +202,7 @@ def run_sweep(plan: Plan, out_dir: str | os.PathLike, *, mode: Optional[str] = N
         raise UsageError(f"{out}: already holds a sweep; pass --resume to finish it "
                          "or choose another --out")
     out.mkdir(parents=True, exist_ok=True)
-    with _DirLock(out):
+    with DirLock(out):
         if resume and (out / "sweep.json").exists():
             meta = _resume_meta(out, plan, mode, repo_p)
             selected = [t for t in plan.tests if t.path in set(meta.get("tests") or [])] \
@@ -238,7 +213,7 @@ def run_sweep(plan: Plan, out_dir: str | os.PathLike, *, mode: Optional[str] = N
             meta["partial"] = partial
         write_meta(out, meta)
         pool = pool or CpuPool(slots or 1)
-        with _StopOnSignal(meta["sweep_id"]) as stop:
+        with StopOnSignal(meta["sweep_id"]) as stop:
             _drive(plan, out, meta, selected, mode, reps, repo_p, timeout, slots, pool,
                    adaptive, baseline or {}, history, progress, stop)
         meta["finished_at"] = utcnow()
@@ -267,72 +242,13 @@ def _resume_meta(out: Path, plan: Plan, mode: str, repo_p: Path) -> dict:
     return meta
 
 
-class _DirLock:
-    """One sweep process per folder: a second one (say, --resume while it runs) is refused
-    instead of killing the live sweep's runs.  flock dies with its holder, even on SIGKILL."""
-
-    def __init__(self, out: Path):
-        self.path = out / ".lock"
-        self.fd: Optional[int] = None
-
-    def __enter__(self) -> "_DirLock":
-        import fcntl
-
-        self.fd = os.open(self.path, os.O_RDWR | os.O_CREAT, 0o644)
-        try:
-            fcntl.flock(self.fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
-        except OSError:
-            holder = os.read(self.fd, 32).decode(errors="replace").strip() or "?"
-            os.close(self.fd)
-            raise UsageError(f"{self.path.parent}: another pcgbot sweep (pid {holder}) is "
-                             "running in this folder") from None
-        os.ftruncate(self.fd, 0)
-        os.write(self.fd, str(os.getpid()).encode())
-        return self
-
-    def __exit__(self, *exc) -> None:
-        if self.fd is not None:
-            os.close(self.fd)
-
-
-class _StopOnSignal:
-    """SIGINT/SIGTERM (Ctrl-C, a cancelled CI job): kill every run of this sweep, record none
-    of the killed runs (their outcome is ours, not the test's), and end with a clear error;
-    ``--resume`` then finishes the sweep."""
-
-    def __init__(self, sweep_id: str):
-        self.sweep_id = sweep_id
-        self.signum: Optional[int] = None
-        self._old: dict[int, object] = {}
-
-    def __enter__(self) -> "_StopOnSignal":
-        if threading.current_thread() is threading.main_thread():
-            for sig in (signal.SIGINT, signal.SIGTERM):
-                self._old[sig] = signal.signal(sig, self._handle)
-        return self
-
-    def _handle(self, signum, frame) -> None:
-        first = self.signum is None
-        self.signum = signum
-        if first:
-            kill_procs(find_marked(SWEEP_MARKER, self.sweep_id), grace=2.0)
-
-    def __exit__(self, *exc) -> None:
-        for sig, old in self._old.items():
-            signal.signal(sig, old)
-        if self.signum is not None and exc[0] is None:
-            name = signal.Signals(self.signum).name
-            raise Interrupted(f"interrupted by {name}: runs in flight were killed and not "
-                              "recorded; finish the sweep with --resume")
-
-
 def _drive(plan, out, meta, selected, mode, reps, repo_p, timeout, slots, pool, adaptive,
            baseline, history, progress, stop) -> None:
     """Schedule and run every missing (test, attempt) of the sweep."""
     done = {r.key: r for r in read_runs(out)}
     writer = RunWriter(out)
     use_gpu_env = bool(getattr(pool, "is_gpu", False))
-    sched = _Scheduler(plan, selected, mode, reps, done, adaptive, baseline, history)
+    sched = Scheduler(plan, selected, mode, reps, done, adaptive, baseline, history)
     total = sched.total_planned()
     finished = [sum(1 for k in done if k[1] == mode)]
 
@@ -406,79 +322,6 @@ def _infra(plan, t, mode, a, meta, reason) -> RunRecord:
     rec = _skip(plan, t, mode, a, meta, reason)
     rec.outcome = INFRA
     return rec
-
-
-class _Scheduler:
-    """Which (test, attempt) may start next.
-
-    Fixed repeats: every missing attempt is ready at once, longest test first.  Adaptive: a test
-    starts with ``min_runs`` attempts and gets more only while ``adaptive.decide`` says the
-    verdict is still open (up to ``max_runs``).
-    """
-
-    def __init__(self, plan, tests, mode, reps, done, adaptive, baseline, history):
-        self.adaptive = adaptive
-        self.baseline = baseline
-        self.timeout_fails = plan.timeout_is_failure
-        self.mode = mode
-        self.order = order_tests(tests, history)
-        self.results: dict[str, list[str]] = {t.path: [] for t in tests}
-        self.pending: dict[str, list[int]] = {}
-        self.inflight: dict[str, int] = {t.path: 0 for t in tests}
-        self.stopped: set[str] = set()
-        self.cap = reps if adaptive is None else max(reps, adaptive.max_runs)
-        for t in tests:
-            for a in range(self.cap):
-                r = done.get((t.path, mode, a))
-                if r is not None:
-                    self.results[t.path].append(r.outcome)
-            first = reps if adaptive is None else adaptive.min_runs
-            self.pending[t.path] = [a for a in range(first) if (t.path, mode, a) not in done]
-        self._next = {t.path: (reps if adaptive is None else adaptive.min_runs) for t in tests}
-        self._done_keys = done
-
-    def total_planned(self) -> int:
-        return sum(len(v) for v in self.pending.values()) + sum(
-            1 for k in self._done_keys if k[1] == self.mode)
-
-    def ready(self):
-        """(test, attempt) pairs that may start, longest test first; the caller takes them."""
-        for t in self.order:
-            pend = self.pending.get(t.path)
-            while pend:
-                before = len(pend)
-                yield t, pend[0]
-                if len(pend) == before:    # not taken: the pool is full for this test
-                    break
-
-    def take(self, t, a) -> None:
-        self.pending[t.path].remove(a)
-        self.inflight[t.path] += 1
-
-    def pop_all(self, t) -> list[int]:
-        out = self.pending.get(t.path, [])
-        self.pending[t.path] = []
-        return out
-
-    def finish(self, t, rec: Optional[RunRecord]) -> None:
-        self.inflight[t.path] -= 1
-        if rec is None:
-            return
-        self.results[t.path].append(rec.outcome)
-        if self.adaptive is None or self.pending[t.path] or self.inflight[t.path]:
-            return
-        outs = self.results[t.path]
-        nxt = self._next[t.path]
-        while nxt < self.cap and (t.path, self.mode, nxt) in self._done_keys:
-            nxt += 1
-        if nxt >= self.cap:
-            return
-        k = outs.count(PASS)
-        n = k + outs.count(FAIL) + (outs.count(TIMEOUT) if self.timeout_fails else 0)
-        decision = self.adaptive.decide(self.baseline.get(t.path), k, n, len(outs))
-        if decision.action == "continue":
-            self.pending[t.path].append(nxt)
-            self._next[t.path] = nxt + 1
 
 
 def run_one(plan: Plan, test: TestSpec, *, out_dir: str | os.PathLike, mode: Optional[str] = None,

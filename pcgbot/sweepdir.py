@@ -12,7 +12,7 @@ import os
 import shutil
 import threading
 from pathlib import Path
-from typing import Any, Iterable
+from typing import Any, Iterable, Optional
 
 from .errors import PcgbotError, UsageError
 from .model import RunRecord
@@ -185,3 +185,31 @@ def check_sweep_dir(sweep_dir: str | os.PathLike) -> Path:
     if not (p / META).exists():
         raise PcgbotError(f"{p}: not a sweep directory (no {META})")
     return p
+
+
+class DirLock:
+    """One sweep process per folder: a second one (say, --resume while it runs) is refused
+    instead of killing the live sweep's runs.  flock dies with its holder, even on SIGKILL."""
+
+    def __init__(self, out: Path):
+        self.path = out / ".lock"
+        self.fd: Optional[int] = None
+
+    def __enter__(self) -> "DirLock":
+        import fcntl
+
+        self.fd = os.open(self.path, os.O_RDWR | os.O_CREAT, 0o644)
+        try:
+            fcntl.flock(self.fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
+        except OSError:
+            holder = os.read(self.fd, 32).decode(errors="replace").strip() or "?"
+            os.close(self.fd)
+            raise UsageError(f"{self.path.parent}: another pcgbot sweep (pid {holder}) is "
+                             "running in this folder") from None
+        os.ftruncate(self.fd, 0)
+        os.write(self.fd, str(os.getpid()).encode())
+        return self
+
+    def __exit__(self, *exc) -> None:
+        if self.fd is not None:
+            os.close(self.fd)

@@ -118,7 +118,6 @@ def test_both_paths_agree_on_the_golden_corpus(tmp_path: Path, monkeypatch: pyte
 
 def test_carriage_return_only_progress_log_keeps_grep_memory_flat(tmp_path):
     """tqdm writes '\\r' only: without tr in front, grep holds the whole log as one line."""
-    import resource
     import subprocess
     import sys
 

@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import json
-import os
 import signal
 import subprocess
 import sys
@@ -145,7 +144,7 @@ def test_run_one_streams_log(tmp_path):
     assert r.returncode == 0, r.stderr
     assert "Compiling num tokens" in r.stdout       # streamed to the terminal
     assert "PASS test_2.py" in r.stderr
-    r2 = run_cli("run-one", str(plan), "test_2", "--out", str(tmp_path / "m"))
+    assert run_cli("run-one", str(plan), "test_2", "--out", str(tmp_path / "m")).returncode == 0
     assert [x.attempt for x in read_runs(tmp_path / "m")] == [0, 1]
 
 
