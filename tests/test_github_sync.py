@@ -201,13 +201,7 @@ def test_concurrent_syncs_make_one_issue(gh):
         winners = live(gh, fp)
         assert len(winners) == 1
         mine = [i for i in gh.repo("o/r").issue_list() if f"sig={fp}" in (i["body"] or "")]
-        assert len(mine) >= 2, "the race really happened"
-        assert winners[0]["number"] == min(i["number"] for i in mine)
-        assert all(i["state"] == "closed" for i in mine if i is not winners[0])
-        # every loser says where to look, exactly once
-        for i in mine[1:]:
-            dups = [c for c in gh.repo("o/r").comments_of(i["number"]) if "Duplicate of" in c["body"]]
-            assert len(dups) == 1
+        assert mine == winners                      # the sig: label claim let one bot file
         # and a later sync of either bot changes nothing
         n = len(gh.requests)
         sync(backends[0], a)

@@ -75,6 +75,10 @@ class Backend(ABC):
     def delete_comment(self, number: int, comment_id: int) -> None: ...
     @abstractmethod
     def ensure_labels(self, specs: dict[str, tuple[str, str]]) -> list[str]: ...
+    @abstractmethod
+    def claim_label(self, name: str, color: str, description: str) -> bool:
+        """Create label ``name``; True if this call created it, False if it already existed.
+        GitHub creates a label once (422 already_exists after), so it serves as a lock."""
     # statuses and checks
     @abstractmethod
     def latest_status(self, sha: str, context: str) -> Optional[dict]: ...
@@ -208,6 +212,21 @@ class RemoteBackend(Backend):
             self._labels.add(name.lower())
             created.append(name)
         return created
+
+    def claim_label(self, name: str, color: str, description: str) -> bool:
+        won = [True]
+
+        def make() -> None:
+            try:
+                self.repo.create_label(name=name, color=color, description=description)
+            except GithubException as e:
+                if e.status != 422 or "already_exists" not in str(e.data):
+                    raise
+                won[0] = False     # (also when our own first try was applied but its answer lost)
+        self._call(f"claim label {name}", make)
+        if self._labels is not None:
+            self._labels.add(name.lower())
+        return won[0]
 
     def latest_status(self, sha: str, context: str) -> Optional[dict]:
         # The combined status holds the latest status per context (documented endpoint:

@@ -155,6 +155,16 @@ class FolderBackend(Backend):
                 _atomic_write(path, json.dumps(have, indent=2, sort_keys=True) + "\n")
         return new
 
+    def claim_label(self, name: str, color: str, description: str) -> bool:
+        path = self.root / "labels.json"
+        with self._lock():
+            have = json.loads(path.read_text()) if path.exists() else {}
+            if name in have:
+                return False
+            have[name] = {"color": color, "description": description}
+            _atomic_write(path, json.dumps(have, indent=2, sort_keys=True) + "\n")
+        return True
+
     # --- statuses and checks --------------------------------------------------------------------
     def _statuses(self, sha: str) -> list[dict]:
         p = self.root / "statuses" / f"{_slug(sha)}.json"

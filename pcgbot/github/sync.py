@@ -5,9 +5,11 @@ Invariants (each has a test in tests/test_github_sync.py):
   marker in its body; never by title, never through search (its index lags new issues).
 - Running sync twice on the same analysis changes nothing: bodies are compared before editing,
   and every comment carries an event key that is looked up before posting.
-- Two syncs at once still end with one live issue per fingerprint: after creating, the issue
-  list is read again; if several live issues share a fingerprint, the lowest number wins and the
-  others are closed as duplicates (every process picks the same winner).
+- Two syncs at once make one issue per fingerprint: the one that creates the ``sig:FP`` label
+  (GitHub creates a label once) files the issue, the others wait for it and update it.  As a
+  second line of defence (a label left by a crashed sync), the list is read again after
+  creating; if several live issues share a fingerprint, the lowest number wins and the others
+  are closed as duplicates (every process picks the same winner).
 - A failure part-way leaves nothing the next sync cannot finish: comments go out before the
   body that records them, and a posted comment is recognised by its key, so a retry neither
   loses nor doubles it.
@@ -16,6 +18,8 @@ Invariants (each has a test in tests/test_github_sync.py):
 from __future__ import annotations
 
 import hashlib
+import os
+import time
 from dataclasses import dataclass, field
 from typing import Any, Callable, Optional
 
@@ -30,6 +34,10 @@ CATEGORY_COLORS = {"pcg-bug": "d93f0b", "not-pcg": "0e8a16", "infra": "fbca04", 
                    "flaky": "fef2c0", "untriaged": "cccccc", "resolved-on-rerun": "c2e0c6"}
 AUTOCLOSE_REOPENS = 2      # after this many reopens a human closes the issue
 MAX_STATE_TESTS = 100      # tests remembered per issue (the body, state included, must fit 65,536)
+
+
+# How long a sync waits for the issue of a signature whose label another sync just claimed.
+CLAIM_WAIT_S = float(os.environ.get("PCGBOT_GITHUB_CLAIM_WAIT", "20"))
 
 
 def sig_label(fp: str) -> str:
@@ -199,6 +207,15 @@ class Syncer:
         if st.ignored:
             self.result.skipped.append(f"{fp} (marked invalid)")
             return
+        # The sig: label is created once by GitHub (422 after): whoever creates it files the
+        # issue; a concurrent sync that finds it taken waits for that issue and updates it.
+        label = sig_label(fp)
+        if not self.b.claim_label(label, *label_specs(st)[label]):
+            found = self._await_issue(fp)
+            if found is not None:
+                self.update(sig, *found)
+                return
+            self.log(f"github: {label} exists but no issue appeared; filing it")
         self.merge(st, sig)
         st.announced = facts(st)
         issue = self.b.create_issue(issue_title(sig.get("title") or fp, list(st.tests)),
@@ -206,6 +223,17 @@ class Syncer:
         self.result.created.append(issue.number)
         self.log(f"github: filed #{issue.number} for {fp}")
         self.find(fp, fresh=True)   # a concurrent bot may have filed the same fingerprint: settle it now
+
+    def _await_issue(self, fp: str) -> Optional[tuple[Issue, IssueState]]:
+        """Poll for the issue another sync is filing (bounded: it may have crashed)."""
+        deadline = time.monotonic() + CLAIM_WAIT_S
+        delay = 0.2
+        while True:
+            found = self.find(fp, fresh=True)
+            if found is not None or time.monotonic() >= deadline:
+                return found
+            time.sleep(min(delay, max(0.0, deadline - time.monotonic())))
+            delay = min(delay * 2, 3.0)
 
     def update(self, sig: dict, issue: Issue, st: IssueState) -> None:
         fp = sig["fingerprint"]
