@@ -253,3 +253,20 @@ def test_human_won_t_fix_is_not_reopened(gh):
     res = sync(b, make_analysis([make_signature(current=(1, 10))], sweep="s2"))
     assert res.reopened == [] and gh.repo("o/r").issues[1]["state"] == "closed"
     assert "1/10" in gh.repo("o/r").issues[1]["body"]
+
+
+def test_a_rerun_sweep_posts_the_pass_rates_once(gh):
+    """/pcgbot rerun dispatches a partial sweep: its rates are posted even when nothing changed."""
+    b = remote(gh)
+    sync(b, make_analysis([make_signature()]))
+    rerun = make_analysis([make_signature()], sweep="rerun-7")
+    rerun["sweep"]["partial"] = True
+    sync(b, rerun)
+    sync(b, rerun)                                          # idempotent: one comment per sweep
+    posted = [c["body"] for c in gh.repo("o/r").comments_of(1) if "Re-run `rerun-7`" in c["body"]]
+    assert len(posted) == 1
+    assert "| `registered/x/test_a.py` | 0/10 | regression |" in posted[0]
+    # a full sweep with the same rates stays quiet
+    n = len(gh.repo("o/r").comments_of(1))
+    sync(b, make_analysis([make_signature()], sweep="sweep-2"))
+    assert len(gh.repo("o/r").comments_of(1)) == n

@@ -343,6 +343,8 @@ class Syncer:
                     self.result.skipped.append(f"{fp} (failing, but not a new regression)")
             else:
                 self.update(sig, *got)
+        if (self.a.get("sweep") or {}).get("partial"):
+            self.post_rates()
         for fp, issues in sorted(self.snapshot().items()):
             if fp in failing:
                 continue
@@ -350,6 +352,27 @@ class Syncer:
                 if issue.state == "open":
                     self.close_if_healthy(issue, sigs)
         return self.result
+
+    def post_rates(self) -> None:
+        """A partial sweep is a re-run (``/pcgbot rerun``): every open issue whose tests it ran
+        gets the pass rates it measured, once per sweep, changed or not -- someone asked."""
+        rows = {t["test"]: t for t in self.a.get("tests") or []}
+        for fp, issues in sorted(self.snapshot().items()):
+            for issue in issues:
+                st = IssueState.load(issue.body)
+                if issue.state != "open" or st is None or st.superseded_by:
+                    continue
+                hit = [rows[t] for t in sorted(st.tests) if t in rows]
+                if not hit:
+                    continue
+                lines = [f"Re-run `{self.sweep_id}` at `{(self.commit or '?')[:12]}`:", "",
+                         "| test | passed | verdict |", "|---|---|---|"]
+                for t in hit:
+                    k, n = (t.get("current") or [0, 0])[:2]
+                    lines.append(f"| `{t['test']}` | {k}/{n} | {t.get('verdict') or '-'} |")
+                if self.run_url:
+                    lines += ["", f"Run: {self.run_url}"]
+                self.comment_once(issue.number, f"rates:{fp}:{self.sweep_id}", "\n".join(lines))
 
 
 def sync(backend: Backend, analysis: dict, **kw: Any) -> SyncResult:
