@@ -295,7 +295,11 @@ def _drive(plan, out, meta, selected, mode, reps, repo_p, timeout, slots, pool, 
                 if started:
                     continue
                 break
-            doneset, _ = wait(list(running), return_when=FIRST_COMPLETED)
+            doneset, _ = wait(list(running), timeout=1.0, return_when=FIRST_COMPLETED)
+            if stop.signum is not None:
+                # a run whose process was being started when the signal came escaped the first
+                # kill (a forked child carries the marker only once it has exec'd): again
+                kill_procs(find_marked(SWEEP_MARKER, meta["sweep_id"]), grace=2.0)
             for fut in doneset:
                 t, a, ids = running.pop(fut)
                 pool.release(ids)
