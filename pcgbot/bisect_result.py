@@ -58,7 +58,10 @@ class BisectResult:
         if self.evidence:
             lines.append("evidence (passed/runs per probed commit, oldest first):")
             for e in self.evidence:
-                extra = " untestable (setup failed)" if e.get("untestable") else ""
+                # untestable = setup failed, or only runs without a verdict (other crashes)
+                extra = ((" untestable (no verdict runs)" if e.get("ignored") and not e.get("passed")
+                          and e.get("runs", 0) == 0 else " untestable (setup failed)")
+                         if e.get("untestable") else "")
                 if e.get("ignored"):
                     extra += f" +{e['ignored']} runs without a verdict"
                 lines.append(f"  {e['sha'][:10]} [{e['index']:>3}] {e['passed']:>3}/{e['runs']:<3}"
