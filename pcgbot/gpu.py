@@ -21,9 +21,7 @@ from typing import Callable, Optional, Protocol
 import psutil
 
 from .errors import PcgbotError
-
-RUN_MARKER = "PCGBOT_RUN_ID"     # same name the runner sets (pcgbot.runner.RUN_MARKER)
-OWNER_MARKER = "PCGBOT_OWNER_PID"  # the pcgbot process that started the run (runner.OWNER_MARKER)
+from .runner import OWNER_MARKER, RUN_MARKER, find_marked
 MIB = 1024 * 1024
 
 # nvmlDeviceGetTopologyCommonAncestor levels (nvml.h): lower = closer.
@@ -248,17 +246,6 @@ def _protected() -> set[int]:
     return pids
 
 
-def _marked(value: str) -> list[psutil.Process]:
-    out = []
-    for p in psutil.process_iter():
-        try:
-            if p.environ().get(RUN_MARKER) == value:
-                out.append(p)
-        except (psutil.Error, OSError):
-            continue
-    return out
-
-
 def kill_leftover(h: Holder, grace: float = 3.0) -> list[int]:
     """Kill a leftover run's whole tree: the holder's process group, every process carrying
     the same marker, and their descendants.  SIGTERM, ``grace`` seconds, then SIGKILL."""
@@ -279,7 +266,7 @@ def kill_leftover(h: Holder, grace: float = 3.0) -> list[int]:
     except (psutil.Error, OSError):
         pass
     if h.marker:
-        for p in _marked(h.marker):
+        for p in find_marked(RUN_MARKER, h.marker):
             victims[p.pid] = p
     for p in list(victims.values()):
         try:

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import os
 import sys
 from typing import Optional
 
@@ -58,20 +57,16 @@ class SweepPolicy:
 def baseline_counts(plan, mode: str, *, repo=None, store_path=None) -> Optional[dict]:
     """For a sweep about to start: the pooled baseline counts its adaptive policy compares
     with, or None when the store has no baseline for this plan, mode and branch."""
-    from datetime import datetime, timezone
     from pathlib import Path
 
     from .baseline import find_baseline, pooled_counts
     from .store import Store
-    from .sweep import repo_info
+    from .sweep import _new_meta
 
     store = Store(store_path)
     repo_p = Path(repo) if repo else plan.repo_path()
-    commit, branch = repo_info(repo_p) if repo_p.is_dir() else (None, None)
-    meta = {"sweep_id": None, "plan": plan.name, "mode": mode, "commit": commit,
-            "branch": branch, "base_branch": os.environ.get("GITHUB_BASE_REF") or None,
-            "repo": str(repo_p),
-            "started_at": datetime.now(timezone.utc).isoformat(timespec="seconds")}
+    # the sweep.json this sweep is about to get: same branch/base-branch rules, same clock
+    meta = _new_meta(plan, mode, repo_p, [], 1, None, None)
     row = find_baseline(store, meta, repo_p)
     if row is None:
         return None
