@@ -17,7 +17,7 @@ from typing import Any, Optional
 
 from .model import RunRecord, short_name
 from .redact import redact
-from .gitutil_min import try_git
+from .gitutil import try_git
 from .report import ANALYSIS, runs_by_test, summarize_runs
 
 TEMPLATE = Path(__file__).resolve().parent / "data" / "dashboard.html"

@@ -2,7 +2,7 @@
 
 Every call goes through ``git()`` so that a failure always reads the same way: the command, the
 repository and git's own message, as one PcgbotError line (the CLI prints it without a
-traceback).  ``gitutil_min.try_git`` stays for best-effort queries that may fail quietly.
+traceback).  ``try_git`` is the same call for best-effort queries that may fail quietly.
 """
 
 from __future__ import annotations
@@ -43,6 +43,15 @@ def git(args: Sequence[str], cwd: str | os.PathLike, *, timeout: float = 300.0,
     if p.returncode != 0:
         raise GitError(args, cwd, p.returncode, p.stderr)
     return p.stdout.strip() if strip else p.stdout
+
+
+def try_git(args: Sequence[str], cwd: str | os.PathLike, timeout: float = 30.0) -> Optional[str]:
+    """``git args`` output stripped, or None when cwd is not a repository / git fails (the
+    sweep records commit and branch where it can, and sweeps outside git too)."""
+    try:
+        return git(args, cwd, timeout=timeout)
+    except PcgbotError:
+        return None
 
 
 def toplevel(path: str | os.PathLike) -> Path:

@@ -18,7 +18,7 @@ from concurrent.futures import FIRST_COMPLETED, Future, ThreadPoolExecutor, wait
 from pathlib import Path
 from typing import Callable, Optional
 
-from . import gitutil_min as git
+from . import gitutil as git
 from .errors import UsageError
 from .model import FAIL, INFRA, PASS, SKIP, TIMEOUT, RunRecord
 from .plan import Plan, TestSpec
