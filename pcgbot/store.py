@@ -78,13 +78,14 @@ class Store:
     # -- queries --------------------------------------------------------------------------
     def sweeps(self, plan: Optional[str] = None, mode: Optional[str] = None,
                branch: Optional[str] = None, complete: Optional[bool] = None,
-               commit: Optional[str] = None) -> list[dict[str, Any]]:
+               commit: Optional[str] = None, sweep_id: Optional[str] = None,
+               ) -> list[dict[str, Any]]:
         """Sweeps, newest first (by start time)."""
         q = 'SELECT sweep_id, dir, plan, plan_file, mode, "commit", branch, started_at,' \
             " finished_at, complete, host, shard, meta FROM sweeps WHERE 1=1"
         args: list[Any] = []
         for col, val in (("plan", plan), ("mode", mode), ("branch", branch),
-                         ('"commit"', commit)):
+                         ('"commit"', commit), ("sweep_id", sweep_id)):
             if val is not None:
                 q += f" AND {col} = ?"
                 args.append(val)
@@ -102,10 +103,8 @@ class Store:
         return out
 
     def sweep(self, sweep_id: str) -> Optional[dict[str, Any]]:
-        for s in self.sweeps():
-            if s["sweep_id"] == sweep_id:
-                return s
-        return None
+        found = self.sweeps(sweep_id=sweep_id)
+        return found[0] if found else None
 
     def runs(self, sweep_id: str) -> list[RunRecord]:
         rows = self.conn.execute(
