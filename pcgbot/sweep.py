@@ -81,10 +81,8 @@ def _classify(plan: Plan, res, log: Path) -> tuple[str, Optional[str]]:
 
 
 def _signature(log: Path) -> Optional[str]:
-    try:
-        from .signatures import signature_of_log
-    except ImportError:   # the signatures module is optional in stripped installs
-        return None
+    from .signatures import signature_of_log   # loads the rules: only when a run failed
+
     try:
         return signature_of_log(log).fingerprint
     except Exception as e:  # a signature must never lose the run record
