@@ -183,10 +183,6 @@ def find_marked(marker: str, value: str, *, prefix: bool = False,
     return out
 
 
-def find_marked_prefix(marker: str, prefix: str) -> list[psutil.Process]:
-    return find_marked(marker, prefix, prefix=True)
-
-
 def kill_procs(procs: Iterable[psutil.Process], grace: float = 5.0) -> None:
     procs = list(procs)
     for p in procs:

@@ -13,7 +13,7 @@ import pytest
 
 from conftest import run_cli
 from pcgbot.plan import TestSpec, load_plan, parse_plan
-from pcgbot.runner import find_marked_prefix
+from pcgbot.runner import find_marked
 from pcgbot.store import Store
 from pcgbot.sweep import order_tests, read_runs, run_sweep, shard_tests
 from pcgbot.sweepdir import merge_dirs
@@ -74,7 +74,7 @@ def test_sigkill_then_resume_exactly_once(tmp_path, kill_after):
     assert len(keys) == 12 and len(set(keys)) == 12          # exactly once, no duplicates
     meta = json.loads((out / "sweep.json").read_text())
     assert meta["complete"]
-    assert find_marked_prefix("PCGBOT_SWEEP_ID", meta["sweep_id"]) == []   # no orphans
+    assert find_marked("PCGBOT_SWEEP_ID", meta["sweep_id"], prefix=True) == []   # no orphans
 
 
 def test_resume_requires_flag(tmp_path):
@@ -244,8 +244,8 @@ def test_sigterm_kills_runs_records_none_of_them_and_resume_finishes(tmp_path):
     p = subprocess.Popen(cmd, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, text=True)
     meta_file = out / "sweep.json"
     for _ in range(100):
-        if meta_file.exists() and find_marked_prefix("PCGBOT_SWEEP_ID",
-                                                     json.loads(meta_file.read_text())["sweep_id"]):
+        if meta_file.exists() and find_marked(
+                "PCGBOT_SWEEP_ID", json.loads(meta_file.read_text())["sweep_id"], prefix=True):
             break
         time.sleep(0.1)
     sid = json.loads(meta_file.read_text())["sweep_id"]
@@ -255,7 +255,7 @@ def test_sigterm_kills_runs_records_none_of_them_and_resume_finishes(tmp_path):
     assert time.monotonic() - t0 < 15
     assert p.returncode == 130 and "interrupted by SIGTERM" in err and "Traceback" not in err
     assert not (out / "runs.jsonl").exists() or _lines(out) == []   # killed runs not recorded
-    assert find_marked_prefix("PCGBOT_SWEEP_ID", sid) == []
+    assert find_marked("PCGBOT_SWEEP_ID", sid, prefix=True) == []
 
 
 def test_missing_test_file_is_skip_not_fail(tmp_path):
