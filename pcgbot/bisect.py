@@ -16,6 +16,7 @@ import json
 import os
 import queue
 import shutil
+import time
 from concurrent.futures import ThreadPoolExecutor, as_completed
 from pathlib import Path
 from typing import Any, Callable, Optional
@@ -24,14 +25,16 @@ from . import gitutil
 from .bisect_result import BisectResult, build_result, endpoint_check
 from .bisect_search import FAIL, OTHER, PASS, Search, SearchConfig
 from .bisect_seed import Seeds, seeds_for
-from .errors import UsageError
-from .model import FAIL as R_FAIL, PASS as R_PASS, TIMEOUT as R_TIMEOUT, RunRecord, short_name
+from .errors import PcgbotError, UsageError
+from .model import (FAIL as R_FAIL, INFRA as R_INFRA, PASS as R_PASS, TIMEOUT as R_TIMEOUT,
+                    RunRecord, short_name)
 from .plan import Plan, TestSpec
 from .runner import run_process
 
 # run(sha, worktree, attempt, out_dir) -> RunRecord; the default is pcgbot.sweep.run_one.
 Runner = Callable[[str, Path, int, Path], RunRecord]
 STATE_VERSION = 1
+HOST_RETRY = 1000   # attempt offset of a probe re-run because its GPU was found dirty
 
 
 def probe_verdict(rec: RunRecord, signature: Optional[str], plan: Plan,
@@ -87,10 +90,11 @@ class Bisection:
     def __init__(self, plan: Plan, test: TestSpec, repo: Path, commits: list[str], *,
                  mode: str, fix: bool, seeds: Seeds, config: SearchConfig, state_dir: Path,
                  resume: bool, runner: Optional[Runner], progress: Callable[[str], None],
-                 slots: int, gpus: tuple[int, ...]):
+                 slots: int, gpus: tuple[int, ...], pool: Any = None):
         self.plan, self.test, self.repo, self.commits = plan, test, repo, commits
         self.mode, self.fix, self.seeds, self.cfg = mode, fix, seeds, config
         self.progress, self.slots, self.gpus = progress, max(1, slots), gpus
+        self.pool = pool     # GPU pool (NVML): GPUs per probe + hygiene; None = static --gpus
         self.runner = runner or self._run_one
         self._keys: dict[str, str] = {}
         self._free: queue.Queue[int] = queue.Queue()   # slot numbers: which GPUs a run gets
@@ -180,14 +184,43 @@ class Bisection:
     # -- probes --------------------------------------------------------------------------
     def _run_one(self, sha: str, wt: Path, attempt: int, out_dir: Path) -> RunRecord:
         from .sweep import run_one
-        slot = self._free.get()
-        try:
-            g = self.test.gpus
-            gpus = self.gpus[slot * g:(slot + 1) * g] if g and self.gpus else ()
-            return run_one(self.plan, self.test, out_dir=out_dir, mode=self.mode,
-                           attempt=attempt, repo=wt, gpus=gpus)
-        finally:
-            self._free.put(slot)
+        g = self.test.gpus
+        if self.pool is None:     # no NVML: --gpus split statically among the slots
+            slot = self._free.get()
+            try:
+                gpus = self.gpus[slot * g:(slot + 1) * g] if g and self.gpus else ()
+                return run_one(self.plan, self.test, out_dir=out_dir, mode=self.mode,
+                               attempt=attempt, repo=wt, gpus=gpus)
+            finally:
+                self._free.put(slot)
+        for again in range(self.pool.capacity() + 1):
+            ids = self._acquire(g)
+            try:
+                rec = run_one(self.plan, self.test, out_dir=out_dir, mode=self.mode,
+                              attempt=attempt + HOST_RETRY * again, repo=wt, gpus=ids,
+                              pool=self.pool)
+            finally:
+                self.pool.release(ids)
+            # A GPU found dirty before the run is the host's fault, not the commit's: the pool
+            # has quarantined it, so the run goes again on clean GPUs, under its own attempt
+            # number so that runs.jsonl keeps the infra record of what happened.
+            if not (rec.outcome == R_INFRA and set(ids) & set(self.pool.quarantined())):
+                break
+            self.progress(f"{sha[:10]}: {rec.reason}; running again on other GPUs")
+        return rec
+
+    def _acquire(self, k: int) -> list[int]:
+        """k clean GPUs from the pool, waiting while other probes hold them."""
+        while True:
+            ids = self.pool.try_acquire(k)
+            if ids is not None:
+                return ids
+            if self.pool.usable() < k:
+                q = self.pool.quarantined()
+                raise PcgbotError(f"no clean GPU for a {k}-GPU probe of {self.test.path}: "
+                                  + "; ".join(f"GPU {g}: {w}" for g, w in sorted(q.items()))
+                                  + " (state saved: --resume continues once GPUs are free)")
+            time.sleep(0.1)
 
     def _probe(self, sha: str, attempt: int) -> dict[str, Any]:
         out_dir = self.dir / "runs" / sha[:12]
@@ -257,6 +290,8 @@ class Bisection:
             if not keep_worktrees:
                 self.cleanup()
         res = build_result(self)
+        if self.pool is not None:   # GPU hygiene during the bisection: cleaned, quarantined
+            self.state.data["gpu_pool"] = self.pool.summary()
         self.state.data["result"] = res.to_dict()
         self.state.save()
         return res
@@ -273,8 +308,8 @@ def bisect_test(plan: Plan, test: str | TestSpec, *, repo: Optional[str | os.Pat
                 good: Optional[str] = None, bad: Optional[str] = None, mode: Optional[str] = None,
                 signature: Optional[str] = None, confidence: Optional[float] = None,
                 max_runs: Optional[int] = None,
-                fix: bool = False, resume: bool = False, slots: int = 1,
-                gpus: tuple[int, ...] = (), store: Any = None,
+                fix: bool = False, resume: bool = False, slots: Optional[int] = None,
+                gpus: tuple[int, ...] = (), pool: Any = None, store: Any = None,
                 state_dir: Optional[str | os.PathLike] = None, keep_worktrees: bool = False,
                 config: Optional[SearchConfig] = None, runner: Optional[Runner] = None,
                 progress: Optional[Callable[[str], None]] = None) -> BisectResult:
@@ -282,7 +317,11 @@ def bisect_test(plan: Plan, test: str | TestSpec, *, repo: Optional[str | os.Pat
 
     ``good``/``bad`` default to the store's sweeps (healthy baseline, latest regressed); their
     pass counts seed the model, else each end is measured first.  For ``fix``, ``bad`` is the
-    older failing commit and ``good`` the newer passing one."""
+    older failing commit and ``good`` the newer passing one.
+
+    GPU tests run on the host's GPU pool (NVML; ``gpus`` restricts it) with the sweep's
+    hygiene, and ``slots`` defaults to as many probes as the clean GPUs hold at once; without
+    NVML ``gpus`` is split statically among ``slots`` (default: 1)."""
     spec = plan.find_test(test) if isinstance(test, str) else test
     mode = plan.mode(mode).name
     repo_dir = gitutil.toplevel(repo or plan.repo_path())
@@ -302,13 +341,37 @@ def bisect_test(plan: Plan, test: str | TestSpec, *, repo: Optional[str | os.Pat
     if max_runs is not None:
         cfg.max_runs = max_runs
     cfg.direction = 1 if fix else -1
+    if pool is None and runner is None and spec.gpus > 0:
+        from .gpuslots import gpu_pool_or_none
+        pool = gpu_pool_or_none(list(gpus) or None, echo=say)
+    slots = probe_slots(spec, slots, gpus, pool, say)
     b = Bisection(plan, spec, repo_dir, commits, mode=mode, fix=fix, seeds=seeds, config=cfg,
                   state_dir=Path(state_dir or ".pcgbot/bisect").resolve(), resume=resume,
-                  runner=runner, progress=say, slots=slots, gpus=tuple(gpus))
+                  runner=runner, progress=say, slots=slots, gpus=tuple(gpus), pool=pool)
+    where = f", {slots} probes at a time" if slots > 1 else ""
     say(f"bisecting {spec.path} ({mode}) over {len(commits) - 1} commits "
-        f"{old[:10]}..{new[:10]}{' (resumed)' if b.resumed else ''}")
+        f"{old[:10]}..{new[:10]}{where}{' (resumed)' if b.resumed else ''}")
     if seeds.measure:
         early = endpoint_check(b)
         if early is not None:
             return early
     return b.run(keep_worktrees=keep_worktrees)
+
+
+def probe_slots(spec: TestSpec, slots: Optional[int], gpus: tuple[int, ...], pool: Any,
+                say: Callable[[str], None]) -> int:
+    """How many probes run at once: what the clean GPUs of ``pool`` hold (a ``slots`` above
+    that is lowered, with a note), else ``slots`` or as many as ``gpus`` hold (default 1)."""
+    g = spec.gpus
+    if pool is None:
+        return slots or (max(1, len(gpus) // g) if gpus and g else 1)
+    fit = pool.usable() // g
+    if fit < 1:
+        q = pool.quarantined()
+        raise PcgbotError(f"no clean GPU for {spec.path} (needs {g}): " + "; ".join(
+            f"GPU {i}: {w}" for i, w in sorted(q.items())) if q else
+            f"{spec.path} needs {g} GPUs, this host has {pool.capacity()}")
+    if slots is not None and slots > fit:
+        say(f"--slots {slots}: {pool.usable()} clean GPUs hold {fit} {g}-GPU probes at once; "
+            f"running {fit}")
+    return min(slots, fit) if slots is not None else fit

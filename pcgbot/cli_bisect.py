@@ -64,9 +64,10 @@ def _gpus(text: Optional[str]) -> tuple[int, ...]:
               help="Test-run budget.")
 @click.option("--min-effect", type=click.FloatRange(0.01, 0.9), default=None,
               help="Smallest pass-rate change a culprit must cause [default: 0.15].")
-@click.option("--slots", type=click.IntRange(min=1), default=1, show_default=True,
-              help="Probe runs in parallel.")
-@click.option("--gpus", help="GPU indices to share among slots, e.g. 0,1,2,3.")
+@click.option("--slots", type=click.IntRange(min=1), default=None,
+              help="Probe runs in parallel [default: as many as the free GPUs hold (GPU "
+              "tests), else 1].")
+@click.option("--gpus", help="GPUs the probes may use, e.g. 0,1,2,3 [default: all visible].")
 @click.option("--fix", is_flag=True, help="Find the commit that fixed it (--bad older, "
               "--good newer).")
 @click.option("--resume", is_flag=True, help="Continue an interrupted bisection.")
@@ -80,7 +81,7 @@ def _gpus(text: Optional[str]) -> tuple[int, ...]:
 def bisect_cmd(test: str, plan_file: Optional[str], repo: Optional[str], good: Optional[str],
                bad: Optional[str], mode: Optional[str], signature: Optional[str],
                confidence: float, none_confidence: Optional[float], max_runs: int,
-               min_effect: Optional[float], slots: int,
+               min_effect: Optional[float], slots: Optional[int],
                gpus: Optional[str], fix: bool, resume: bool, store_path: Optional[str],
                state_dir: str, keep_worktrees: bool, out: Optional[str], as_json: bool) -> int:
     """Flake-aware bisection of TEST (a path or short name) over first-parent commits.

@@ -329,8 +329,11 @@ def _infra(plan, t, mode, a, meta, reason) -> RunRecord:
 def run_one(plan: Plan, test: TestSpec, *, out_dir: str | os.PathLike, mode: Optional[str] = None,
             attempt: int = 0, repo: Optional[str | os.PathLike] = None,
             timeout: Optional[float] = None, stream: bool = False,
-            gpus: tuple[int, ...] | list[int] = ()) -> RunRecord:
-    """One run with full process-tree hygiene, appended to ``out_dir/runs.jsonl``."""
+            gpus: tuple[int, ...] | list[int] = (), pool=None) -> RunRecord:
+    """One run with full process-tree hygiene, appended to ``out_dir/runs.jsonl``.
+
+    With ``pool`` (a GPU pool that handed out ``gpus``) the run also gets the pool's GPU
+    hygiene: leftovers cleaned before it, a dirty GPU quarantined, leaked memory measured."""
     out = Path(out_dir)
     mode = plan.mode(mode).name
     repo_p = Path(repo) if repo else plan.repo_path()
@@ -345,6 +348,6 @@ def run_one(plan: Plan, test: TestSpec, *, out_dir: str | os.PathLike, mode: Opt
     commit, _ = repo_info(repo_p)
     rec = execute(plan, test, out_dir=out, mode=mode, attempt=attempt, repo=repo_p,
                   commit=commit, timeout=timeout, gpus=list(gpus), sweep_id=meta["sweep_id"],
-                  stream=stream, use_gpu_env=bool(gpus))
+                  stream=stream, use_gpu_env=bool(gpus), pool=pool)
     RunWriter(out).append(rec)
     return rec
