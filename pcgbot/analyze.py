@@ -177,7 +177,8 @@ def attach_culprit(groups: Iterable[dict], result: dict) -> bool:
     hit = False
     for g in groups:
         if any(t["test"] == test for t in g["tests"]) and (
-                not result.get("signature") or result.get("signature") == g["fingerprint"]
+                not result.get("signature")   # one fingerprint or several, comma-separated
+                or g["fingerprint"] in str(result["signature"]).split(",")
                 or g[key] is None):
             g[key] = {k: v for k, v in result.items() if k not in ("test", "kind", "fix")}
             hit = True

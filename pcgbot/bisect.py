@@ -24,7 +24,7 @@ from typing import Any, Callable, Optional
 from . import gitutil
 from .bisect_result import BisectResult, build_result, endpoint_check
 from .bisect_search import FAIL, OTHER, PASS, Search, SearchConfig
-from .bisect_seed import Seeds, seeds_for
+from .bisect_seed import Seeds, seeds_for, sig_matches
 from .errors import PcgbotError, UsageError
 from .model import (FAIL as R_FAIL, INFRA as R_INFRA, PASS as R_PASS, TIMEOUT as R_TIMEOUT,
                     RunRecord, short_name)
@@ -51,7 +51,7 @@ def probe_verdict(rec: RunRecord, signature: Optional[str], plan: Plan,
     if sig is None and rec.log:
         from .signatures import signature_of_log
         sig = signature_of_log(out_dir / rec.log).fingerprint
-    if signature is None or sig == signature:
+    if sig_matches(signature, sig):
         return FAIL, sig
     return OTHER, sig
 
@@ -140,7 +140,7 @@ class Bisection:
         for p in d["probes"]:
             if p["verdict"] in (FAIL, OTHER) and p["outcome"] in (R_FAIL, R_TIMEOUT):
                 counts = p["outcome"] == R_FAIL or self.plan.timeout_is_failure
-                p["verdict"] = FAIL if counts and (sig is None or p["signature"] == sig) else OTHER
+                p["verdict"] = FAIL if counts and sig_matches(sig, p["signature"]) else OTHER
         self.search = Search(len(self.commits) - 1, tuple(d["seed_before"]),
                              tuple(d["seed_after"]), self.cfg)
         self._replay()
@@ -228,7 +228,8 @@ class Bisection:
         verdict, sig = probe_verdict(rec, self.state.data["signature"], self.plan, out_dir)
         return {"sha": sha, "attempt": attempt, "outcome": rec.outcome, "verdict": verdict,
                 "signature": sig, "log": str(out_dir / rec.log) if rec.log else None,
-                "duration_s": rec.duration_s}
+                "duration_s": rec.duration_s, "gpus": list(rec.gpus or []),
+                "started_at": rec.started_at}
 
     def _record(self, p: dict[str, Any]) -> None:
         j = self.commits.index(p["sha"])
@@ -274,13 +275,19 @@ class Bisection:
             c = self.commits[j]
             seen[c] = seen.get(c, self._attempts(c) - 1) + 1
             jobs.append((c, seen[c]))
-        if len(jobs) == 1:
-            self._record(self._probe(*jobs[0]))
-        else:
-            with ThreadPoolExecutor(len(jobs)) as ex:   # record each run as soon as it ends
-                for fut in as_completed([ex.submit(self._probe, *a) for a in jobs]):
-                    self._record(fut.result())
+        self.run_jobs(jobs)
         return True
+
+    def run_jobs(self, jobs: list[tuple[str, int]]) -> None:
+        """Run (commit, attempt) probes, up to ``slots`` at a time, recording each run as
+        soon as it ends."""
+        if len(jobs) == 1 or self.slots == 1:
+            for a in jobs:
+                self._record(self._probe(*a))
+            return
+        with ThreadPoolExecutor(min(self.slots, len(jobs))) as ex:
+            for fut in as_completed([ex.submit(self._probe, *a) for a in jobs]):
+                self._record(fut.result())
 
     def run(self, keep_worktrees: bool = False) -> BisectResult:
         try:

@@ -12,6 +12,7 @@ from typing import TYPE_CHECKING, Any, Optional
 
 from . import gitutil
 from .bisect_search import FAIL, FOUND, GOOD_IS_BAD, INCONCLUSIVE, NO_CULPRIT
+from .bisect_seed import join_sigs
 from .stats import fisher_drop_p
 
 if TYPE_CHECKING:
@@ -54,7 +55,8 @@ class BisectResult:
             lines.append(f"{what}: {self.sha} {self.subject!r} by {self.author}")
         lines.append(f"{self.status}: {self.message}")
         lines.append(f"confidence {self.confidence:.3f}, {self.runs} runs, {self.setups} setups"
-                     + (f", signature {self.signature}" if self.signature else ""))
+                     + (f", signature{'s' * (',' in self.signature)} "
+                        f"{self.signature.replace(',', ', ')}" if self.signature else ""))
         if self.evidence:
             lines.append("evidence (passed/runs per probed commit, oldest first):")
             for e in self.evidence:
@@ -128,13 +130,12 @@ def endpoint_check(b: "Bisection", runs: Optional[int] = None) -> Optional[Bisec
             b.search.mark_untestable(j)
             return _base(b, INCONCLUSIVE, 0.0, [b.commits[0], b.commits[n]],
                          f"the setup fails at the {'old' if j == 0 else 'new'} end {sha[:10]}")
-        for a in range(b._attempts(sha), r):
-            b._record(b._probe(sha, a))
+        b.run_jobs([(sha, a) for a in range(b._attempts(sha), r)])   # in parallel on slots
         if b.state.data["signature"] is None and j == (0 if b.fix else n):
             sigs = Counter(p["signature"] for p in b.state.data["probes"]
                            if p["sha"] == sha and p["verdict"] == FAIL and p["signature"])
-            if sigs:
-                b.adopt_signature(sigs.most_common(1)[0][0])
+            if sigs:   # every way it failed there (commonest first): one bug, several faces
+                b.adopt_signature(join_sigs(sigs))
     e0, en = b.search.ev[0], b.search.ev[n]
     k_old, n_old = e0.passed, e0.runs
     k_new, n_new = en.passed, en.runs

@@ -32,6 +32,20 @@ class Seeds:
     measure: bool = False          # no sweep data: measure both ends before searching
 
 
+def sig_matches(spec: Optional[str], sig: Optional[str]) -> bool:
+    """Does a failure with fingerprint ``sig`` count for ``spec`` (None = any failure; else one
+    fingerprint or several, comma-separated: one bug can fail in more than one way, e.g. a
+    stale CUDA-graph buffer is sometimes a wrong value and sometimes PyTorch's own error)."""
+    return spec is None or (sig is not None and sig in spec.split(","))
+
+
+def join_sigs(sigs: Counter, exclude: Counter | None = None) -> Optional[str]:
+    """The fingerprints of ``sigs`` (commonest first) that ``exclude`` does not have, as a
+    signature spec; None when there are none."""
+    keep = [s for s, _ in sigs.most_common() if s and not (exclude and exclude.get(s))]
+    return ",".join(keep) or None
+
+
 def counts(runs: list[RunRecord], test: str, mode: str,
            signature: Optional[str]) -> tuple[int, int, Counter]:
     """(passes, pass + matching fails, signatures of all fails) of one test in one sweep.
@@ -47,7 +61,7 @@ def counts(runs: list[RunRecord], test: str, mode: str,
             n += 1
         elif r.outcome == FAIL:
             sigs[r.signature] += 1
-            if signature is None or r.signature == signature:
+            if sig_matches(signature, r.signature):
                 n += 1
     return k, n, sigs
 
@@ -82,12 +96,16 @@ def _from_store(st, plan: Plan, test: str, mode: str, signature: Optional[str],
     if not hist:
         raise UsageError(f"store has no sweep of {test} in mode {mode} for plan {plan.name}; "
                          "give --good and --bad")
-    # Default signature: the commonest one among the fails of the newest failing sweep.
+    # Default signature: the commonest one among the fails of the newest failing sweep (it
+    # picks the sweeps); once they are chosen, widened to every fingerprint that fails there
+    # and not in the good sweep (a bug that fails in several ways).
+    widen: Optional[Counter] = None
     for sw, runs in hist:
         k, n, sigs = counts(runs, test, mode, None)
         if sigs:
             if signature is None:
                 signature = sigs.most_common(1)[0][0]
+                widen = sigs
             break
     rates = []
     for sw, runs in hist:
@@ -100,8 +118,11 @@ def _from_store(st, plan: Plan, test: str, mode: str, signature: Optional[str],
     if not fix:
         ib = failing[0]                       # newest regressed sweep
         _, kb, nb = rates[ib]
-        for sw, k, n in rates[ib + 1:]:       # nearest older healthy one
+        for i, (sw, k, n) in enumerate(rates[ib + 1:], ib + 1):   # nearest older healthy one
             if _healthy(k, n, (nb - kb) / nb):
+                if widen is not None:     # hist[ib] is the sweep widen came from
+                    old_fails = counts(hist[i][1], test, mode, None)[2]
+                    signature = _widened(signature, widen, old_fails)
                 return {"sw": sw, "k": k, "n": n}, {"sw": rates[ib][0], "k": kb, "n": nb}, signature
         raise UsageError(f"no sweep older than {rates[ib][0]['commit'][:10]} has {test} healthy; "
                          "give --good")
@@ -116,6 +137,13 @@ def _from_store(st, plan: Plan, test: str, mode: str, signature: Optional[str],
                                 {"sw": rates[ib][0], "k": kb, "n": nb}, signature)
     raise UsageError(f"no sweep newer than a failing one has {test} healthy: nothing to "
                      "bisect for a fix yet; give --good and --bad")
+
+
+def _widened(signature: str, bad_fails: Counter, good_fails: Counter) -> str:
+    """``signature`` first, then the other fingerprints failing in the bad sweep only."""
+    rest = join_sigs(bad_fails, good_fails)
+    extra = [s for s in (rest.split(",") if rest else []) if s != signature]
+    return ",".join([signature] + extra)
 
 
 def _seed_at(st, plan: Plan, test: str, mode: str, sha: str,

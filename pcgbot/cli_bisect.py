@@ -52,7 +52,8 @@ def _gpus(text: Optional[str]) -> tuple[int, ...]:
 @click.option("--good", help="Commit where the test is healthy [default: baseline sweep].")
 @click.option("--bad", help="Commit where it fails [default: latest regressed sweep].")
 @click.option("--mode", help="Mode [default: the plan's default_mode].")
-@click.option("--signature", help="Failure fingerprint that counts [default: the regression's].")
+@click.option("--signature", help="Failure fingerprint(s) that count, comma-separated "
+              "[default: the regression's].")
 @click.option("--confidence", type=click.FloatRange(0.5, 0.999999),
               default=SearchConfig.confidence,
               show_default=True, help="Posterior needed to name a commit.")

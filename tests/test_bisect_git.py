@@ -280,3 +280,45 @@ def test_git_errors_name_the_command_and_commit(tmp_path):
         gitutil.files_key(tmp_path / "repo", shas[1], ["build.txt"])
     with pytest.raises(UsageError, match="not a git repository"):
         gitutil.toplevel(tmp_path)
+
+
+def _two_faced(tmp: Path, n: int, c: int) -> list[str]:
+    """From commit c on, every run fails: half with the embedding assertion, half with an
+    out-of-memory crash -- one regression with two signatures."""
+    return make_repo(tmp / "repo", n, step(c), seed=8,   # 2 of 4 runs at 10 crash
+                     crash=lambda i: 0.5 if i >= c else 0.0)
+
+
+def test_regression_with_two_signatures_counts_both(tmp_path, sigs):
+    shas = _two_faced(tmp_path, 10, 6)
+    r = bisect(tmp_path, shas, 0, 10)
+    assert r.status == "found" and r.sha == shas[6], r.render()
+    assert set(r.signature.split(",")) == {sigs["emb"], sigs["oom"]}
+    assert "signatures " in r.render()
+    state = json.loads(Path(r.state).read_text())
+    late = [p for p in state["probes"] if shas.index(p["sha"]) >= 6]
+    assert {p["signature"] for p in late} == {sigs["emb"], sigs["oom"]}
+    assert all(p["verdict"] == "fail" for p in late)   # no face of the bug is "other"
+
+
+@pytest.mark.parametrize("old_oom", [False, True])
+def test_store_signature_widens_to_the_bad_sweeps_new_faces(tmp_path, sigs, old_oom):
+    shas = _two_faced(tmp_path, 10, 6)
+    path = tmp_path / "store.db"
+    st = Store(path)
+    # the bad sweep fails both ways; with old_oom the good sweep had an OOM too (an old flake)
+    good = _sweep(tmp_path, "s1", shas[0], [PASS] * 9 + [FAIL if old_oom else PASS],
+                  sigs["oom"])
+    bad = _sweep(tmp_path, "s22", shas[10], [FAIL] * 10, sigs["emb"])
+    recs = [json.loads(x) for x in (bad / "runs.jsonl").read_text().splitlines()]
+    for x in recs[:3]:
+        x["signature"] = sigs["oom"]
+    (bad / "runs.jsonl").write_text("".join(json.dumps(x) + "\n" for x in recs))
+    st.import_sweep(good)
+    st.import_sweep(bad)
+    st.close()
+    plan = make_plan(tmp_path, tmp_path / "repo")
+    r = bisect_test(plan, "test_embedding_models", store=path, state_dir=tmp_path / "st")
+    # commonest first; OOM only where it is new in the bad sweep
+    assert r.signature == (sigs["emb"] if old_oom else f"{sigs['emb']},{sigs['oom']}")
+    assert r.status == "found" and r.sha == shas[6], r.render()

@@ -175,3 +175,13 @@ def test_pr_sweep_is_compared_with_its_target_branch(tmp_path, monkeypatch):
     data = analyze(head, baseline="auto", store=store, plan=plan)
     assert data["baseline"] is not None
     assert {t["test"]: t["verdict"] for t in data["tests"]}["test_breaks.py"] == "regression"
+
+
+def test_culprit_with_several_signatures_attaches_to_each_of_them():
+    from pcgbot.analyze import attach_culprit
+    groups = [{"fingerprint": fp, "tests": [{"test": "t.py"}], "culprit": None, "fix": None}
+              for fp in ("aaa", "bbb", "ccc")]
+    groups[2]["culprit"] = {"sha": "old"}      # another bug's culprit stays where it is
+    assert attach_culprit(groups, {"test": "t.py", "signature": "bbb,aaa", "sha": "c1"})
+    assert [g["culprit"]["sha"] for g in groups] == ["c1", "c1", "old"]
+    assert not attach_culprit(groups, {"test": "u.py", "signature": "aaa", "sha": "c2"})
