@@ -18,7 +18,8 @@ Strategies (all see the same histories and random outcomes per trial seed):
   most half as often as the bad sweep; the first one that does not ends the history).
   Not in the default set: pcgbot95 (confidence 0.95, max 300 runs), pcgbot-old (the old
   defaults: confidence 0.95, max 150 runs), pcgbot-n95 and pcgbot+h-n95 (--none-confidence
-  0.95: "no culprit" / "good is bad" at 0.95, a commit at 0.99).
+  0.95: "no culprit" / "good is bad" at 0.95, a commit at 0.99), oracle (the defaults told
+  the true rates: the floor that learning the rates from sweeps adds to).
 - plain: git bisect with 1 run per step (fail = bad).
 - fixed10: 10 runs per step, bad if any run fails.
 - syzbot: 10 runs per step, bad at >= max(2, n/6) fails, good at 0 fails, else skip; the bad
@@ -105,6 +106,18 @@ def m_pcgbot(h: History, p: Prober, history: bool = False, **cfg):
     return d.index if d.status == FOUND else NO if d.status == NO_CULPRIT else UNSURE
 
 
+def m_oracle(h: History, p: Prober):
+    """pcgbot's search told the true pass rates (priors of 2000 runs at each): what the
+    defaults cost once nothing has to be learned about the rates -- the floor the seeded
+    methods approach."""
+    if h.culprit is None:
+        return None        # no true "after" rate to be told: not a cell of the table
+    k = lambda r: round(2000 * r)  # noqa: E731
+    s = Search(h.n, (k(h.before), 2000), (k(h.after), 2000), SearchConfig())
+    d = run_search(s, lambda j: PASS if p.run(j) else FAIL)
+    return d.index if d.status == FOUND else NO if d.status == NO_CULPRIT else UNSURE
+
+
 def _bisect(h: History, bad_at) -> int:
     lo, hi = 0, h.n          # lo known good, hi known bad
     while hi - lo > 1:
@@ -150,7 +163,7 @@ FUNCS = {"pcgbot": m_pcgbot, "pcgbot+h": lambda h, p: m_pcgbot(h, p, history=Tru
          "pcgbot-n95": lambda h, p: m_pcgbot(h, p, none_confidence=0.95),
          "pcgbot+h-n95": lambda h, p: m_pcgbot(h, p, history=True, none_confidence=0.95),
          "pcgbot-old": lambda h, p: m_pcgbot(h, p, confidence=0.95, max_runs=150),
-         "plain": m_plain, "fixed10": m_fixed10, "syzbot": m_syzbot}
+         "oracle": m_oracle, "plain": m_plain, "fixed10": m_fixed10, "syzbot": m_syzbot}
 
 
 def trial(args):
@@ -158,6 +171,8 @@ def trial(args):
     h = History(n, before, after, seed)
     p = Prober(h)
     ans = FUNCS[method](h, p)
+    if ans is None:
+        return None
     truth = h.culprit if h.culprit is not None else NO
     return ans == truth, ans not in (truth, UNSURE), p.runs, len(p.commits)
 
@@ -189,7 +204,9 @@ def main() -> int:
                     rows[m] = pool.map(trial, jobs, chunksize=4)
                 ref = statistics.mean(r[2] for r in rows["fixed10"]) if "fixed10" in rows else None
                 for m in methods:
-                    res = rows[m]
+                    res = [r for r in rows[m] if r is not None]
+                    if not res:
+                        continue
                     acc = 100 * sum(r[0] for r in res) / len(res)
                     wrong = 100 * sum(r[1] for r in res) / len(res)
                     runs = statistics.mean(r[2] for r in res)
