@@ -37,6 +37,7 @@ class BisectResult:
     setups: int = 0                # setup commands run
     commits: int = 0               # commits in the searched range (after the old end)
     state: str = ""                # state file (for --resume and post-mortems)
+    seeds: str = ""                # where the good/bad pass rates came from (sweeps, measured)
 
     def to_dict(self) -> dict[str, Any]:
         """analysis.json's culprit/fix shape; ``status`` is found|inconclusive there, and
@@ -57,6 +58,8 @@ class BisectResult:
         lines.append(f"confidence {self.confidence:.3f}, {self.runs} runs, {self.setups} setups"
                      + (f", signature{'s' * (',' in self.signature)} "
                         f"{self.signature.replace(',', ', ')}" if self.signature else ""))
+        if self.seeds:
+            lines.append(f"seeded from {self.seeds}")
         if self.evidence:
             lines.append("evidence (passed/runs per probed commit, oldest first):")
             for e in self.evidence:
@@ -87,7 +90,8 @@ def _base(b: "Bisection", status: str, conf: float, rng: list[str], msg: str) ->
     return BisectResult(status=status, kind="fix" if b.fix else "cause", test=b.test.path,
                         mode=b.mode, signature=b.state.data["signature"], confidence=round(conf, 4),
                         range=rng, message=msg, evidence=_evidence(b), runs=b.search.runs,
-                        setups=setups, commits=len(b.commits) - 1, state=str(b.state.path))
+                        setups=setups, commits=len(b.commits) - 1, state=str(b.state.path),
+                        seeds=b.state.data.get("seed_source") or "")
 
 
 def build_result(b: "Bisection") -> BisectResult:

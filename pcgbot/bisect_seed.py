@@ -146,14 +146,15 @@ def _widened(signature: str, bad_fails: Counter, good_fails: Counter) -> str:
     return ",".join([signature] + extra)
 
 
-def _seed_at(st, plan: Plan, test: str, mode: str, sha: str,
-             signature: Optional[str]) -> Optional[tuple[int, int]]:
+def _sweep_at(st, plan: Plan, test: str, mode: str, sha: str) -> Optional[tuple[str, list]]:
+    """(sweep id, runs) of the newest sweep at ``sha`` that ran ``test``, or None."""
     if st is None:
         return None
     for sw in st.sweeps(plan=plan.name, mode=mode, commit=sha):
-        k, n, _ = counts(st.runs(sw["sweep_id"]), test, mode, signature)
-        if n:
-            return k, n
+        runs = st.runs(sw["sweep_id"])
+        _, n, fails = counts(runs, test, mode, None)
+        if n or fails:
+            return sw["sweep_id"], runs
     return None
 
 
@@ -203,11 +204,20 @@ def seeds_for(plan: Plan, spec: TestSpec, mode: str, repo: Path, *, good: Option
         source = f"store: sweeps {g['sw']['sweep_id']} (good) and {b['sw']['sweep_id']} (bad)"
     good_sha = gitutil.resolve(repo, good)
     bad_sha = gitutil.resolve(repo, bad)
-    sg = _seed_at(st, plan, spec.path, mode, good_sha, signature)
-    sb = _seed_at(st, plan, spec.path, mode, bad_sha, signature)
-    if sg is None or sb is None:
+    at_good = _sweep_at(st, plan, spec.path, mode, good_sha)
+    at_bad = _sweep_at(st, plan, spec.path, mode, bad_sha)
+    if at_good is None or at_bad is None:
         return Seeds(good_sha, bad_sha, (0, 0), (0, 0), signature,
                      "measured at both ends (no sweep of them in the store)", measure=True)
+    if source == "command line":
+        # Commits from the command line (the bisect workflow passes baseline..head) that the
+        # store has sweeps of: those sweeps seed the model and name the regression's faces.
+        source = f"store: sweeps {at_good[0]} (good) and {at_bad[0]} (bad)"
+        if signature is None:
+            signature = join_sigs(counts(at_bad[1], spec.path, mode, None)[2],
+                                  counts(at_good[1], spec.path, mode, None)[2])
+    sg = counts(at_good[1], spec.path, mode, signature)[:2]
+    sb = counts(at_bad[1], spec.path, mode, signature)[:2]
     if not fix and sb[1]:
         k, n, used = _history_before(st, plan, spec.path, mode, repo, good_sha, signature,
                                      (sb[1] - sb[0]) / sb[1])

@@ -128,6 +128,21 @@ def test_store_defaults_and_seeds(tmp_path, sigs):
     assert r.status == "found" and r.sha == shas[4]
     assert r.signature == sigs["emb"]
     assert all(e["index"] not in (0, 10) for e in r.evidence)   # ends seeded, not re-measured
+    assert r.seeds == "store: sweeps s1 (good) and s22 (bad)"
+    assert r.to_dict()["seeds"] == r.seeds and "seeded from store: sweeps s1" in r.render()
+
+
+def test_given_commits_with_sweeps_are_seeded_and_named_by_them(tmp_path, sigs):
+    # The bisect workflow passes --good baseline --bad head; the store has their sweeps.
+    shas = make_repo(tmp_path / "repo", 10, step(4))
+    store = _store(tmp_path, (shas[0], [PASS] * 10), (shas[10], [FAIL] * 10), sigs["emb"])
+    r = bisect(tmp_path, shas, 0, 10, store=store)
+    assert r.status == "found" and r.sha == shas[4]
+    assert r.signature == sigs["emb"]                  # from the bad sweep, not "any failure"
+    assert r.seeds == "store: sweeps s1 (good) and s22 (bad)"
+    assert all(e["index"] not in (0, 10) for e in r.evidence)
+    state = json.loads(Path(r.state).read_text())
+    assert state["seed_before"] == [10, 10] and state["seed_after"] == [0, 10]
 
 
 def test_unbuildable_after_culprit_is_skipped(tmp_path):

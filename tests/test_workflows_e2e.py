@@ -214,6 +214,11 @@ def test_head_sweep_files_statuses_and_bisects_to_the_culprit(world):
         ["self-hosted", "linux", "x64", "gpu-1"]
     assert next(j for j in jobs if j.id.endswith("/report")).runs_on == "ubuntu-latest"
     culprit = info["culprits"][d["inputs"]["test"]]
+    # seeded by the sweeps the data branch holds (baseline and head), not re-measured
+    result = json.loads(next((world.tmp / f"run{world.runs}").glob(
+        "artifacts-*/pcgbot-bisect-*/bisect.json")).read_text())
+    assert result["seeds"].startswith("store: sweeps "), result["seeds"]
+    assert result["signature"] and result["sha"] == culprit
     comments = list(state.comments.values())[before:]
     assert any(culprit[:10] in c["body"] for c in comments), [c["body"] for c in comments]
 
