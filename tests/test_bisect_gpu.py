@@ -84,6 +84,9 @@ def test_probes_fill_the_free_gpus_in_parallel(tmp_path) -> None:
     spans = sorted((s["t0"], s["t1"]) for _, s in runs)
     assert any(b0 < a1 for (_, a1), (b0, _) in zip(spans, spans[1:]))   # two probes overlapped
     assert state["gpu_pool"]["gpus"] == [0, 1] and state["gpu_pool"]["quarantined"] == {}
+    # the ends are measured first (no sweep data), and on both GPUs too
+    first = state["probes"][:3]
+    assert {p["sha"] for p in first} == {shas[12]} and {p["gpus"][0] for p in first} == {0, 1}
 
 
 def test_gpu_found_dirty_mid_bisection_is_quarantined_and_the_probe_reruns(tmp_path) -> None:
