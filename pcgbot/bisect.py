@@ -147,7 +147,18 @@ class Bisection:
         self.state.save()
 
     def _attempts(self, sha: str) -> int:
+        """Runs of ``sha`` recorded in the state."""
         return sum(1 for p in self.state.data["probes"] if p["sha"] == sha)
+
+    def _next_attempt(self, sha: str) -> int:
+        """The first attempt number of ``sha`` not used yet.  Parallel runs are recorded as
+        they finish, so an interrupted bisection can have saved attempt 3 but not 2, and a run
+        may have reached runs.jsonl but not the state: numbering from the highest one seen in
+        either (host re-runs fold back: attempt + HOST_RETRY * k) never reuses a number."""
+        from .sweepdir import read_runs
+        used = [p["attempt"] for p in self.state.data["probes"] if p["sha"] == sha]
+        used += [r.attempt % HOST_RETRY for r in read_runs(self.dir / "runs" / sha[:12])]
+        return max(used) + 1 if used else 0
 
     # -- git + setup ---------------------------------------------------------------------
     def worktree(self, sha: str) -> Path:
@@ -273,7 +284,7 @@ class Bisection:
         jobs, seen = [], {}
         for j in picks:
             c = self.commits[j]
-            seen[c] = seen.get(c, self._attempts(c) - 1) + 1
+            seen[c] = seen[c] + 1 if c in seen else self._next_attempt(c)
             jobs.append((c, seen[c]))
         self.run_jobs(jobs)
         return True
@@ -281,13 +292,21 @@ class Bisection:
     def run_jobs(self, jobs: list[tuple[str, int]]) -> None:
         """Run (commit, attempt) probes, up to ``slots`` at a time, recording each run as
         soon as it ends."""
-        if len(jobs) == 1 or self.slots == 1:
+        if len(jobs) <= 1 or self.slots == 1:
             for a in jobs:
                 self._record(self._probe(*a))
             return
+        error: Optional[BaseException] = None
         with ThreadPoolExecutor(min(self.slots, len(jobs))) as ex:
             for fut in as_completed([ex.submit(self._probe, *a) for a in jobs]):
-                self._record(fut.result())
+                try:
+                    p = fut.result()
+                except BaseException as e:   # keep the runs that did finish, then raise
+                    error = error or e
+                    continue
+                self._record(p)
+        if error is not None:
+            raise error
 
     def run(self, keep_worktrees: bool = False) -> BisectResult:
         try:
@@ -371,7 +390,12 @@ def probe_slots(spec: TestSpec, slots: Optional[int], gpus: tuple[int, ...], poo
     that is lowered, with a note), else ``slots`` or as many as ``gpus`` hold (default 1)."""
     g = spec.gpus
     if pool is None:
-        return slots or (max(1, len(gpus) // g) if gpus and g else 1)
+        fit = max(1, len(gpus) // g) if gpus and g else None   # a slot's share of --gpus
+        if slots is not None and fit is not None and slots > fit:
+            say(f"--slots {slots}: --gpus {','.join(map(str, gpus))} hold {fit} {g}-GPU probes "
+                f"at once; running {fit}")
+            return fit
+        return slots or fit or 1
     fit = pool.usable() // g
     if fit < 1:
         q = pool.quarantined()

@@ -13,6 +13,7 @@ from typing import TYPE_CHECKING, Any, Optional
 from . import gitutil
 from .bisect_search import FAIL, FOUND, GOOD_IS_BAD, INCONCLUSIVE, NO_CULPRIT
 from .bisect_seed import join_sigs
+from .model import FAIL as R_FAIL
 from .stats import fisher_drop_p
 
 if TYPE_CHECKING:
@@ -122,6 +123,33 @@ def build_result(b: "Bisection") -> BisectResult:
                  f"P={d.confidence:.3f}; {why}")
 
 
+def _prune_old_faces(b: "Bisection", pass_sha: str) -> bool:
+    """A fingerprint adopted from the failing end that also fails at the passing end is an
+    older flake that happened to show up there, not a face of this regression: drop it
+    (never the commonest one, which picked the regression)."""
+    spec = b.state.data["signature"] or ""
+    faces = spec.split(",")
+    old = {p["signature"] for p in b.state.data["probes"]
+           if p["sha"] == pass_sha and p["outcome"] == R_FAIL}
+    keep = faces[:1] + [f for f in faces[1:] if f not in old]
+    if keep == faces:
+        return False
+    b.adopt_signature(",".join(keep))
+    return True
+
+
+def _top_up(b: "Bisection", j: int, r: int) -> None:
+    """Run commit j until it has r runs with a verdict: runs without one (an unrelated crash,
+    a timeout) are made up for, up to 2r attempts.  In parallel on the slots."""
+    sha = b.commits[j]
+    while True:
+        need = min(r - b.search.ev[j].runs, 2 * r - b._attempts(sha))
+        if need <= 0:
+            return
+        first = b._next_attempt(sha)
+        b.run_jobs([(sha, first + i) for i in range(need)])
+
+
 def endpoint_check(b: "Bisection", runs: Optional[int] = None) -> Optional[BisectResult]:
     """Without sweep data, measure both ends first (KernelCI re-checks its good and bad commits
     too).  Ends that do not differ significantly end the bisection with the reason."""
@@ -134,12 +162,17 @@ def endpoint_check(b: "Bisection", runs: Optional[int] = None) -> Optional[Bisec
             b.search.mark_untestable(j)
             return _base(b, INCONCLUSIVE, 0.0, [b.commits[0], b.commits[n]],
                          f"the setup fails at the {'old' if j == 0 else 'new'} end {sha[:10]}")
-        b.run_jobs([(sha, a) for a in range(b._attempts(sha), r)])   # in parallel on slots
+        _top_up(b, j, r)
         if b.state.data["signature"] is None and j == (0 if b.fix else n):
             sigs = Counter(p["signature"] for p in b.state.data["probes"]
                            if p["sha"] == sha and p["verdict"] == FAIL and p["signature"])
             if sigs:   # every way it failed there (commonest first): one bug, several faces
+                b.state.data["signature_from_ends"] = True
                 b.adopt_signature(join_sigs(sigs))
+    if b.state.data.get("signature_from_ends") and _prune_old_faces(b, b.commits[n if b.fix else 0]):
+        for j in ((0, n) if b.fix else (n, 0)):   # runs of a dropped face have no verdict now
+            if b.search.ev[j].runs < r and b.ensure_setup(b.commits[j]):
+                _top_up(b, j, r)
     e0, en = b.search.ev[0], b.search.ev[n]
     k_old, n_old = e0.passed, e0.runs
     k_new, n_new = en.passed, en.runs

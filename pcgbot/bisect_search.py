@@ -203,7 +203,9 @@ class Search:
         elif outcome == OTHER:
             e.other += 1
             # A commit that only crashes in unrelated ways says nothing about our bug: skip it.
-            if e.other >= self.cfg.max_other and e.other > 2 * e.runs:
+            # One that sometimes gives a verdict stays testable; its runs just cost more (the
+            # scores divide by the share of runs with a verdict).
+            if e.other >= self.cfg.max_other and e.runs == 0:
                 e.untestable = True
         else:
             raise ValueError(f"outcome must be pass/fail/other, got {outcome!r}")
@@ -323,8 +325,10 @@ class Search:
                         pmfs[ci, side, m] = [(q, _xlogx(q)) for q in _bb_pmf(m, *ab)]
         out: dict[int, float] = {}
         for j in self._candidates(lo, hi, cum):
-            if self.ev[j].set_up:
-                val = self._gain(j, 1, classes, pmfs, cum, cumlog) / cfg.run_cost
+            e = self.ev[j]
+            if e.set_up:
+                useful = (e.runs + 1) / (e.runs + e.other + 2) if e.other else 1.0
+                val = self._gain(j, 1, classes, pmfs, cum, cumlog) * useful / cfg.run_cost
             else:
                 val = max(self._gain(j, m, classes, pmfs, cum, cumlog)
                           / (cfg.setup_cost + m * cfg.run_cost) for m in cfg.batches)

@@ -213,9 +213,10 @@ def seeds_for(plan: Plan, spec: TestSpec, mode: str, repo: Path, *, good: Option
         # Commits from the command line (the bisect workflow passes baseline..head) that the
         # store has sweeps of: those sweeps seed the model and name the regression's faces.
         source = f"store: sweeps {at_good[0]} (good) and {at_bad[0]} (bad)"
-        if signature is None:
-            signature = join_sigs(counts(at_bad[1], spec.path, mode, None)[2],
-                                  counts(at_good[1], spec.path, mode, None)[2])
+        bad_fails = counts(at_bad[1], spec.path, mode, None)[2]
+        if signature is None and bad_fails:   # the commonest, plus faces new in the bad sweep
+            signature = _widened(bad_fails.most_common(1)[0][0], bad_fails,
+                                 counts(at_good[1], spec.path, mode, None)[2])
     sg = counts(at_good[1], spec.path, mode, signature)[:2]
     sb = counts(at_bad[1], spec.path, mode, signature)[:2]
     if not fix and sb[1]:

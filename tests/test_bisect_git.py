@@ -204,7 +204,10 @@ def test_fix_bisection(tmp_path):
     assert r.status == "found" and r.sha == shas[7] and r.to_dict()["kind"] == "fix"
 
 
-def test_resume_continues_without_repeating(tmp_path):
+@pytest.mark.parametrize("slots", [1, 2])
+def test_resume_continues_without_repeating(tmp_path, slots):
+    # With 2 slots runs are recorded as they finish (out of attempt order), the interruption
+    # comes from a worker thread, and the resume finds both ends already measured.
     shas = make_repo(tmp_path / "repo", 12, step(9))
     plan = make_plan(tmp_path, tmp_path / "repo")
     from pcgbot.sweep import run_one
@@ -216,11 +219,13 @@ def test_resume_continues_without_repeating(tmp_path):
         calls.append((sha, attempt))
         return run_one(plan, plan.tests[0], out_dir=out_dir, mode="pcg", attempt=attempt, repo=wt)
 
-    kw = dict(good=shas[0], bad=shas[12], state_dir=tmp_path / "st", store=tmp_path / "x.db")
+    kw = dict(good=shas[0], bad=shas[12], state_dir=tmp_path / "st", store=tmp_path / "x.db",
+              slots=slots)
     with pytest.raises(KeyboardInterrupt):
         bisect_test(plan, "test_embedding_models", runner=dying, **kw)
     state = next((tmp_path / "st").glob("*/state.json"))
-    assert len(json.loads(state.read_text())["probes"]) == 10
+    saved = json.loads(state.read_text())["probes"]
+    assert len(saved) == len(calls) >= 10         # every run that finished was kept
     again = []
 
     def counting(sha, wt, attempt, out_dir):
@@ -336,4 +341,40 @@ def test_store_signature_widens_to_the_bad_sweeps_new_faces(tmp_path, sigs, old_
     r = bisect_test(plan, "test_embedding_models", store=path, state_dir=tmp_path / "st")
     # commonest first; OOM only where it is new in the bad sweep
     assert r.signature == (sigs["emb"] if old_oom else f"{sigs['emb']},{sigs['oom']}")
+    assert r.status == "found" and r.sha == shas[6], r.render()
+
+
+def test_given_commits_keep_the_main_fingerprint_an_old_flake_shares(tmp_path, sigs):
+    # The good sweep already failed once the regression's way; the bad sweep fails 7 times
+    # that way and 3 times out of memory: the signature is still led by the main face.
+    shas = _two_faced(tmp_path, 10, 6)
+    path = tmp_path / "store.db"
+    st = Store(path)
+    good = _sweep(tmp_path, "s1", shas[0], [PASS] * 9 + [FAIL], sigs["emb"])
+    bad = _sweep(tmp_path, "s22", shas[10], [FAIL] * 10, sigs["emb"])
+    recs = [json.loads(x) for x in (bad / "runs.jsonl").read_text().splitlines()]
+    for x in recs[:3]:
+        x["signature"] = sigs["oom"]
+    (bad / "runs.jsonl").write_text("".join(json.dumps(x) + "\n" for x in recs))
+    st.import_sweep(good)
+    st.import_sweep(bad)
+    st.close()
+    r = bisect(tmp_path, shas, 0, 10, store=path)
+    assert r.signature == f"{sigs['emb']},{sigs['oom']}"
+    state = json.loads(Path(r.state).read_text())
+    assert state["seed_before"] == [9, 10] and state["seed_after"] == [0, 10]
+    assert r.status == "found" and r.sha == shas[6], r.render()
+
+
+def test_measured_ends_drop_a_face_the_good_end_shows_too(tmp_path, sigs):
+    # An OOM flake (30%) everywhere; the regression (assertion) from commit 6.  The bad end's
+    # 4 runs fail 3 times with the assertion and once with OOM; the good end OOMs once too:
+    # OOM is an old flake, not a face of the regression.
+    shas = make_repo(tmp_path / "repo", 10, step(6), seed=19, crash=lambda i: 0.3)
+    r = bisect(tmp_path, shas, 0, 10)
+    state = json.loads(Path(r.state).read_text())
+    ends = [p for p in state["probes"] if p["sha"] in (shas[0], shas[10])]
+    assert sigs["oom"] in {p["signature"] for p in ends if p["sha"] == shas[0]}
+    assert r.signature == sigs["emb"] and state["signature_from_ends"] is True
+    assert all(p["verdict"] == "other" for p in state["probes"] if p["signature"] == sigs["oom"])
     assert r.status == "found" and r.sha == shas[6], r.render()

@@ -127,7 +127,8 @@ def test_no_clean_gpu_is_one_error_line(tmp_path) -> None:
         nv.hold(0, pid, 2048.0)
         pool = gpu_pool_or_none(nv=nv, check_ports=False, release_wait_s=1)
         with pytest.raises(PcgbotError, match=r"no clean GPU for tests/test_embedding_models"
-                           r"\.py \(needs 1\): GPU 0: GPU 0 held by pid \d+"):
+                           r"\.py \(needs 1\): GPU 0: GPU 0 held by pid \d+") as e:
             _bisect(tmp_path, pool, n=4, culprit=2)
+        assert "\n" not in str(e.value)
     finally:
         reap(pid)
