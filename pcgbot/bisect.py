@@ -229,7 +229,7 @@ class Bisection:
             if self.pool.usable() < k:
                 q = self.pool.quarantined()
                 raise PcgbotError(f"no clean GPU for a {k}-GPU probe of {self.test.path}: "
-                                  + "; ".join(f"GPU {g}: {w}" for g, w in sorted(q.items()))
+                                  + "; ".join(w for _, w in sorted(q.items()))
                                   + " (state saved: --resume continues once GPUs are free)")
             time.sleep(0.1)
 
@@ -400,7 +400,7 @@ def probe_slots(spec: TestSpec, slots: Optional[int], gpus: tuple[int, ...], poo
     if fit < 1:
         q = pool.quarantined()
         raise PcgbotError(f"no clean GPU for {spec.path} (needs {g}): " + "; ".join(
-            f"GPU {i}: {w}" for i, w in sorted(q.items())) if q else
+            w for _, w in sorted(q.items())) if q else
             f"{spec.path} needs {g} GPUs, this host has {pool.capacity()}")
     if slots is not None and slots > fit:
         say(f"--slots {slots}: {pool.usable()} clean GPUs hold {fit} {g}-GPU probes at once; "

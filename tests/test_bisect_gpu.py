@@ -14,7 +14,7 @@ import pytest
 
 from bisect_repo import TEST_PATH, make_repo, step
 from gpu_fakes import FakeNvml, reap, spawn_orphan
-from pcgbot.bisect import bisect_test
+from pcgbot.bisect import bisect_test, probe_slots
 from pcgbot.errors import PcgbotError
 from pcgbot.gpuslots import GpuPool, gpu_pool_or_none
 from pcgbot.plan import load_plan
@@ -127,8 +127,18 @@ def test_no_clean_gpu_is_one_error_line(tmp_path) -> None:
         nv.hold(0, pid, 2048.0)
         pool = gpu_pool_or_none(nv=nv, check_ports=False, release_wait_s=1)
         with pytest.raises(PcgbotError, match=r"no clean GPU for tests/test_embedding_models"
-                           r"\.py \(needs 1\): GPU 0: GPU 0 held by pid \d+") as e:
+                           r"\.py \(needs 1\): GPU 0 held by pid \d+") as e:
             _bisect(tmp_path, pool, n=4, culprit=2)
         assert "\n" not in str(e.value)
     finally:
         reap(pid)
+
+
+def test_slots_without_nvml_follow_the_gpus_given(tmp_path) -> None:
+    spec = _plan(tmp_path, tmp_path).tests[0]          # a 1-GPU test
+    said: list[str] = []
+    assert probe_slots(spec, None, (0, 1, 2), None, said.append) == 3   # one per GPU given
+    assert probe_slots(spec, 5, (0, 1), None, said.append) == 2          # never GPU-less slots
+    assert said == ["--slots 5: --gpus 0,1 hold 2 1-GPU probes at once; running 2"]
+    assert probe_slots(spec, None, (), None, said.append) == 1
+    assert probe_slots(spec, 3, (), None, said.append) == 3              # no GPUs named: as asked
