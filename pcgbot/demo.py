@@ -124,8 +124,8 @@ def _stage_bisect(head_dir: Path, analysis: dict, plan, info: dict, root: Path,
     from .analyze import attach_culprit, write_analysis
     from .bisect import bisect_test
 
-    # One slot: concurrent probe runs into one fresh probe folder race on its sweep.json
-    # (sweepdir.write_meta uses a fixed temp name), which made the demo flaky.
+    # One slot: parallel probes are recorded in the order they finish, which steers the
+    # search; one at a time, the demo probes the same commits on every machine.
     out = []
     regressions = [t for t in analysis.get("tests") or [] if t.get("verdict") == "regression"]
     for t in regressions:
