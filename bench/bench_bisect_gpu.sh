@@ -7,9 +7,12 @@
 #   3. a bug with two faces (after the culprit a run fails either with PyTorch's "accessing
 #      tensor output of CUDAGraphs that has been overwritten" error or with a wrong value): auto
 #      slots; both fingerprints must count as the regression
+#   4. a flaky regression (really random, ~40% of runs fail after the culprit): 10-run sweeps of
+#      both ends into a store, then the bisection seeded by them
 # Usage: bash bench/bench_bisect_gpu.sh OUT   (repository root, on a host with 1+ GPUs)
-#        STEPS="sanity det faces serial" (default: all) picks steps; FACES_COMMITS (8),
-#        FACES_RATE (0.3), FACES_MAX_RUNS (60).
+#        STEPS="sanity det faces rate serial" (default: all) picks steps; FACES_COMMITS (8),
+#        FACES_RATE (0.3), FACES_MAX_RUNS (60), RATE_COMMITS (8), RATE_RATE (0.12),
+#        RATE_MAX_RUNS (150).
 # Evidence of a run on 2 H200s: docs/evidence/bisect-gpu/ (docs/bisect.md, "On GPUs").
 set -u
 OUT=${1:?OUT folder}
@@ -17,6 +20,7 @@ W=/tmp/pcgbot-bench-bisect-gpu
 rm -rf "$W"; mkdir -p "$OUT" "$W"
 export PYTHONPATH=$PWD${PYTHONPATH:+:$PYTHONPATH}
 # The CLI's GitHub commands need PyGithub, which a bare GPU host may lack: call the command.
+sweep() { python3 -c 'import sys;from pcgbot.cli_core import sweep_cmd as c;sys.exit(c.main(sys.argv[1:],prog_name="pcgbot sweep",standalone_mode=False))' "$@"; }
 bisect() { python3 -c 'import sys;from pcgbot.cli_bisect import bisect_cmd as c;sys.exit(c.main(sys.argv[1:],prog_name="pcgbot bisect",standalone_mode=False))' "$@"; }
 T0=$(date +%s)
 nvidia-smi -L
@@ -24,7 +28,7 @@ python3 bench/bisect_gpu_repo.py "$W/det" --commits 16 --culprit 11 --repeat-rat
 python3 bench/bisect_gpu_repo.py "$W/faces" --commits "${FACES_COMMITS:-8}" --culprit 5 --repeat-rate "${FACES_RATE:-0.3}" | tee "$W/faces.txt"
 val() { sed -n "s/.*$2=\([^ ]*\).*/\1/p" "$W/$1.txt"; }
 
-STEPS=" ${STEPS:-sanity det faces serial} "
+STEPS=" ${STEPS:-sanity det faces rate serial} "
 has() { [[ "$STEPS" == *" $1 "* ]]; }
 has sanity && echo "== sanity: one run per (commit, mode)"
 has sanity && for c in good bad; do
@@ -40,7 +44,7 @@ run_bisect() {  # name repo-kind extra-args...
   local name=$1 kind=$2; shift 2
   local s; s=$(date +%s.%N)
   bisect test_engine.py --plan "$W/$kind.yaml" --good "$(val "$kind" good)" --bad "$(val "$kind" bad)" \
-    --state-dir "$W/state-$name" --store "$W/none.db" --out "$OUT/$name.json" "$@" \
+    --state-dir "$W/state-$name" --store "${STORE:-$W/none.db}" --out "$OUT/$name.json" "$@" \
     > "$OUT/$name.txt" 2> "$OUT/$name.progress"
   echo "$name: exit $? in $(python3 -c "import time;print(round(time.time()-$s,1))") s (true culprit $(val "$kind" culprit | cut -c1-10))"
   cat "$OUT/$name.txt"
@@ -53,6 +57,22 @@ fi
 if has faces; then
   echo "== two-faced bug, auto slots"
   run_bisect two-faced faces --max-runs "${FACES_MAX_RUNS:-60}"
+fi
+if has rate; then
+  # A flaky regression with real randomness (requests drawn from the OS): the graph engine
+  # (seconds per run), 10-run sweeps of the good and the bad commit into a store, and the
+  # bisection seeded by them, as the bisect workflow runs it after a sweep raised the alarm.
+  echo "== flaky regression: sweeps at both ends, bisection seeded by them"
+  python3 bench/bisect_gpu_repo.py "$W/rate" --engine graph --fresh-draws --commits "${RATE_COMMITS:-8}" \
+    --culprit 4 --repeat-rate "${RATE_RATE:-0.12}" | tee "$W/rate.txt"
+  for c in good bad; do
+    git -C "$W/rate" worktree add -q --detach "$W/rate-$c" "$(val rate "$c")"
+    s=$(date +%s.%N)
+    sweep "$W/rate.yaml" --repo "$W/rate-$c" --out "$W/sweep-rate-$c" --repeats 10 --no-adaptive \
+      --store "$W/rate.db" -q > "$OUT/sweep-rate-$c.txt" 2>&1
+    echo "sweep of the $c commit: exit $? in $(python3 -c "import time;print(round(time.time()-$s,1))") s; $(tail -1 "$OUT/sweep-rate-$c.txt")"
+  done
+  STORE="$W/rate.db" run_bisect rate-seeded rate --max-runs "${RATE_MAX_RUNS:-150}"
 fi
 if has serial; then
   echo "== deterministic, --slots 1"

@@ -54,6 +54,50 @@ class Engine:
 {serve}
 '''
 
+# --engine graph: the step captured by hand into one torch.cuda.CUDAGraph (no compile: a run
+# takes seconds, so a flaky regression's many runs fit a short GPU session).  Its output is the
+# graph's static buffer, which every replay overwrites; PyTorch does not check reads of it.
+ENGINE_GRAPH = '''\
+"""Toy inference engine: one MLP step, replayed from a CUDA graph when ENGINE_CUDA_GRAPH=1."""
+import os
+
+import torch
+
+CUDA_GRAPH = os.environ.get("ENGINE_CUDA_GRAPH") == "1"
+VERSION = "0.{version}"
+
+
+class Engine:
+    def __init__(self, dim: int = 512, batch: int = 16):
+        g = torch.Generator(device="cuda").manual_seed(0)
+        self.w = torch.randn(dim, dim, device="cuda", generator=g) / dim ** 0.5
+        self.cache = {{}}     # prompt id -> output: a repeated prompt is served from here
+        self.step_fn = self.forward
+        if CUDA_GRAPH:
+            self.static_x = torch.zeros(batch, dim, device="cuda")
+            side = torch.cuda.Stream()
+            side.wait_stream(torch.cuda.current_stream())
+            with torch.cuda.stream(side):           # warm up off the capture
+                for _ in range(2):
+                    self.forward(self.static_x)
+            torch.cuda.current_stream().wait_stream(side)
+            self.graph = torch.cuda.CUDAGraph()
+            with torch.cuda.graph(self.graph):
+                self.static_y = self.forward(self.static_x)
+            self.step_fn = self.replay
+
+    def forward(self, x):
+        return torch.relu(x @ self.w) @ self.w.T
+
+    def replay(self, x):
+        self.static_x.copy_(x)
+        self.graph.replay()
+        return self.static_y
+
+    def serve(self, prompt: int, x):
+{serve}
+'''
+
 SERVE_GOOD = '''\
         if prompt in self.cache:
             return self.cache[prompt]
@@ -79,7 +123,7 @@ from engine import Engine
 
 REPEAT_RATE = {rate}
 attempt = int(os.environ.get("PCGBOT_RUN_ID", "run/0").rsplit("/", 1)[-1])
-rng = random.Random(attempt)
+rng = random.Random({seed})
 eng = Engine()
 g = torch.Generator(device="cuda").manual_seed(1)
 prompts = [torch.randn(16, 512, device="cuda", generator=g) for _ in range(6)]
@@ -127,15 +171,19 @@ def git(repo: Path, *args: str) -> str:
                           text=True).stdout.strip()
 
 
-def make(repo: Path, commits: int, culprit: int, rate: float) -> list[str]:
+def make(repo: Path, commits: int, culprit: int, rate: float, engine: str = "compile",
+         fresh: bool = False) -> list[str]:
     repo.mkdir(parents=True)
     git(repo, "init", "-q", "-b", "main")
     (repo / "requirements.txt").write_text("torch\n")
-    (repo / "test_engine.py").write_text(TEST.format(rate=rate))
+    # fresh: each run draws its requests from the OS (really flaky); else from its attempt
+    (repo / "test_engine.py").write_text(TEST.format(rate=rate,
+                                                     seed="None" if fresh else "attempt"))
+    template = ENGINE_GRAPH if engine == "graph" else ENGINE
     shas = []
     for i in range(commits + 1):
         serve = SERVE_BUGGY if i >= culprit else SERVE_GOOD
-        (repo / "engine.py").write_text(ENGINE.format(version=i, serve=serve))
+        (repo / "engine.py").write_text(template.format(version=i, serve=serve))
         (repo / "NOTES.md").write_text(f"# toy engine\n\nrevision {i}\n")
         if i == commits // 2:
             (repo / "requirements.txt").write_text("torch>=2.1\n")
@@ -153,12 +201,17 @@ def main() -> int:
     ap.add_argument("--commits", type=int, default=16)
     ap.add_argument("--culprit", type=int, default=11)
     ap.add_argument("--repeat-rate", type=float, default=1.0)
+    ap.add_argument("--engine", choices=("compile", "graph"), default="compile",
+                    help="compile: torch.compile(mode='reduce-overhead'); graph: one "
+                    "torch.cuda.CUDAGraph captured by hand (seconds per run)")
+    ap.add_argument("--fresh-draws", action="store_true",
+                    help="requests drawn from the OS per run (real flakiness), not the attempt")
     a = ap.parse_args()
     if not 1 <= a.culprit <= a.commits:
         print(f"--culprit: {a.culprit} is not in 1..{a.commits}", file=sys.stderr)
         return 2
     repo = Path(a.dir).resolve()
-    shas = make(repo, a.commits, a.culprit, a.repeat_rate)
+    shas = make(repo, a.commits, a.culprit, a.repeat_rate, a.engine, a.fresh_draws)
     Path(f"{repo}.yaml").write_text(PLAN.format(repo=repo))
     print(f"good={shas[0]} bad={shas[-1]} culprit={shas[a.culprit]} plan={repo}.yaml")
     return 0
