@@ -261,3 +261,21 @@ def import_bundles(store: Store, files: list[str], dest: Optional[str | os.PathL
         for d in dirs:
             ids.append(store.import_sweep(dest_p / d))
     return ids
+
+
+def prune_bundles(folder: str | os.PathLike, keep: int) -> list[Path]:
+    """Delete all but the newest ``keep`` bundles (``*.tar.gz``) of ``folder``; return them.
+
+    Bundles are named so that sorting by name is oldest-first (the data branch names them
+    ``<UTC stamp>-<sha>-<run>.tar.gz``).  Only the tree is pruned: the branch's history keeps
+    every bundle, while jobs that fetch the tip shallowly download only the newest ones."""
+    if keep < 1:
+        raise UsageError(f"--keep: {keep}: keep at least 1 bundle")
+    d = Path(folder)
+    if not d.is_dir():
+        raise UsageError(f"{d}: not a folder of bundles")
+    bundles = sorted(p for p in d.iterdir() if p.name.endswith(".tar.gz") and p.is_file())
+    gone = bundles[:-keep]
+    for p in gone:
+        p.unlink()
+    return gone

@@ -1,4 +1,4 @@
-"""CLI: ``pcgbot diff`` and ``pcgbot baseline show|set|unset|export|import``."""
+"""CLI: ``pcgbot diff`` and ``pcgbot baseline show|set|unset|export|import|prune``."""
 
 from __future__ import annotations
 
@@ -172,6 +172,18 @@ def import_cmd(bundles, dest, store_path) -> int:
     """Import bundles into the store (idempotent: importing twice doubles nothing)."""
     ids = bl.import_bundles(Store(store_path), list(bundles), dest)
     click.echo(f"imported {len(ids)} sweeps from {len(bundles)} bundle(s)")
+    return 0
+
+
+@baseline_group.command("prune")
+@click.argument("folder", type=click.Path())
+@click.option("--keep", type=int, default=200, show_default=True,
+              help="Newest bundles to keep.")
+def prune_cmd(folder, keep) -> int:
+    """Delete all but the newest --keep bundles of FOLDER (a data branch's <config>/ folder)."""
+    gone = bl.prune_bundles(folder, keep)
+    click.echo(f"{folder}: removed {len(gone)} old bundle(s)"
+               + (f" ({gone[0].name} .. {gone[-1].name})" if gone else ""))
     return 0
 
 

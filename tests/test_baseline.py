@@ -226,3 +226,23 @@ def test_auto_baseline(tmp_path: Path, repo) -> None:
     _, _, pooled = bl.auto_baseline(store, cur, timeout_is_failure=True)
     assert pooled == {"t": (6, 7)}
     assert bl.auto_baseline(store, cur, pool_runs=0)[2] is None
+
+
+def test_prune_keeps_the_newest_bundles(tmp_path: Path) -> None:
+    d = tmp_path / "1-gpu"
+    d.mkdir()
+    names = [f"20261{m}01T000000Z-abcdef012345-{m}.tar.gz" for m in range(1, 6)]
+    for n in reversed(names):                      # creation order must not matter
+        (d / n).write_bytes(b"x")
+    (d / "README.md").write_text("not a bundle\n")
+    r = run_cli("baseline", "prune", str(d), "--keep", "2")
+    assert r.returncode == 0, r.stderr
+    assert f"removed 3 old bundle(s) ({names[0]} .. {names[2]})" in r.stdout
+    assert sorted(p.name for p in d.iterdir()) == sorted(["README.md"] + names[3:])
+    again = run_cli("baseline", "prune", str(d), "--keep", "2")
+    assert "removed 0 old bundle(s)" in again.stdout and len(list(d.iterdir())) == 3
+    for bad, what in ((["--keep", "0"], "--keep: 0: keep at least 1 bundle"),
+                      ([], "not a folder of bundles")):
+        target = str(d) if bad else str(tmp_path / "missing")
+        r = run_cli("baseline", "prune", target, *bad)
+        assert r.returncode == 2 and what in r.stderr and "Traceback" not in r.stderr
