@@ -250,8 +250,9 @@ class Bisection:
         d = self.search.decision()
         note = f" ({p['outcome']}, other signature {p['signature']})" if (
             p["verdict"] == OTHER and p["signature"]) else ""
+        on = f" on GPU {','.join(map(str, p['gpus']))}" if p.get("gpus") else ""
         self.progress(f"run {self.search.runs}: {p['sha'][:10]} [{j}/{len(self.commits) - 1}] "
-                      f"{p['verdict']}{note}; {self._lead(d)}")
+                      f"{p['verdict']}{on}{note}; {self._lead(d)}")
 
     def _lead(self, d) -> str:
         """The leading answer so far, in words: 'P=0.91 culprit [7]', '... in [5..9]'."""

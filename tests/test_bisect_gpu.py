@@ -118,6 +118,8 @@ def test_slots_above_what_the_gpus_hold_are_lowered(tmp_path) -> None:
     assert any("--slots 5: 2 clean GPUs hold 2 1-GPU probes at once; running 2" in m
                for m in said)
     assert any("2 probes at a time" in m for m in said)
+    runs = [m for m in said if m.startswith("run ")]
+    assert runs and all(" on GPU 0;" in m or " on GPU 1;" in m for m in runs), runs
 
 
 def test_no_clean_gpu_is_one_error_line(tmp_path) -> None:
