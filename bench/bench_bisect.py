@@ -19,7 +19,8 @@ Strategies (all see the same histories and random outcomes per trial seed):
   Not in the default set: pcgbot95 (confidence 0.95, max 300 runs), pcgbot-old (the old
   defaults: confidence 0.95, max 150 runs), pcgbot-n95 and pcgbot+h-n95 (--none-confidence
   0.95: "no culprit" / "good is bad" at 0.95, a commit at 0.99), oracle (the defaults told
-  the true rates: the floor that learning the rates from sweeps adds to).
+  the true rates: the floor that learning the rates from sweeps adds to), pcgbot+p and
+  pcgbot+hp (with --docs-share: docs-only commits get the unlikely_culprits prior, 0.1).
 - plain: git bisect with 1 run per step (fail = bad).
 - fixed10: 10 runs per step, bad if any run fails.
 - syzbot: 10 runs per step, bad at >= max(2, n/6) fails, good at 0 fails, else skip; the bad
@@ -57,10 +58,16 @@ UNSURE = "?"     # answer: inconclusive
 class History:
     """Ground truth plus a reproducible outcome stream per (commit, attempt)."""
 
-    def __init__(self, n: int, before: float, after: Optional[float], seed: int):
+    def __init__(self, n: int, before: float, after: Optional[float], seed: int,
+                 docs_share: float = 0.0):
         rng = random.Random(seed)
         self.n = n
         self.culprit = rng.randint(1, n) if after is not None else None
+        # --docs-share: commits that change only docs (never the culprit), from their own
+        # stream so that the rest of the trial is the same with and without them
+        drng = random.Random(f"docs/{seed}")
+        self.docs = {j for j in range(1, n + 1)
+                     if j != self.culprit and drng.random() < docs_share}
         self.before, self.after = before, after if after is not None else before
         self.seed = seed
         burst = 0.5 if after is None else self.after
@@ -99,9 +106,12 @@ class Prober:
         return self.h.outcome(j, a)
 
 
-def m_pcgbot(h: History, p: Prober, history: bool = False, **cfg):
+def m_pcgbot(h: History, p: Prober, history: bool = False, prior: bool = False, **cfg):
     (kg, ng), (hk, hn) = h.seeds[0], h.history if history else (0, 0)
-    s = Search(h.n, (kg + hk, ng + hn), h.seeds[1], SearchConfig(**cfg))
+    conf = SearchConfig(**cfg)
+    w = [conf.unlikely_weight if j in h.docs else 1.0 for j in range(1, h.n + 1)] \
+        if prior and h.docs else None
+    s = Search(h.n, (kg + hk, ng + hn), h.seeds[1], conf, weights=w)
     d = run_search(s, lambda j: PASS if p.run(j) else FAIL)
     return d.index if d.status == FOUND else NO if d.status == NO_CULPRIT else UNSURE
 
@@ -159,6 +169,8 @@ def m_syzbot(h: History, p: Prober):
 
 
 FUNCS = {"pcgbot": m_pcgbot, "pcgbot+h": lambda h, p: m_pcgbot(h, p, history=True),
+         "pcgbot+p": lambda h, p: m_pcgbot(h, p, prior=True),
+         "pcgbot+hp": lambda h, p: m_pcgbot(h, p, history=True, prior=True),
          "pcgbot95": lambda h, p: m_pcgbot(h, p, confidence=0.95),
          "pcgbot-n95": lambda h, p: m_pcgbot(h, p, none_confidence=0.95),
          "pcgbot+h-n95": lambda h, p: m_pcgbot(h, p, history=True, none_confidence=0.95),
@@ -167,8 +179,8 @@ FUNCS = {"pcgbot": m_pcgbot, "pcgbot+h": lambda h, p: m_pcgbot(h, p, history=Tru
 
 
 def trial(args):
-    method, n, before, after, seed = args
-    h = History(n, before, after, seed)
+    method, n, before, after, seed, docs_share = args
+    h = History(n, before, after, seed, docs_share)
     p = Prober(h)
     ans = FUNCS[method](h, p)
     if ans is None:
@@ -185,6 +197,9 @@ def main() -> int:
     ap.add_argument("--scenarios", default=",".join(s[0] for s in SCENARIOS))
     ap.add_argument("--procs", type=int, default=os.cpu_count() or 1)
     ap.add_argument("--markdown", action="store_true", help="also print the table as Markdown")
+    ap.add_argument("--docs-share", type=float, default=0.0,
+                    help="share of commits that change only docs (never the culprit); "
+                    "pcgbot+p / pcgbot+hp give them the plan's unlikely_culprits prior")
     a = ap.parse_args()
     sizes = [int(x) for x in a.sizes.split(",")]
     methods = a.methods.split(",")
@@ -200,7 +215,8 @@ def main() -> int:
             for name, before, after in scen:
                 rows = {}
                 for m in methods:
-                    jobs = [(m, n, before, after, 1000 * n + i) for i in range(a.trials)]
+                    jobs = [(m, n, before, after, 1000 * n + i, a.docs_share)
+                            for i in range(a.trials)]
                     rows[m] = pool.map(trial, jobs, chunksize=4)
                 ref = statistics.mean(r[2] for r in rows["fixed10"]) if "fixed10" in rows else None
                 for m in methods:

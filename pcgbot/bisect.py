@@ -11,6 +11,7 @@ written (JSON, atomic rename) after every run, so ``--resume`` loses nothing.
 
 from __future__ import annotations
 
+import fnmatch
 import hashlib
 import json
 import os
@@ -120,11 +121,18 @@ class Bisection:
         if self.state.data["commits"] != commits:
             raise UsageError(f"{path}:1: commits: saved state is for another range; "
                              "run without --resume to start over")
-        self.search = Search(len(commits) - 1, tuple(self.state.data["seed_before"]),
-                             tuple(self.state.data["seed_after"]), config)
+        if not self.resumed:
+            self.state.data["weights"] = culprit_weights(repo, commits, plan.unlikely_culprits,
+                                                         config.unlikely_weight)
+        self.search = self._new_search()
         self._replay()
 
     # -- state ---------------------------------------------------------------------------
+    def _new_search(self) -> Search:
+        d = self.state.data
+        return Search(len(self.commits) - 1, tuple(d["seed_before"]), tuple(d["seed_after"]),
+                      self.cfg, weights=d.get("weights"))
+
     def _replay(self) -> None:
         idx = {sha: j for j, sha in enumerate(self.commits)}
         for sha, s in self.state.data["setups"].items():
@@ -141,8 +149,7 @@ class Bisection:
             if p["verdict"] in (FAIL, OTHER) and p["outcome"] in (R_FAIL, R_TIMEOUT):
                 counts = p["outcome"] == R_FAIL or self.plan.timeout_is_failure
                 p["verdict"] = FAIL if counts and sig_matches(sig, p["signature"]) else OTHER
-        self.search = Search(len(self.commits) - 1, tuple(d["seed_before"]),
-                             tuple(d["seed_after"]), self.cfg)
+        self.search = self._new_search()
         self._replay()
         self.state.save()
 
@@ -407,3 +414,18 @@ def probe_slots(spec: TestSpec, slots: Optional[int], gpus: tuple[int, ...], poo
         say(f"--slots {slots}: {pool.usable()} clean GPUs hold {fit} {g}-GPU probes at once; "
             f"running {fit}")
     return min(slots, fit) if slots is not None else fit
+
+
+def culprit_weights(repo: Path, commits: list[str], globs: list[str],
+                    weight: float) -> Optional[list[float]]:
+    """Prior weight of each commit after the old end being the culprit: ``weight`` for one
+    whose changed files all match the plan's ``unlikely_culprits`` globs (docs, CI config),
+    1 otherwise; None when the plan names no globs or no commit is unlikely.  Never 0: a
+    commit that "only changed docs" is still found if it is the one."""
+    if not globs or len(commits) < 2:
+        return None
+    files = gitutil.changed_files(repo, commits[0], commits[-1])
+    out = [weight if files.get(c) and all(any(fnmatch.fnmatchcase(f, g) for g in globs)
+                                          for f in files[c]) else 1.0
+           for c in commits[1:]]
+    return out if any(w != 1.0 for w in out) else None

@@ -39,6 +39,7 @@ class BisectResult:
     commits: int = 0               # commits in the searched range (after the old end)
     state: str = ""                # state file (for --resume and post-mortems)
     seeds: str = ""                # where the good/bad pass rates came from (sweeps, measured)
+    unlikely: int = 0              # commits that change only the plan's unlikely_culprits paths
 
     def to_dict(self) -> dict[str, Any]:
         """analysis.json's culprit/fix shape; ``status`` is found|inconclusive there, and
@@ -61,6 +62,9 @@ class BisectResult:
                         f"{self.signature.replace(',', ', ')}" if self.signature else ""))
         if self.seeds:
             lines.append(f"seeded from {self.seeds}")
+        if self.unlikely:
+            lines.append(f"{self.unlikely} of {self.commits} commits change only paths the plan "
+                         "calls unlikely culprits (docs, CI): a lower prior, never excluded")
         if self.evidence:
             lines.append("evidence (passed/runs per probed commit, oldest first):")
             for e in self.evidence:
@@ -77,11 +81,13 @@ class BisectResult:
 
 def _evidence(b: "Bisection") -> list[dict[str, Any]]:
     out = []
+    w = b.state.data.get("weights")
     for j, e in enumerate(b.search.ev):
         if e.set_up or e.runs or e.other:
             sha = b.commits[j]
             out.append({"sha": sha, "index": j, "passed": e.passed, "runs": e.runs,
                         "ignored": e.other, "untestable": e.untestable,
+                        "unlikely": bool(w and j and w[j - 1] != 1.0),
                         "subject": gitutil.commit_info(b.repo, sha)["subject"]})
     return out
 
@@ -92,7 +98,8 @@ def _base(b: "Bisection", status: str, conf: float, rng: list[str], msg: str) ->
                         mode=b.mode, signature=b.state.data["signature"], confidence=round(conf, 4),
                         range=rng, message=msg, evidence=_evidence(b), runs=b.search.runs,
                         setups=setups, commits=len(b.commits) - 1, state=str(b.state.path),
-                        seeds=b.state.data.get("seed_source") or "")
+                        seeds=b.state.data.get("seed_source") or "",
+                        unlikely=sum(1 for x in b.state.data.get("weights") or [] if x != 1.0))
 
 
 def build_result(b: "Bisection") -> BisectResult:

@@ -66,6 +66,9 @@ class SearchConfig:
     # Sweep counts are discounted as priors: the bisection starts *because* the bad sweep looked
     # bad, so its rate is biased low (and the good one's high) -- the winner's curse.
     seed_weight: float = 0.5
+    # Prior weight of a commit that changes only files the plan calls unlikely culprits (docs,
+    # CI config; plan key unlikely_culprits), relative to 1 for any other commit.
+    unlikely_weight: float = 0.1
 
 
 @dataclass

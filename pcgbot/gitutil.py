@@ -87,6 +87,19 @@ def first_parent_range(repo: str | os.PathLike, old: str, new: str) -> list[str]
     return out.split() if out else []
 
 
+def changed_files(repo: str | os.PathLike, old: str, new: str) -> dict[str, list[str]]:
+    """Files each first-parent commit after ``old`` up to ``new`` changed (a merge: against its
+    first parent), one git call for the whole range."""
+    out = git(["log", "--first-parent", "--diff-merges=first-parent", "--name-only",
+               "--format=%x00%H", f"{old}..{new}"], repo)
+    files: dict[str, list[str]] = {}
+    for block in out.split("\x00")[1:]:
+        lines = [x for x in block.splitlines() if x.strip()]
+        if lines:
+            files[lines[0]] = lines[1:]
+    return files
+
+
 def commit_info(repo: str | os.PathLike, sha: str) -> dict[str, str]:
     """sha, subject, author ("Name <email>") and ISO date of one commit."""
     out = git(["show", "-s", "--format=%H%x00%s%x00%an <%ae>%x00%cI", sha], repo)

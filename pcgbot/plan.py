@@ -63,6 +63,9 @@ class Plan:
     # folders of the checkout put on PYTHONPATH (after the shim): the code under test is always
     # the checkout's, even where an editable install points at another worktree (bisect)
     pythonpath: list[str] = field(default_factory=list)
+    # path globs (fnmatch, from the repo root) of files that cannot break a test, e.g. docs: a
+    # commit that changes only such files is an unlikely culprit (a lower bisection prior)
+    unlikely_culprits: list[str] = field(default_factory=list)
     tests: list[TestSpec] = field(default_factory=list)
     description: str = ""
 
@@ -116,7 +119,7 @@ class Plan:
 
 _TOP_KEYS = {"name", "repo", "workdir", "command", "timeout", "repeats", "max_repeats", "setup",
              "setup_key", "modes", "default_mode", "timeout_is_failure", "tests", "smoke",
-             "description", "pythonpath"}
+             "description", "pythonpath", "unlikely_culprits"}
 _TEST_KEYS = {"path", "gpus", "suite", "est_time", "tags", "timeout"}
 _MODE_KEYS = {"env", "server_args", "description"}
 _INVALID = object()   # a value already reported; type checks below must not report it again
@@ -267,6 +270,8 @@ def parse_plan(text: str, source: str = "<plan>") -> Plan:
                        check=lambda v: None if all(isinstance(x, str) and x and not x.startswith("/")
                                                    for x in v)
                        else "must be a list of folders relative to repo"),
+        unlikely_culprits=get("unlikely_culprits", list, default=[],
+                              check=_strings("path globs")),
         description=get("description", str, default=""),
     )
 
@@ -431,6 +436,8 @@ def dump_plan(plan: Plan) -> str:
         doc["setup_key"] = plan.setup_key
     if plan.pythonpath:
         doc["pythonpath"] = plan.pythonpath
+    if plan.unlikely_culprits:
+        doc["unlikely_culprits"] = plan.unlikely_culprits
     doc["modes"] = {m.name: {"env": m.env, "server_args": m.server_args} for m in plan.modes.values()}
     doc["default_mode"] = plan.default_mode
     if plan.smoke:

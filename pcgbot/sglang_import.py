@@ -95,6 +95,11 @@ def sglang_modes() -> dict[str, Mode]:
     }
 
 
+# Files no SGLang test runs: a commit that changes only these is an unlikely culprit of a test
+# failure (a lower bisection prior, never excluded).  `*` crosses folders (fnmatch).
+SGLANG_UNLIKELY = ("docs/*", "*.md", ".github/*", "benchmark/*", "examples/*", "docker/*")
+
+
 def build_plan(regs: Iterable[Registration], *, name: str, suites: Optional[list[str]] = None,
                nightly: bool = False, gpus: Optional[int] = None) -> Plan:
     tests: dict[str, TestSpec] = {}
@@ -115,7 +120,8 @@ def build_plan(regs: Iterable[Registration], *, name: str, suites: Optional[list
                          f"(suites={suites or 'any'}, nightly={nightly}, gpus={gpus})")
     return Plan(name=name, source="", repo=".", workdir="test", command="python3 {path} -f",
                 timeout=1200, repeats=10, setup="pip install -e 'python[dev]'",
-                setup_key=["python/pyproject.toml"], pythonpath=["python"], modes=sglang_modes(), default_mode="pcg",
+                setup_key=["python/pyproject.toml"], pythonpath=["python"],
+                unlikely_culprits=list(SGLANG_UNLIKELY), modes=sglang_modes(), default_mode="pcg",
                 tests=sorted(tests.values(), key=lambda t: t.path),
                 description=f"SGLang CUDA tests ({', '.join(suites) if suites else 'all suites'})"
                             f", imported by pcgbot plan import-sglang")

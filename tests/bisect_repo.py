@@ -55,28 +55,33 @@ def _git(repo: Path, *args: str) -> str:
 
 
 def make_repo(path: Path, n: int, rate: Callable[[int], float], *, seed: int = 1,
-              broken: set[int] = frozenset(), crash: Optional[Callable[[int], float]] = None
-              ) -> list[str]:
-    """Commits 0..n; commit i passes with probability rate(i).  Returns their shas."""
+              broken: set[int] = frozenset(), crash: Optional[Callable[[int], float]] = None,
+              docs_only: set[int] = frozenset()) -> list[str]:
+    """Commits 0..n; commit i passes with probability rate(i).  Returns their shas.
+    A ``docs_only`` commit changes docs/notes.md alone (it behaves like its parent)."""
     path.mkdir(parents=True, exist_ok=True)
     _git(path, "init", "-q", "-b", "main")
     (path / "tests").mkdir(exist_ok=True)
+    (path / "docs").mkdir(exist_ok=True)
     (path / TEST_PATH).write_text(TEST_SCRIPT)
     shas = []
     for i in range(n + 1):
-        beh = {"version": i, "seed": seed, "p": rate(i), "crash": crash(i) if crash else 0.0}
-        (path / "behaviour.json").write_text(json.dumps(beh) + "\n")
-        (path / "build.txt").write_text("ok\n" if i not in broken else f"syntax error {i}\n")
+        if i in docs_only:
+            (path / "docs" / "notes.md").write_text(f"notes of commit {i}\n")
+        else:
+            beh = {"version": i, "seed": seed, "p": rate(i), "crash": crash(i) if crash else 0.0}
+            (path / "behaviour.json").write_text(json.dumps(beh) + "\n")
+            (path / "build.txt").write_text("ok\n" if i not in broken else f"syntax error {i}\n")
         _git(path, "add", "-A")
         _git(path, "commit", "-q", "-m", str(i))
         shas.append(_git(path, "rev-parse", "HEAD"))
     return shas
 
 
-def make_plan(tmp: Path, repo: Path, *, repeats: int = 3) -> Plan:
+def make_plan(tmp: Path, repo: Path, *, repeats: int = 3, extra: str = "") -> Plan:
     p = tmp / "toy.yaml"
     p.write_text(f"""\
-name: toy
+{extra}name: toy
 repo: {repo}
 command: "{{python}} {{path}}"
 timeout: 60

@@ -378,3 +378,21 @@ def test_measured_ends_drop_a_face_the_good_end_shows_too(tmp_path, sigs):
     assert r.signature == sigs["emb"] and state["signature_from_ends"] is True
     assert all(p["verdict"] == "other" for p in state["probes"] if p["signature"] == sigs["oom"])
     assert r.status == "found" and r.sha == shas[6], r.render()
+
+
+@pytest.mark.parametrize("unlikely", ["docs/*", "behaviour.json"])
+def test_unlikely_culprits_lower_the_prior_and_never_exclude(tmp_path, unlikely):
+    # Commits 2, 3, 5, 8, 9 change docs/notes.md only; the culprit (6) changes behaviour.json.
+    # With "docs/*" those five are unlikely; with "behaviour.json" the culprit itself is (a
+    # wrong glob in a plan): it must still be found.
+    docs = {2, 3, 5, 8, 9}
+    shas = make_repo(tmp_path / "repo", 10, step(6), docs_only=docs)
+    plan = make_plan(tmp_path, tmp_path / "repo", extra=f'unlikely_culprits: ["{unlikely}"]\n')
+    r = bisect_test(plan, "test_embedding_models", good=shas[0], bad=shas[10],
+                    store=tmp_path / "no.db", state_dir=tmp_path / "st")
+    assert r.status == "found" and r.sha == shas[6], r.render()
+    weights = json.loads(Path(r.state).read_text())["weights"]
+    low = {j for j in range(1, 11) if (j in docs) == (unlikely == "docs/*")}
+    assert weights == [0.1 if j in low else 1.0 for j in range(1, 11)]
+    assert r.unlikely == len(low) and f"{len(low)} of 10 commits change only" in r.render()
+    assert all(e["unlikely"] == (e["index"] in low) for e in r.evidence)
