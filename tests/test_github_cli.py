@@ -127,3 +127,19 @@ def test_token_without_repo_is_a_usage_error(tmp_path):
     r = pcgbot("github", "sync", str(d), env={"GITHUB_TOKEN": TEST_TOKEN})
     assert r.returncode == 2 and "GITHUB_REPOSITORY: repo: not set" in r.stderr
     assert TEST_TOKEN not in r.stderr + r.stdout
+
+
+def test_dry_run_needs_no_pygithub(tmp_path):
+    # A bare GPU host may lack PyGithub: the dry run (and so the demo) must not import it.
+    d = sweep_dir(tmp_path, make_analysis([make_signature()]))
+    code = ("import runpy, sys\n"
+            "class NoPyGithub:\n"
+            "    def find_spec(self, name, path=None, target=None):\n"
+            "        if name == 'github' or name.startswith('github.'):\n"
+            "            raise ImportError('PyGithub is not installed here')\n"
+            "sys.meta_path.insert(0, NoPyGithub())\n"
+            f"sys.argv = ['pcgbot', 'github', 'sync', {str(d)!r}, '--dry-run', {str(tmp_path / 'o')!r}]\n"
+            "runpy.run_module('pcgbot', run_name='__main__')\n")
+    r = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=60)
+    assert r.returncode == 0, r.stderr
+    assert (tmp_path / "o" / "issues" / "0001.json").exists()

@@ -13,8 +13,6 @@ from abc import ABC, abstractmethod
 from dataclasses import dataclass, field
 from typing import Any, Callable, Optional
 
-from github import GithubException
-
 from ..errors import UsageError
 from ..redact import redact
 from .client import Caller, GitHubConfig, GitHubError, connect
@@ -183,6 +181,8 @@ class RemoteBackend(Backend):
         return _comment(c)
 
     def delete_comment(self, number: int, comment_id: int) -> None:
+        from github import GithubException
+
         def go() -> None:
             try:
                 self.repo.get_issue(number).get_comment(comment_id).delete()
@@ -197,6 +197,8 @@ class RemoteBackend(Backend):
         if self._labels is None:
             got = self._call("list labels", lambda: list(self.repo.get_labels()))
             self._labels = {str(_raw(lab).get("name", "")).lower() for lab in got}
+        from github import GithubException
+
         created = []
         for name, (color, desc) in specs.items():
             if name.lower() in self._labels:
@@ -214,6 +216,8 @@ class RemoteBackend(Backend):
         return created
 
     def claim_label(self, name: str, color: str, description: str) -> bool:
+        from github import GithubException
+
         won = [True]
 
         def make() -> None:

@@ -14,10 +14,13 @@ import os
 import random
 import time
 from dataclasses import dataclass, replace
-from typing import Callable, Mapping, Optional, TypeVar
+from typing import TYPE_CHECKING, Callable, Mapping, Optional, TypeVar
 
 import requests
-from github import Auth, Github, GithubException
+# PyGithub is imported where a call needs it: the dry-run backend and the demo import this
+# module's errors and config on hosts without it (a bare GPU host).
+if TYPE_CHECKING:
+    from github import Github, GithubException
 
 from ..errors import PcgbotError, UsageError
 from ..redact import redact
@@ -97,6 +100,8 @@ def config_from_env(env: Optional[Mapping[str, str]] = None, **flags: object) ->
 def connect(cfg: GitHubConfig) -> Github:
     """A PyGithub client with our retry policy (none inside PyGithub) and lazy objects, so that a
     PR head SHA or an issue number costs no extra GET before the write."""
+    from github import Auth, Github
+
     if not cfg.token:
         raise UsageError("GITHUB_TOKEN: token: not set (use --dry-run OUTDIR to write files instead)")
     pacing = {} if cfg.throttle else {"seconds_between_requests": None, "seconds_between_writes": None}
@@ -168,6 +173,8 @@ class Caller:
 
     def call(self, what: str, fn: Callable[[], T]) -> T:
         """`what` names the operation for messages ("create issue", "list issues sig:abc")."""
+        from github import GithubException
+
         attempt = 0
         while True:
             try:
