@@ -424,7 +424,10 @@ def culprit_weights(repo: Path, commits: list[str], globs: list[str],
     commit that "only changed docs" is still found if it is the one."""
     if not globs or len(commits) < 2:
         return None
-    files = gitutil.changed_files(repo, commits[0], commits[-1])
+    try:
+        files = gitutil.changed_files(repo, commits[0], commits[-1])
+    except gitutil.GitError:      # only a hint: never worth failing the bisection over
+        return None
     out = [weight if files.get(c) and all(any(fnmatch.fnmatchcase(f, g) for g in globs)
                                           for f in files[c]) else 1.0
            for c in commits[1:]]

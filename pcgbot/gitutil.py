@@ -7,6 +7,7 @@ traceback).  ``try_git`` is the same call for best-effort queries that may fail 
 
 from __future__ import annotations
 
+import codecs
 import hashlib
 import os
 import subprocess
@@ -90,14 +91,25 @@ def first_parent_range(repo: str | os.PathLike, old: str, new: str) -> list[str]
 def changed_files(repo: str | os.PathLike, old: str, new: str) -> dict[str, list[str]]:
     """Files each first-parent commit after ``old`` up to ``new`` changed (a merge: against its
     first parent), one git call for the whole range."""
-    out = git(["log", "--first-parent", "--diff-merges=first-parent", "--name-only",
-               "--format=%x00%H", f"{old}..{new}"], repo)
+    # --no-renames: a move of code into docs/ must list the code path it removed too.
+    # (--first-parent diffs a merge against its first parent from git 2.31; older git lists no
+    # files for merges, which leaves them at the ordinary prior.)
+    out = git(["log", "--first-parent", "--no-renames", "--name-only", "--format=%x00%H",
+               f"{old}..{new}"], repo)
     files: dict[str, list[str]] = {}
     for block in out.split("\x00")[1:]:
-        lines = [x for x in block.splitlines() if x.strip()]
+        lines = [_unquote(x) for x in block.splitlines() if x.strip()]
         if lines:
             files[lines[0]] = lines[1:]
     return files
+
+
+def _unquote(path: str) -> str:
+    """Git's C-quoted form of a path with special bytes ("docs/caf\\303\\251.md") -> the path."""
+    if len(path) < 2 or not (path.startswith('"') and path.endswith('"')):
+        return path
+    raw = codecs.escape_decode(path[1:-1].encode("utf-8", "surrogateescape"))[0]
+    return raw.decode("utf-8", "surrogateescape")
 
 
 def commit_info(repo: str | os.PathLike, sha: str) -> dict[str, str]:

@@ -166,6 +166,15 @@ def _strings(kind: str):
         f"must be a list of {kind}"
 
 
+def _path_globs(v: list) -> Optional[str]:
+    """Globs matched against git's paths (relative to the root, no "./", folders as "docs/*")."""
+    if not all(isinstance(x, str) and x for x in v):
+        return "must be a list of path globs"
+    bad = [x for x in v if x.startswith(("./", "/")) or x.endswith("/")]
+    return (f"{bad[0]!r} never matches: globs are relative to the repository root, a folder is "
+            "'docs/*'") if bad else None
+
+
 def _command_check(v: str) -> Optional[str]:
     if "{path}" not in v:
         return "must contain {path}"
@@ -270,8 +279,7 @@ def parse_plan(text: str, source: str = "<plan>") -> Plan:
                        check=lambda v: None if all(isinstance(x, str) and x and not x.startswith("/")
                                                    for x in v)
                        else "must be a list of folders relative to repo"),
-        unlikely_culprits=get("unlikely_culprits", list, default=[],
-                              check=_strings("path globs")),
+        unlikely_culprits=get("unlikely_culprits", list, default=[], check=_path_globs),
         description=get("description", str, default=""),
     )
 

@@ -396,3 +396,24 @@ def test_unlikely_culprits_lower_the_prior_and_never_exclude(tmp_path, unlikely)
     assert weights == [0.1 if j in low else 1.0 for j in range(1, 11)]
     assert r.unlikely == len(low) and f"{len(low)} of 10 commits change only" in r.render()
     assert all(e["unlikely"] == (e["index"] in low) for e in r.evidence)
+
+
+def test_changed_files_sees_moves_special_names_and_empty_commits(tmp_path):
+    from bisect_repo import _git
+    from pcgbot import gitutil
+    repo = tmp_path / "r"
+    shas = make_repo(repo, 0, lambda i: 1.0)
+    (repo / "python").mkdir()
+    (repo / "python" / "bench.py").write_text("x = 1\n")
+    _git(repo, "add", "-A")
+    _git(repo, "commit", "-qm", "code")
+    _git(repo, "mv", "python/bench.py", "docs/bench.py")
+    _git(repo, "commit", "-qm", "move")
+    (repo / "docs" / "café notes.md").write_text("x\n")
+    _git(repo, "add", "-A")
+    _git(repo, "commit", "-qm", "unicode")
+    _git(repo, "commit", "-q", "--allow-empty", "-m", "empty")
+    files = list(gitutil.changed_files(repo, shas[0], "HEAD").values())   # newest first
+    # a move out of python/ is not docs-only; quoted names come back as they are; empty: none
+    assert files == [[], ["docs/café notes.md"], ["docs/bench.py", "python/bench.py"],
+                     ["python/bench.py"]]

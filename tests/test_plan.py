@@ -127,6 +127,10 @@ def test_plan_list_and_select(tmp_path):
     ("name: x\nsetup_key: [1]\ntests: [a.py]\n", "p.yaml:2: setup_key: must be a list"),
     ("name: x\nunlikely_culprits: [docs/*, 3]\ntests: [a.py]\n",
      "p.yaml:2: unlikely_culprits: must be a list of path globs"),
+    ("name: x\nunlikely_culprits: [./docs/*]\ntests: [a.py]\n",
+     "p.yaml:2: unlikely_culprits: './docs/*' never matches"),
+    ("name: x\nunlikely_culprits: [docs/]\ntests: [a.py]\n",
+     "p.yaml:2: unlikely_culprits: 'docs/' never matches"),
     ("name: x\nmodes:\n  pcg: {env: !!int zz}\ntests: [a.py]\n", "p.yaml:3: modes.pcg.env: bad value"),
 ])
 def test_hostile_yaml_is_one_line_not_a_traceback(text, expected):
