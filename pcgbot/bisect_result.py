@@ -40,6 +40,8 @@ class BisectResult:
     state: str = ""                # state file (for --resume and post-mortems)
     seeds: str = ""                # where the good/bad pass rates came from (sweeps, measured)
     unlikely: int = 0              # commits that change only the plan's unlikely_culprits paths
+    run_seconds: float = 0.0       # sum of the probe runs' durations
+    wall_seconds: float = 0.0      # first probe's start to last probe's end (parallel slots)
 
     def to_dict(self) -> dict[str, Any]:
         """analysis.json's culprit/fix shape; ``status`` is found|inconclusive there, and
@@ -57,7 +59,9 @@ class BisectResult:
         if self.status == FOUND:
             lines.append(f"{what}: {self.sha} {self.subject!r} by {self.author}")
         lines.append(f"{self.status}: {self.message}")
-        lines.append(f"confidence {self.confidence:.3f}, {self.runs} runs, {self.setups} setups"
+        took = (f" ({self.run_seconds:.0f} s of runs in {self.wall_seconds:.0f} s)"
+                if self.run_seconds else "")
+        lines.append(f"confidence {self.confidence:.3f}, {self.runs} runs{took}, {self.setups} setups"
                      + (f", signature{'s' * (',' in self.signature)} "
                         f"{self.signature.replace(',', ', ')}" if self.signature else ""))
         if self.seeds:
@@ -92,6 +96,23 @@ def _evidence(b: "Bisection") -> list[dict[str, Any]]:
     return out
 
 
+def _timing(probes: list[dict[str, Any]]) -> dict[str, float]:
+    """run_seconds and wall_seconds of the probes (wall: across resumes, first start to last
+    end; probes saved before start times were recorded count in run_seconds only)."""
+    from datetime import datetime
+
+    spans = []
+    for p in probes:
+        try:
+            t0 = datetime.fromisoformat(p["started_at"]).timestamp()
+        except (KeyError, TypeError, ValueError):
+            continue
+        spans.append((t0, t0 + (p.get("duration_s") or 0.0)))
+    run = sum(p.get("duration_s") or 0.0 for p in probes)
+    wall = max(e for _, e in spans) - min(s for s, _ in spans) if spans else 0.0
+    return {"run_seconds": round(run, 1), "wall_seconds": round(wall, 1)}
+
+
 def _base(b: "Bisection", status: str, conf: float, rng: list[str], msg: str) -> BisectResult:
     setups = sum(1 for _ in b.state.data["setups"])
     return BisectResult(status=status, kind="fix" if b.fix else "cause", test=b.test.path,
@@ -99,7 +120,8 @@ def _base(b: "Bisection", status: str, conf: float, rng: list[str], msg: str) ->
                         range=rng, message=msg, evidence=_evidence(b), runs=b.search.runs,
                         setups=setups, commits=len(b.commits) - 1, state=str(b.state.path),
                         seeds=b.state.data.get("seed_source") or "",
-                        unlikely=sum(1 for x in b.state.data.get("weights") or [] if x != 1.0))
+                        unlikely=sum(1 for x in b.state.data.get("weights") or [] if x != 1.0),
+                        **_timing(b.state.data["probes"]))
 
 
 def build_result(b: "Bisection") -> BisectResult:

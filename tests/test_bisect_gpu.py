@@ -83,6 +83,8 @@ def test_probes_fill_the_free_gpus_in_parallel(tmp_path) -> None:
     assert {tuple(r.gpus) for r, _ in runs} == {(0,), (1,)}
     spans = sorted((s["t0"], s["t1"]) for _, s in runs)
     assert any(b0 < a1 for (_, a1), (b0, _) in zip(spans, spans[1:]))   # two probes overlapped
+    assert res.run_seconds > 1.3 * res.wall_seconds > 0                  # and it shows
+    assert f"{res.run_seconds:.0f} s of runs in {res.wall_seconds:.0f} s" in res.render()
     assert state["gpu_pool"]["gpus"] == [0, 1] and state["gpu_pool"]["quarantined"] == {}
     # the ends are measured first (no sweep data), and on both GPUs too
     first = state["probes"][:3]
