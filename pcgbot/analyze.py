@@ -185,6 +185,46 @@ def attach_culprit(groups: Iterable[dict], result: dict) -> bool:
     return hit
 
 
+# Categories a bisection cannot explain: the host failed, or a rerun passed.
+_NOT_BISECTED = {"infra": "infra (the host, not a commit)",
+                 "resolved-on-rerun": "passed on rerun"}
+
+
+def bisect_targets(analysis: dict, limit: int) -> tuple[list[dict], list[str]]:
+    """Which regressions to bisect: one test per failure signature (tests that fail the same
+    way share a culprit, and one issue per signature gets it), the one whose pass rate fell
+    most (the fastest to bisect), biggest groups first, at most ``limit`` (a commit that breaks
+    the mode for every test must not occupy every GPU runner with hundreds of bisections).
+    Returns (targets as {test, signature, tests}, one line per regression left out)."""
+    groups: dict[str, list[dict]] = {}
+    skipped = []
+    for t in analysis.get("tests") or []:
+        if t.get("verdict") != "regression":
+            continue
+        why = _NOT_BISECTED.get(t.get("category") or "")
+        if why:
+            skipped.append(f"{t['test']}: {why}")
+            continue
+        groups.setdefault(t.get("signature") or f"test:{t['test']}", []).append(t)
+
+    def drop(t: dict) -> float:
+        (k0, n0), (k1, n1) = t.get("baseline") or (0, 0), t.get("current") or (0, 0)
+        return (k0 / n0 if n0 else 1.0) - (k1 / n1 if n1 else 0.0)
+
+    targets = []
+    for key, ts in sorted(groups.items(), key=lambda kv: (-len(kv[1]), kv[0])):
+        best = min(ts, key=lambda t: (-drop(t), t["test"]))
+        if len(targets) >= limit:
+            more = f" (+{len(ts) - 1} with its signature)" if len(ts) > 1 else ""
+            skipped.append(f"{best['test']}{more}: over the limit of {limit} bisections per sweep")
+            continue
+        targets.append({"test": best["test"], "signature": best.get("signature"),
+                        "tests": len(ts)})
+        skipped += [f"{t['test']}: same signature as {best['test']}, bisected once"
+                    for t in ts if t is not best]
+    return targets, skipped
+
+
 def _config(plan: Optional[Plan], runs: list[RunRecord]) -> str:
     gpus = {t.gpus for t in plan.tests} if plan else {r.gpus_needed for r in runs}
     gpus.discard(0)

@@ -185,3 +185,28 @@ def test_culprit_with_several_signatures_attaches_to_each_of_them():
     assert attach_culprit(groups, {"test": "t.py", "signature": "bbb,aaa", "sha": "c1"})
     assert [g["culprit"]["sha"] for g in groups] == ["c1", "c1", "old"]
     assert not attach_culprit(groups, {"test": "u.py", "signature": "aaa", "sha": "c2"})
+
+
+def test_bisect_targets_one_per_signature_biggest_first_capped():
+    from pcgbot.analyze import bisect_targets
+
+    def t(test, sig, cur, cat="pcg-bug", verdict="regression"):
+        return {"test": test, "signature": sig, "baseline": [10, 10], "current": [cur, 10],
+                "category": cat, "verdict": verdict}
+    a = {"tests": [t("a1.py", "aaa", 6), t("a2.py", "aaa", 0), t("a3.py", "aaa", 3),
+                   t("b.py", "bbb", 5), t("c.py", None, 7), t("d.py", "ddd", 0, cat="infra"),
+                   t("e.py", "eee", 10, verdict="unchanged")]}
+    targets, skipped = bisect_targets(a, limit=8)
+    # one per signature, the steepest drop of the group, biggest group first
+    assert targets == [{"test": "a2.py", "signature": "aaa", "tests": 3},
+                       {"test": "b.py", "signature": "bbb", "tests": 1},
+                       {"test": "c.py", "signature": None, "tests": 1}]
+    assert "d.py: infra (the host, not a commit)" in skipped
+    assert "a1.py: same signature as a2.py, bisected once" in skipped
+    targets, skipped = bisect_targets(a, limit=1)
+    assert [x["test"] for x in targets] == ["a2.py"]
+    assert "b.py: over the limit of 1 bisections per sweep" in skipped
+    assert not any("a1.py: over" in s for s in skipped)
+    # a mode broken for every test: still at most `limit` dispatches
+    many = {"tests": [t(f"t{i}.py", f"s{i % 40}", 0) for i in range(367)]}
+    assert len(bisect_targets(many, limit=8)[0]) == 8

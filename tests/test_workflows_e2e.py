@@ -202,6 +202,9 @@ def test_head_sweep_files_statuses_and_bisects_to_the_culprit(world):
     assert len(dispatched) == len(regressions)
     assert all(d["inputs"]["good"] == info["baseline"] and d["inputs"]["bad"] == info["head"]
                and d["inputs"]["config"] == "1-gpu" for d in dispatched)
+    # one per failure signature, which the bisection then counts
+    sigs = {t["test"]: t["signature"] for t in pushed["tests"] if t["verdict"] == "regression"}
+    assert all(d["inputs"]["signature"] == sigs[d["inputs"]["test"]] for d in dispatched)
 
     # The dispatched bisect of the PCG-only regression runs on a GPU runner and reports the
     # planted culprit on the signature's issue.
@@ -218,7 +221,7 @@ def test_head_sweep_files_statuses_and_bisects_to_the_culprit(world):
     result = json.loads(next((world.tmp / f"run{world.runs}").glob(
         "artifacts-*/pcgbot-bisect-*/bisect.json")).read_text())
     assert result["seeds"].startswith("store: sweeps "), result["seeds"]
-    assert result["signature"] and result["sha"] == culprit
+    assert result["signature"] == d["inputs"]["signature"] and result["sha"] == culprit
     comments = list(state.comments.values())[before:]
     assert any(culprit[:10] in c["body"] for c in comments), [c["body"] for c in comments]
 
