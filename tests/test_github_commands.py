@@ -91,9 +91,12 @@ def test_bisect_defaults_from_the_issue_and_explicit_ends(gh, filed):
     handle_event(filed, event(gh, "/pcgbot bisect"))
     handle_event(filed, event(gh, "/pcgbot bisect test_a --good abcdef1 --bad=ABCDEF2"))
     d = gh.repo("o/r").dispatches
+    # the issue is one failure signature: the bisection counts that one
     assert d[0] == {"workflow": "pcgbot-bisect.yml", "ref": "main",
-                    "inputs": {"test": "registered/x/test_a.py", "good": BASE, "bad": HEAD, "config": "2-gpu"}}
-    assert d[1]["inputs"] == {"test": "registered/x/test_a.py", "good": "abcdef1", "bad": "abcdef2", "config": "2-gpu"}
+                    "inputs": {"test": "registered/x/test_a.py", "good": BASE, "bad": HEAD,
+                               "signature": "a1b2c3d4e5f6", "config": "2-gpu"}}
+    assert d[1]["inputs"] == {"test": "registered/x/test_a.py", "good": "abcdef1", "bad": "abcdef2",
+                              "signature": "a1b2c3d4e5f6", "config": "2-gpu"}
 
 
 def test_rerun_validates_against_the_plan(gh, filed):

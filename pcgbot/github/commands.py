@@ -176,6 +176,8 @@ class Handler:
         if not good or not bad:
             raise CommandError("give both ends: `/pcgbot bisect TEST --good SHA --bad SHA`")
         inputs = {"test": test, "good": good, "bad": bad}
+        if st and st.fp:     # the issue is one failure signature: that is what counts
+            inputs["signature"] = st.fp
         if st and st.gpus in GPU_CONFIGS:
             inputs["config"] = GPU_CONFIGS[st.gpus]
         self.b.dispatch(BISECT_WORKFLOW, self.ref, inputs)
