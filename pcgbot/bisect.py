@@ -95,6 +95,7 @@ class Bisection:
         self.plan, self.test, self.repo, self.commits = plan, test, repo, commits
         self.mode, self.fix, self.seeds, self.cfg = mode, fix, seeds, config
         self.progress, self.slots, self.gpus = progress, max(1, slots), gpus
+        self.stopped_why: Optional[str] = None    # why run() stopped before the search did
         self.pool = pool     # GPU pool (NVML): GPUs per probe + hygiene; None = static --gpus
         self.runner = runner or self._run_one
         self._keys: dict[str, str] = {}
@@ -316,10 +317,18 @@ class Bisection:
         if error is not None:
             raise error
 
-    def run(self, keep_worktrees: bool = False) -> BisectResult:
+    def run(self, keep_worktrees: bool = False, max_seconds: Optional[float] = None
+            ) -> BisectResult:
+        """Probe until the search decides, or until ``max_seconds`` (wall clock of this call)
+        are spent: then the answer so far, inconclusive with its range, and a state that
+        ``--resume`` continues (a CI job ends with a result instead of being killed)."""
+        t0 = time.monotonic()
         try:
             while self.step():
-                pass
+                if max_seconds is not None and time.monotonic() - t0 >= max_seconds:
+                    self.stopped_why = (f"time budget spent ({max_seconds / 60:g} min, "
+                                        f"{self.search.runs} runs); --resume continues")
+                    break
         finally:
             if not keep_worktrees:
                 self.cleanup()
@@ -341,7 +350,7 @@ class Bisection:
 def bisect_test(plan: Plan, test: str | TestSpec, *, repo: Optional[str | os.PathLike] = None,
                 good: Optional[str] = None, bad: Optional[str] = None, mode: Optional[str] = None,
                 signature: Optional[str] = None, confidence: Optional[float] = None,
-                max_runs: Optional[int] = None,
+                max_runs: Optional[int] = None, max_minutes: Optional[float] = None,
                 fix: bool = False, resume: bool = False, slots: Optional[int] = None,
                 gpus: tuple[int, ...] = (), pool: Any = None, store: Any = None,
                 state_dir: Optional[str | os.PathLike] = None, keep_worktrees: bool = False,
@@ -389,7 +398,8 @@ def bisect_test(plan: Plan, test: str | TestSpec, *, repo: Optional[str | os.Pat
         early = endpoint_check(b)
         if early is not None:
             return early
-    return b.run(keep_worktrees=keep_worktrees)
+    return b.run(keep_worktrees=keep_worktrees,
+                 max_seconds=None if max_minutes is None else 60.0 * max_minutes)
 
 
 def probe_slots(spec: TestSpec, slots: Optional[int], gpus: tuple[int, ...], pool: Any,

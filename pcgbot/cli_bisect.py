@@ -63,6 +63,9 @@ def _gpus(text: Optional[str]) -> tuple[int, ...]:
 @click.option("--max-runs", type=click.IntRange(min=1), default=SearchConfig.max_runs,
               show_default=True,
               help="Test-run budget.")
+@click.option("--max-minutes", type=click.FloatRange(min=0, min_open=True), default=None,
+              help="Wall-clock budget: then stop with the answer so far (inconclusive, with "
+              "its range) and a state --resume continues [default: none].")
 @click.option("--min-effect", type=click.FloatRange(0.01, 0.9), default=None,
               help="Smallest pass-rate change a culprit must cause [default: 0.15].")
 @click.option("--slots", type=click.IntRange(min=1), default=None,
@@ -82,6 +85,7 @@ def _gpus(text: Optional[str]) -> tuple[int, ...]:
 def bisect_cmd(test: str, plan_file: Optional[str], repo: Optional[str], good: Optional[str],
                bad: Optional[str], mode: Optional[str], signature: Optional[str],
                confidence: float, none_confidence: Optional[float], max_runs: int,
+               max_minutes: Optional[float],
                min_effect: Optional[float], slots: Optional[int],
                gpus: Optional[str], fix: bool, resume: bool, store_path: Optional[str],
                state_dir: str, keep_worktrees: bool, out: Optional[str], as_json: bool) -> int:
@@ -95,7 +99,8 @@ def bisect_cmd(test: str, plan_file: Optional[str], repo: Optional[str], good: O
     if min_effect is not None:
         cfg.min_effect = min_effect
     res = bisect_test(plan, test, repo=repo, good=good, bad=bad, mode=mode, signature=signature,
-                      confidence=confidence, max_runs=max_runs, fix=fix, resume=resume,
+                      confidence=confidence, max_runs=max_runs, max_minutes=max_minutes,
+                      fix=fix, resume=resume,
                       slots=slots, gpus=_gpus(gpus), store=store_path, state_dir=state_dir,
                       keep_worktrees=keep_worktrees, config=cfg,
                       progress=lambda m: print(f"pcgbot bisect: {m}", file=sys.stderr, flush=True))

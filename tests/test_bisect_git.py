@@ -417,3 +417,20 @@ def test_changed_files_sees_moves_special_names_and_empty_commits(tmp_path):
     # a move out of python/ is not docs-only; quoted names come back as they are; empty: none
     assert files == [[], ["docs/café notes.md"], ["docs/bench.py", "python/bench.py"],
                      ["python/bench.py"]]
+
+
+def test_time_budget_stops_with_a_range_and_resume_finishes(tmp_path):
+    shas = make_repo(tmp_path / "repo", 12, step(9))
+    kw = dict(good=shas[0], bad=shas[12], state_dir=tmp_path / "st", store=tmp_path / "x.db")
+    plan = make_plan(tmp_path, tmp_path / "repo")
+    r = bisect_test(plan, "test_embedding_models", max_minutes=0.0001, **kw)   # 6 ms
+    assert r.status == "inconclusive" and "time budget spent" in r.message, r.render()
+    assert "--resume continues" in r.message
+    lo, hi = (shas.index(s) for s in r.range)
+    assert lo < 9 <= hi                                    # the range still holds the culprit
+    first = r.runs
+    r2 = bisect_test(plan, "test_embedding_models", resume=True, **kw)
+    assert r2.status == "found" and r2.sha == shas[9] and r2.runs > first
+    probes = json.loads(Path(r2.state).read_text())["probes"]
+    keys = [(p["sha"], p["attempt"]) for p in probes]
+    assert len(keys) == len(set(keys)) == r2.runs

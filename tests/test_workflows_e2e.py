@@ -218,8 +218,11 @@ def test_head_sweep_files_statuses_and_bisects_to_the_culprit(world):
     assert next(j for j in jobs if j.id.endswith("/report")).runs_on == "ubuntu-latest"
     culprit = info["culprits"][d["inputs"]["test"]]
     # seeded by the sweeps the data branch holds (baseline and head), not re-measured
-    result = json.loads(next((world.tmp / f"run{world.runs}").glob(
-        "artifacts-*/pcgbot-bisect-*/bisect.json")).read_text())
+    result_file = next((world.tmp / f"run{world.runs}").glob(
+        "artifacts-*/pcgbot-bisect-*/bisect.json"))
+    result = json.loads(result_file.read_text())
+    saved = json.loads((result_file.parent / "state.json").read_text())   # evidence kept
+    assert len(saved["probes"]) == result["runs"] and saved["result"]["sha"] == result["sha"]
     assert result["seeds"].startswith("store: sweeps "), result["seeds"]
     assert result["signature"] == d["inputs"]["signature"] and result["sha"] == culprit
     comments = list(state.comments.values())[before:]
