@@ -201,11 +201,13 @@ def bisect_targets(analysis: dict, limit: int) -> tuple[list[dict], list[str]]:
     for t in analysis.get("tests") or []:
         if t.get("verdict") != "regression":
             continue
-        why = _NOT_BISECTED.get(t.get("category") or "")
+        why = _NOT_BISECTED.get(t.get("category") or "") or (
+            None if t.get("signature") else "no failure signature (timeouts or infra only): no "
+            "issue to report a culprit on")
         if why:
             skipped.append(f"{t['test']}: {why}")
             continue
-        groups.setdefault(t.get("signature") or f"test:{t['test']}", []).append(t)
+        groups.setdefault(t["signature"], []).append(t)
 
     def drop(t: dict) -> float:
         (k0, n0), (k1, n1) = t.get("baseline") or (0, 0), t.get("current") or (0, 0)

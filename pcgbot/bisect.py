@@ -96,6 +96,8 @@ class Bisection:
         self.mode, self.fix, self.seeds, self.cfg = mode, fix, seeds, config
         self.progress, self.slots, self.gpus = progress, max(1, slots), gpus
         self.stopped_why: Optional[str] = None    # why run() stopped before the search did
+        self.deadline: Optional[float] = None     # time.monotonic() budget of this invocation
+        self.budget_min: Optional[float] = None
         self.pool = pool     # GPU pool (NVML): GPUs per probe + hygiene; None = static --gpus
         self.runner = runner or self._run_one
         self._keys: dict[str, str] = {}
@@ -317,22 +319,32 @@ class Bisection:
         if error is not None:
             raise error
 
-    def run(self, keep_worktrees: bool = False, max_seconds: Optional[float] = None
-            ) -> BisectResult:
-        """Probe until the search decides, or until ``max_seconds`` (wall clock of this call)
-        are spent: then the answer so far, inconclusive with its range, and a state that
-        ``--resume`` continues (a CI job ends with a result instead of being killed)."""
-        t0 = time.monotonic()
+    def set_budget(self, minutes: Optional[float]) -> None:
+        """Wall-clock budget of this invocation, measuring the ends included."""
+        if minutes is not None:
+            self.budget_min, self.deadline = minutes, time.monotonic() + 60.0 * minutes
+
+    def out_of_time(self) -> bool:
+        if self.deadline is None or time.monotonic() < self.deadline:
+            return False
+        self.stopped_why = (f"time budget spent ({self.budget_min:g} min, "
+                            f"{self.search.runs} runs); --resume continues")
+        return True
+
+    def run(self, keep_worktrees: bool = False) -> BisectResult:
+        """Probe until the search decides, or until the budget (``set_budget``) is spent: then
+        the answer so far, inconclusive with its range, and a state that ``--resume``
+        continues (a CI job ends with a result instead of being killed)."""
         try:
-            while self.step():
-                if max_seconds is not None and time.monotonic() - t0 >= max_seconds:
-                    self.stopped_why = (f"time budget spent ({max_seconds / 60:g} min, "
-                                        f"{self.search.runs} runs); --resume continues")
-                    break
+            while not self.out_of_time() and self.step():
+                pass
         finally:
             if not keep_worktrees:
                 self.cleanup()
-        res = build_result(self)
+        return self.finish(build_result(self))
+
+    def finish(self, res: BisectResult) -> BisectResult:
+        """Record the answer (and the GPU pool's hygiene summary) in the state."""
         if self.pool is not None:   # GPU hygiene during the bisection: cleaned, quarantined
             self.state.data["gpu_pool"] = self.pool.summary()
         self.state.data["result"] = res.to_dict()
@@ -392,14 +404,21 @@ def bisect_test(plan: Plan, test: str | TestSpec, *, repo: Optional[str | os.Pat
                   state_dir=Path(state_dir or ".pcgbot/bisect").resolve(), resume=resume,
                   runner=runner, progress=say, slots=slots, gpus=tuple(gpus), pool=pool)
     where = f", {slots} probes at a time" if slots > 1 else ""
+    b.set_budget(max_minutes)
     say(f"bisecting {spec.path} ({mode}) over {len(commits) - 1} commits "
         f"{old[:10]}..{new[:10]}{where}{' (resumed)' if b.resumed else ''}")
     if seeds.measure:
-        early = endpoint_check(b)
-        if early is not None:
-            return early
-    return b.run(keep_worktrees=keep_worktrees,
-                 max_seconds=None if max_minutes is None else 60.0 * max_minutes)
+        try:
+            early = endpoint_check(b)
+        except BaseException:
+            if not keep_worktrees:
+                b.cleanup()
+            raise
+        if early is not None:       # answered by the ends alone (or out of time)
+            if not keep_worktrees:
+                b.cleanup()
+            return b.finish(early)
+    return b.run(keep_worktrees=keep_worktrees)
 
 
 def probe_slots(spec: TestSpec, slots: Optional[int], gpus: tuple[int, ...], pool: Any,

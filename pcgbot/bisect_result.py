@@ -171,7 +171,7 @@ def _top_up(b: "Bisection", j: int, r: int) -> None:
     """Run commit j until it has r runs with a verdict: runs without one (an unrelated crash,
     a timeout) are made up for, up to 2r attempts.  In parallel on the slots."""
     sha = b.commits[j]
-    while True:
+    while not b.out_of_time():
         need = min(r - b.search.ev[j].runs, 2 * r - b._attempts(sha))
         if need <= 0:
             return
@@ -186,6 +186,8 @@ def endpoint_check(b: "Bisection", runs: Optional[int] = None) -> Optional[Bisec
     n = len(b.commits) - 1
     # The failing end first: its failures define the signature when none was given.
     for j in ((0, n) if b.fix else (n, 0)):
+        if b.out_of_time():
+            break
         sha = b.commits[j]
         if not b.ensure_setup(sha):
             b.search.mark_untestable(j)
@@ -198,6 +200,11 @@ def endpoint_check(b: "Bisection", runs: Optional[int] = None) -> Optional[Bisec
             if sigs:   # every way it failed there (commonest first): one bug, several faces
                 b.state.data["signature_from_ends"] = True
                 b.adopt_signature(join_sigs(sigs))
+    if b.stopped_why:   # the budget ran out while measuring the ends
+        e0, en = b.search.ev[0], b.search.ev[n]
+        return _base(b, INCONCLUSIVE, 0.0, [b.commits[0], b.commits[n]],
+                     f"measuring the ends: {e0.passed}/{e0.runs} at {b.commits[0][:10]}, "
+                     f"{en.passed}/{en.runs} at {b.commits[n][:10]}; {b.stopped_why}")
     if b.state.data.get("signature_from_ends") and _prune_old_faces(b, b.commits[n if b.fix else 0]):
         for j in ((0, n) if b.fix else (n, 0)):   # runs of a dropped face have no verdict now
             if b.search.ev[j].runs < r and b.ensure_setup(b.commits[j]):

@@ -140,10 +140,12 @@ def _from_store(st, plan: Plan, test: str, mode: str, signature: Optional[str],
 
 
 def _widened(signature: str, bad_fails: Counter, good_fails: Counter) -> str:
-    """``signature`` first, then the other fingerprints failing in the bad sweep only."""
+    """``signature`` (one fingerprint or several) first, then the other fingerprints failing in
+    the bad sweep only."""
+    first = signature.split(",")
     rest = join_sigs(bad_fails, good_fails)
-    extra = [s for s in (rest.split(",") if rest else []) if s != signature]
-    return ",".join([signature] + extra)
+    extra = [s for s in (rest.split(",") if rest else []) if s not in first]
+    return ",".join(first + extra)
 
 
 def _sweep_at(st, plan: Plan, test: str, mode: str, sha: str) -> Optional[tuple[str, list]]:
@@ -213,9 +215,11 @@ def seeds_for(plan: Plan, spec: TestSpec, mode: str, repo: Path, *, good: Option
         # Commits from the command line (the bisect workflow passes baseline..head) that the
         # store has sweeps of: those sweeps seed the model and name the regression's faces.
         source = f"store: sweeps {at_good[0]} (good) and {at_bad[0]} (bad)"
+        # The commonest fingerprint (or the one given: the workflow passes the analysis's),
+        # plus the faces that fail in the bad sweep only: one bug can fail several ways.
         bad_fails = counts(at_bad[1], spec.path, mode, None)[2]
-        if signature is None and bad_fails:   # the commonest, plus faces new in the bad sweep
-            signature = _widened(bad_fails.most_common(1)[0][0], bad_fails,
+        if bad_fails:
+            signature = _widened(signature or bad_fails.most_common(1)[0][0], bad_fails,
                                  counts(at_good[1], spec.path, mode, None)[2])
     sg = counts(at_good[1], spec.path, mode, signature)[:2]
     sb = counts(at_bad[1], spec.path, mode, signature)[:2]

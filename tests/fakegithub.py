@@ -77,6 +77,9 @@ class RepoState:
     reactions: list[dict] = field(default_factory=list)         # {"comment_id", "content", "user"}
     dispatches: list[dict] = field(default_factory=list)        # {"workflow", "ref", "inputs"}
     workflows: dict[str, int] = field(default_factory=dict)     # file name -> id
+    # file name -> the inputs its workflow_dispatch declares (GitHub answers 422 "Unexpected
+    # inputs provided" to any other); a workflow not listed here takes any input
+    workflow_inputs: dict[str, set] = field(default_factory=dict)
     permissions: dict[str, str] = field(default_factory=dict)   # login -> admin|write|read|none
 
     def comments_of(self, number: int) -> list[dict]:

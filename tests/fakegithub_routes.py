@@ -6,6 +6,7 @@ _Reply for GitHub's error answers (404 Not Found, 422 Validation Failed with an 
 
 from __future__ import annotations
 
+import json
 import re
 import time
 from typing import Any, Callable
@@ -387,6 +388,10 @@ def install_routes(gh: FakeGitHub, route: Callable) -> None:
                 any(not isinstance(v, (str, bool, int, float)) for v in inputs.values()):
             raise _invalid("Workflow", "inputs", "inputs are invalid")
         fname = next(k for k, v in r.workflows.items() if v == wid)
+        declared = r.workflow_inputs.get(fname)
+        extra = sorted(set(inputs) - declared) if declared is not None else []
+        if extra:
+            raise _Reply(422, "Unexpected inputs provided: " + json.dumps(extra))
         r.dispatches.append({"workflow": fname, "ref": body["ref"], "inputs": inputs})
         return 204, None, {}
 

@@ -361,6 +361,11 @@ def test_given_commits_keep_the_main_fingerprint_an_old_flake_shares(tmp_path, s
     st.close()
     r = bisect(tmp_path, shas, 0, 10, store=path)
     assert r.signature == f"{sigs['emb']},{sigs['oom']}"
+    # naming the main face (as the bisect workflow does) still adds the new one
+    r = bisect_test(make_plan(tmp_path, tmp_path / "repo"), "test_embedding_models",
+                    good=shas[0], bad=shas[10], store=path, state_dir=tmp_path / "state2",
+                    signature=sigs["emb"])
+    assert r.signature == f"{sigs['emb']},{sigs['oom']}"
     state = json.loads(Path(r.state).read_text())
     assert state["seed_before"] == [9, 10] and state["seed_after"] == [0, 10]
     assert r.status == "found" and r.sha == shas[6], r.render()
@@ -434,3 +439,17 @@ def test_time_budget_stops_with_a_range_and_resume_finishes(tmp_path):
     probes = json.loads(Path(r2.state).read_text())["probes"]
     keys = [(p["sha"], p["attempt"]) for p in probes]
     assert len(keys) == len(set(keys)) == r2.runs
+
+
+def test_time_budget_also_bounds_measuring_the_ends(tmp_path):
+    shas = make_repo(tmp_path / "repo", 8, step(5))
+    kw = dict(good=shas[0], bad=shas[8], state_dir=tmp_path / "st", store=tmp_path / "x.db")
+    plan = make_plan(tmp_path, tmp_path / "repo")
+    r = bisect_test(plan, "test_embedding_models", max_minutes=1e-6, **kw)
+    assert r.status == "inconclusive" and "measuring the ends" in r.message, r.render()
+    assert r.runs <= 4                       # one round at most, not both ends
+    untouched(tmp_path / "repo", shas[8])    # worktrees gone, checkout as it was
+    saved = json.loads(Path(r.state).read_text())
+    assert saved["result"]["verdict"] == "inconclusive"
+    r2 = bisect_test(plan, "test_embedding_models", resume=True, **kw)
+    assert r2.status == "found" and r2.sha == shas[5]

@@ -224,3 +224,30 @@ def test_cli_reads_the_event_file(gh, filed, tmp_path):
     r = subprocess.run([sys.executable, "-c", "from pcgbot.cli import entry; entry()", "github", "command",
                         "--event", str(tmp_path / "missing.json")], env=env, capture_output=True, text=True)
     assert r.returncode == 2 and "missing.json:0: event: cannot read" in r.stderr
+
+
+def test_bisect_dispatch_to_an_older_caller_without_the_signature_input(gh, filed, capsys):
+    # The reusable workflows come from pcgbot's main; the repository's own pcgbot-bisect.yml
+    # may predate the signature input, and GitHub refuses undeclared inputs with a 422.
+    gh.repo("o/r").workflow_inputs["pcgbot-bisect.yml"] = {"test", "good", "bad", "config"}
+    out = handle_event(filed, event(gh, "/pcgbot bisect"))
+    assert out.status == "done"
+    (d,) = gh.repo("o/r").dispatches
+    assert d["inputs"] == {"test": "registered/x/test_a.py", "good": BASE, "bad": HEAD,
+                           "config": "2-gpu"}
+    assert "does not declare the input(s) signature" in capsys.readouterr().err
+    # a caller that declares it gets it
+    gh.repo("o/r").workflow_inputs["pcgbot-bisect.yml"] |= {"signature"}
+    handle_event(filed, event(gh, "/pcgbot bisect"))
+    assert gh.repo("o/r").dispatches[-1]["inputs"]["signature"] == "a1b2c3d4e5f6"
+
+
+def test_bisect_of_a_test_outside_the_issue_does_not_force_its_signature(gh, filed):
+    # with a plan any of its tests may be bisected from the issue; the issue's fingerprint is
+    # only that of its own tests
+    plan = load_plan(ROOT / "plans" / "gpu-smoke.yaml")
+    out = handle_event(filed, event(gh, "/pcgbot bisect smoke_compile_mlp --good abcdef1 "
+                                        "--bad abcdef2"), plan=plan)
+    assert out.status == "done"
+    assert gh.repo("o/r").dispatches[-1]["inputs"]["test"] == "smoke_compile_mlp.py"
+    assert "signature" not in gh.repo("o/r").dispatches[-1]["inputs"]

@@ -292,3 +292,31 @@ class RemoteBackend(Backend):
 
     def permission(self, login: str) -> str:
         return str(self._call(f"permission of {login}", lambda: self.repo.get_collaborator_permission(login)))
+
+
+# Inputs newer pcgbot sends that an older copy of a caller workflow may not declare yet (GitHub
+# refuses a dispatch with undeclared inputs: 422 "Unexpected inputs provided").
+OPTIONAL_INPUTS = ("signature",)
+
+
+def dispatch_compatible(b: Backend, workflow: str, ref: str, inputs: dict[str, str],
+                        warn: Callable[[str], None]) -> dict[str, str]:
+    """Dispatch ``workflow``; when GitHub refuses inputs that the caller's workflow file does not
+    declare and they are optional ones, dispatch again without them (and say so).  The
+    reusable workflows are taken from pcgbot's main, the callers are the user's copies, so
+    the two are not always of the same date.  Returns the inputs that went."""
+    from .client import GitHubError
+
+    sent = {k: v for k, v in inputs.items() if not (k in OPTIONAL_INPUTS and v in ("", None))}
+    try:
+        b.dispatch(workflow, ref, sent)
+        return sent
+    except GitHubError as e:
+        drop = [k for k in OPTIONAL_INPUTS if k in sent and k in str(e)]
+        if "nexpected input" not in str(e) or not drop:
+            raise
+    warn(f"{workflow} does not declare the input(s) {', '.join(drop)}: dispatched without; "
+         f"update it from pcgbot's docs/examples/{workflow}")
+    sent = {k: v for k, v in sent.items() if k not in drop}
+    b.dispatch(workflow, ref, sent)
+    return sent

@@ -16,7 +16,6 @@ import time
 from dataclasses import dataclass, replace
 from typing import TYPE_CHECKING, Callable, Mapping, Optional, TypeVar
 
-import requests
 # PyGithub is imported where a call needs it: the dry-run backend and the demo import this
 # module's errors and config on hosts without it (a bare GPU host).
 if TYPE_CHECKING:
@@ -173,6 +172,7 @@ class Caller:
 
     def call(self, what: str, fn: Callable[[], T]) -> T:
         """`what` names the operation for messages ("create issue", "list issues sig:abc")."""
+        import requests
         from github import GithubException
 
         attempt = 0

@@ -12,6 +12,7 @@ from __future__ import annotations
 import hashlib
 import json
 import re
+import sys
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, Callable, Optional
@@ -19,7 +20,7 @@ from typing import Any, Callable, Optional
 from ..errors import UsageError
 from ..model import short_name
 from . import overrides as ov
-from .backend import Backend
+from .backend import Backend, dispatch_compatible
 from .render import IssueState, event_marker, replace_state
 from .sync import label_specs, post_once
 
@@ -176,11 +177,13 @@ class Handler:
         if not good or not bad:
             raise CommandError("give both ends: `/pcgbot bisect TEST --good SHA --bad SHA`")
         inputs = {"test": test, "good": good, "bad": bad}
-        if st and st.fp:     # the issue is one failure signature: that is what counts
+        if st and st.fp and test in st.tests:   # the issue's failure, for one of its tests
             inputs["signature"] = st.fp
         if st and st.gpus in GPU_CONFIGS:
             inputs["config"] = GPU_CONFIGS[st.gpus]
-        self.b.dispatch(BISECT_WORKFLOW, self.ref, inputs)
+        inputs = dispatch_compatible(self.b, BISECT_WORKFLOW, self.ref, inputs,
+                                     warn=lambda m: print(f"pcgbot: warning: {m}",
+                                                          file=sys.stderr))
         self.b.react(self.number, self.comment_id, "rocket")
         return Outcome("bisect", "done", None, {"workflow": BISECT_WORKFLOW, "inputs": inputs})
 
