@@ -321,15 +321,14 @@ def test_regression_with_two_signatures_counts_both(tmp_path, sigs):
     assert all(p["verdict"] == "fail" for p in late)   # no face of the bug is "other"
 
 
-@pytest.mark.parametrize("old_oom", [False, True])
-def test_store_signature_widens_to_the_bad_sweeps_new_faces(tmp_path, sigs, old_oom):
-    shas = _two_faced(tmp_path, 10, 6)
-    path = tmp_path / "store.db"
+def _two_faced_store(tmp: Path, shas: list[str], sigs: dict, good_last: str,
+                     good_sig: str) -> Path:
+    """A store with a good sweep at commit 0 (9 passes, then ``good_last`` with ``good_sig``)
+    and a bad one at 10 failing 10 times: 7 with the embedding assertion, 3 out of memory."""
+    path = tmp / "store.db"
     st = Store(path)
-    # the bad sweep fails both ways; with old_oom the good sweep had an OOM too (an old flake)
-    good = _sweep(tmp_path, "s1", shas[0], [PASS] * 9 + [FAIL if old_oom else PASS],
-                  sigs["oom"])
-    bad = _sweep(tmp_path, "s22", shas[10], [FAIL] * 10, sigs["emb"])
+    good = _sweep(tmp, "s1", shas[0], [PASS] * 9 + [good_last], good_sig)
+    bad = _sweep(tmp, "s22", shas[10], [FAIL] * 10, sigs["emb"])
     recs = [json.loads(x) for x in (bad / "runs.jsonl").read_text().splitlines()]
     for x in recs[:3]:
         x["signature"] = sigs["oom"]
@@ -337,6 +336,14 @@ def test_store_signature_widens_to_the_bad_sweeps_new_faces(tmp_path, sigs, old_
     st.import_sweep(good)
     st.import_sweep(bad)
     st.close()
+    return path
+
+
+@pytest.mark.parametrize("old_oom", [False, True])
+def test_store_signature_widens_to_the_bad_sweeps_new_faces(tmp_path, sigs, old_oom):
+    shas = _two_faced(tmp_path, 10, 6)
+    # the bad sweep fails both ways; with old_oom the good sweep had an OOM too (an old flake)
+    path = _two_faced_store(tmp_path, shas, sigs, FAIL if old_oom else PASS, sigs["oom"])
     plan = make_plan(tmp_path, tmp_path / "repo")
     r = bisect_test(plan, "test_embedding_models", store=path, state_dir=tmp_path / "st")
     # commonest first; OOM only where it is new in the bad sweep
@@ -348,17 +355,7 @@ def test_given_commits_keep_the_main_fingerprint_an_old_flake_shares(tmp_path, s
     # The good sweep already failed once the regression's way; the bad sweep fails 7 times
     # that way and 3 times out of memory: the signature is still led by the main face.
     shas = _two_faced(tmp_path, 10, 6)
-    path = tmp_path / "store.db"
-    st = Store(path)
-    good = _sweep(tmp_path, "s1", shas[0], [PASS] * 9 + [FAIL], sigs["emb"])
-    bad = _sweep(tmp_path, "s22", shas[10], [FAIL] * 10, sigs["emb"])
-    recs = [json.loads(x) for x in (bad / "runs.jsonl").read_text().splitlines()]
-    for x in recs[:3]:
-        x["signature"] = sigs["oom"]
-    (bad / "runs.jsonl").write_text("".join(json.dumps(x) + "\n" for x in recs))
-    st.import_sweep(good)
-    st.import_sweep(bad)
-    st.close()
+    path = _two_faced_store(tmp_path, shas, sigs, FAIL, sigs["emb"])
     r = bisect(tmp_path, shas, 0, 10, store=path)
     assert r.signature == f"{sigs['emb']},{sigs['oom']}"
     # naming the main face (as the bisect workflow does) still adds the new one
