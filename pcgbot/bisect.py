@@ -11,7 +11,6 @@ written (JSON, atomic rename) after every run, so ``--resume`` loses nothing.
 
 from __future__ import annotations
 
-import fnmatch
 import hashlib
 import json
 import os
@@ -25,11 +24,12 @@ from typing import Any, Callable, Optional
 from . import gitutil
 from .bisect_result import BisectResult, build_result, endpoint_check
 from .bisect_search import FAIL, OTHER, PASS, Search, SearchConfig
-from .bisect_seed import Seeds, seeds_for, sig_matches
+from .bisect_seed import Seeds, culprit_weights, seeds_for, sig_matches
 from .errors import PcgbotError, UsageError
 from .model import (FAIL as R_FAIL, INFRA as R_INFRA, PASS as R_PASS, TIMEOUT as R_TIMEOUT,
                     RunRecord, short_name)
 from .plan import Plan, TestSpec
+from .pools import probe_slots
 from .runner import run_process
 
 # run(sha, worktree, attempt, out_dir) -> RunRecord; the default is pcgbot.sweep.run_one.
@@ -399,7 +399,7 @@ def bisect_test(plan: Plan, test: str | TestSpec, *, repo: Optional[str | os.Pat
     if pool is None and runner is None and spec.gpus > 0:
         from .gpuslots import gpu_pool_or_none
         pool = gpu_pool_or_none(list(gpus) or None, echo=say)
-    slots = probe_slots(spec, slots, gpus, pool, say)
+    slots = probe_slots(spec, slots, gpus, pool, say)   # pools: GPU pool or --gpus split
     b = Bisection(plan, spec, repo_dir, commits, mode=mode, fix=fix, seeds=seeds, config=cfg,
                   state_dir=Path(state_dir or ".pcgbot/bisect").resolve(), resume=resume,
                   runner=runner, progress=say, slots=slots, gpus=tuple(gpus), pool=pool)
@@ -419,45 +419,3 @@ def bisect_test(plan: Plan, test: str | TestSpec, *, repo: Optional[str | os.Pat
                 b.cleanup()
             return b.finish(early)
     return b.run(keep_worktrees=keep_worktrees)
-
-
-def probe_slots(spec: TestSpec, slots: Optional[int], gpus: tuple[int, ...], pool: Any,
-                say: Callable[[str], None]) -> int:
-    """How many probes run at once: what the clean GPUs of ``pool`` hold (a ``slots`` above
-    that is lowered, with a note), else ``slots`` or as many as ``gpus`` hold (default 1)."""
-    g = spec.gpus
-    if pool is None:
-        fit = max(1, len(gpus) // g) if gpus and g else None   # a slot's share of --gpus
-        if slots is not None and fit is not None and slots > fit:
-            say(f"--slots {slots}: --gpus {','.join(map(str, gpus))} hold {fit} {g}-GPU probes "
-                f"at once; running {fit}")
-            return fit
-        return slots or fit or 1
-    fit = pool.usable() // g
-    if fit < 1:
-        q = pool.quarantined()
-        raise PcgbotError(f"no clean GPU for {spec.path} (needs {g}): " + "; ".join(
-            w for _, w in sorted(q.items())) if q else
-            f"{spec.path} needs {g} GPUs, this host has {pool.capacity()}")
-    if slots is not None and slots > fit:
-        say(f"--slots {slots}: {pool.usable()} clean GPUs hold {fit} {g}-GPU probes at once; "
-            f"running {fit}")
-    return min(slots, fit) if slots is not None else fit
-
-
-def culprit_weights(repo: Path, commits: list[str], globs: list[str],
-                    weight: float) -> Optional[list[float]]:
-    """Prior weight of each commit after the old end being the culprit: ``weight`` for one
-    whose changed files all match the plan's ``unlikely_culprits`` globs (docs, CI config),
-    1 otherwise; None when the plan names no globs or no commit is unlikely.  Never 0: a
-    commit that "only changed docs" is still found if it is the one."""
-    if not globs or len(commits) < 2:
-        return None
-    try:
-        files = gitutil.changed_files(repo, commits[0], commits[-1])
-    except gitutil.GitError:      # only a hint: never worth failing the bisection over
-        return None
-    out = [weight if files.get(c) and all(any(fnmatch.fnmatchcase(f, g) for g in globs)
-                                          for f in files[c]) else 1.0
-           for c in commits[1:]]
-    return out if any(w != 1.0 for w in out) else None

@@ -10,6 +10,7 @@ one; otherwise the search measures each end first (``Seeds.measure``).
 
 from __future__ import annotations
 
+import fnmatch
 from collections import Counter
 from dataclasses import dataclass
 from pathlib import Path
@@ -231,3 +232,21 @@ def seeds_for(plan: Plan, spec: TestSpec, mode: str, repo: Path, *, good: Option
             source += f"; good prior + {used} older healthy sweep{'s' * (used > 1)} ({k}/{n})"
     before, after = (sb, sg) if fix else (sg, sb)
     return Seeds(good_sha, bad_sha, before, after, signature, source)
+
+
+def culprit_weights(repo: Path, commits: list[str], globs: list[str],
+                    weight: float) -> Optional[list[float]]:
+    """Prior weight of each commit after the old end being the culprit: ``weight`` for one
+    whose changed files all match the plan's ``unlikely_culprits`` globs (docs, CI config),
+    1 otherwise; None when the plan names no globs or no commit is unlikely.  Never 0: a
+    commit that "only changed docs" is still found if it is the one."""
+    if not globs or len(commits) < 2:
+        return None
+    try:
+        files = gitutil.changed_files(repo, commits[0], commits[-1])
+    except gitutil.GitError:      # only a hint: never worth failing the bisection over
+        return None
+    out = [weight if files.get(c) and all(any(fnmatch.fnmatchcase(f, g) for g in globs)
+                                          for f in files[c]) else 1.0
+           for c in commits[1:]]
+    return out if any(w != 1.0 for w in out) else None

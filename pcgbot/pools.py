@@ -1,10 +1,13 @@
-"""Choosing where a sweep runs (GPU pool or CPU slots) and its adaptive-repeat policy."""
+"""Choosing where a sweep runs (GPU pool or CPU slots), how many bisection probes run at once,
+and the sweep's adaptive-repeat policy."""
 
 from __future__ import annotations
 
 import sys
-from typing import Optional
+from typing import Any, Callable, Optional
 
+from .errors import PcgbotError
+from .plan import TestSpec
 from .slots import CpuPool
 
 
@@ -84,3 +87,27 @@ def adaptive_setup(flag: Optional[bool], plan, mode: str, repo, store_path, repe
     if base is None and not flag:
         return None, None
     return SweepPolicy.for_plan(plan, repeats), base or {}
+
+
+def probe_slots(spec: TestSpec, slots: Optional[int], gpus: tuple[int, ...], pool: Any,
+                say: Callable[[str], None]) -> int:
+    """How many probes run at once: what the clean GPUs of ``pool`` hold (a ``slots`` above
+    that is lowered, with a note), else ``slots`` or as many as ``gpus`` hold (default 1)."""
+    g = spec.gpus
+    if pool is None:
+        fit = max(1, len(gpus) // g) if gpus and g else None   # a slot's share of --gpus
+        if slots is not None and fit is not None and slots > fit:
+            say(f"--slots {slots}: --gpus {','.join(map(str, gpus))} hold {fit} {g}-GPU probes "
+                f"at once; running {fit}")
+            return fit
+        return slots or fit or 1
+    fit = pool.usable() // g
+    if fit < 1:
+        q = pool.quarantined()
+        raise PcgbotError(f"no clean GPU for {spec.path} (needs {g}): " + "; ".join(
+            w for _, w in sorted(q.items())) if q else
+            f"{spec.path} needs {g} GPUs, this host has {pool.capacity()}")
+    if slots is not None and slots > fit:
+        say(f"--slots {slots}: {pool.usable()} clean GPUs hold {fit} {g}-GPU probes at once; "
+            f"running {fit}")
+    return min(slots, fit) if slots is not None else fit

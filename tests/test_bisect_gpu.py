@@ -14,7 +14,8 @@ import pytest
 
 from bisect_repo import TEST_PATH, make_repo, step
 from gpu_fakes import FakeNvml, reap, spawn_orphan
-from pcgbot.bisect import bisect_test, probe_slots
+from pcgbot.bisect import bisect_test
+from pcgbot.pools import probe_slots
 from pcgbot.errors import PcgbotError
 from pcgbot.gpuslots import GpuPool, gpu_pool_or_none
 from pcgbot.plan import load_plan
