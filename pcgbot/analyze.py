@@ -214,7 +214,7 @@ def bisect_targets(analysis: dict, limit: int) -> tuple[list[dict], list[str]]:
         return (k0 / n0 if n0 else 1.0) - (k1 / n1 if n1 else 0.0)
 
     targets = []
-    for key, ts in sorted(groups.items(), key=lambda kv: (-len(kv[1]), kv[0])):
+    for _sig, ts in sorted(groups.items(), key=lambda kv: (-len(kv[1]), kv[0])):
         best = min(ts, key=lambda t: (-drop(t), t["test"]))
         if len(targets) >= limit:
             more = f" (+{len(ts) - 1} with its signature)" if len(ts) > 1 else ""

@@ -331,20 +331,20 @@ class Bisection:
                             f"{self.search.runs} runs); --resume continues")
         return True
 
-    def run(self, keep_worktrees: bool = False) -> BisectResult:
+    def run(self, keep_worktrees: bool = False, measure_ends: bool = False) -> BisectResult:
         """Probe until the search decides, or until the budget (``set_budget``) is spent: then
         the answer so far, inconclusive with its range, and a state that ``--resume``
-        continues (a CI job ends with a result instead of being killed)."""
+        continues (a CI job ends with a result instead of being killed).  ``measure_ends``
+        (no sweep data) measures both ends first, which may answer on its own."""
         try:
-            while not self.out_of_time() and self.step():
-                pass
+            res = endpoint_check(self) if measure_ends else None
+            if res is None:
+                while not self.out_of_time() and self.step():
+                    pass
+                res = build_result(self)
         finally:
             if not keep_worktrees:
                 self.cleanup()
-        return self.finish(build_result(self))
-
-    def finish(self, res: BisectResult) -> BisectResult:
-        """Record the answer (and the GPU pool's hygiene summary) in the state."""
         if self.pool is not None:   # GPU hygiene during the bisection: cleaned, quarantined
             self.state.data["gpu_pool"] = self.pool.summary()
         self.state.data["result"] = res.to_dict()
@@ -407,15 +407,4 @@ def bisect_test(plan: Plan, test: str | TestSpec, *, repo: Optional[str | os.Pat
     b.set_budget(max_minutes)
     say(f"bisecting {spec.path} ({mode}) over {len(commits) - 1} commits "
         f"{old[:10]}..{new[:10]}{where}{' (resumed)' if b.resumed else ''}")
-    if seeds.measure:
-        try:
-            early = endpoint_check(b)
-        except BaseException:
-            if not keep_worktrees:
-                b.cleanup()
-            raise
-        if early is not None:       # answered by the ends alone (or out of time)
-            if not keep_worktrees:
-                b.cleanup()
-            return b.finish(early)
-    return b.run(keep_worktrees=keep_worktrees)
+    return b.run(keep_worktrees=keep_worktrees, measure_ends=seeds.measure)

@@ -145,7 +145,7 @@ def build_result(b: "Bisection") -> BisectResult:
                      f"the {old} commit {c[0][:10]} already behaves like the {new} one "
                      f"(P={d.confidence:.3f}): the change is older than the range")
     lo, hi = max(d.lo - 1, 0), min(d.hi, n)
-    why = d.why or getattr(b, "stopped_why", None) or "stopped"
+    why = d.why or b.stopped_why or "stopped"
     return _base(b, INCONCLUSIVE, d.confidence, [c[lo], c[hi]],
                  f"no answer at the asked confidence: the {'fix' if b.fix else 'culprit'} is "
                  f"after {c[lo][:10]} and at or before {c[hi][:10]} ({hi - lo} commits) with "

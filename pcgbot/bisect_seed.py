@@ -149,15 +149,17 @@ def _widened(signature: str, bad_fails: Counter, good_fails: Counter) -> str:
     return ",".join(first + extra)
 
 
-def _sweep_at(st, plan: Plan, test: str, mode: str, sha: str) -> Optional[tuple[str, list]]:
-    """(sweep id, runs) of the newest sweep at ``sha`` that ran ``test``, or None."""
+def _sweep_at(st, plan: Plan, test: str, mode: str, sha: str
+              ) -> Optional[tuple[str, list, Counter]]:
+    """(sweep id, runs, fingerprints of the test's failures) of the newest sweep at ``sha``
+    that ran ``test``, or None."""
     if st is None:
         return None
     for sw in st.sweeps(plan=plan.name, mode=mode, commit=sha):
         runs = st.runs(sw["sweep_id"])
         _, n, fails = counts(runs, test, mode, None)
         if n or fails:
-            return sw["sweep_id"], runs
+            return sw["sweep_id"], runs, fails
     return None
 
 
@@ -218,10 +220,10 @@ def seeds_for(plan: Plan, spec: TestSpec, mode: str, repo: Path, *, good: Option
         source = f"store: sweeps {at_good[0]} (good) and {at_bad[0]} (bad)"
         # The commonest fingerprint (or the one given: the workflow passes the analysis's),
         # plus the faces that fail in the bad sweep only: one bug can fail several ways.
-        bad_fails = counts(at_bad[1], spec.path, mode, None)[2]
+        bad_fails, good_fails = at_bad[2], at_good[2]
         if bad_fails:
             signature = _widened(signature or bad_fails.most_common(1)[0][0], bad_fails,
-                                 counts(at_good[1], spec.path, mode, None)[2])
+                                 good_fails)
     sg = counts(at_good[1], spec.path, mode, signature)[:2]
     sb = counts(at_bad[1], spec.path, mode, signature)[:2]
     if not fix and sb[1]:

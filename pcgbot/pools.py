@@ -104,9 +104,10 @@ def probe_slots(spec: TestSpec, slots: Optional[int], gpus: tuple[int, ...], poo
     fit = pool.usable() // g
     if fit < 1:
         q = pool.quarantined()
-        raise PcgbotError(f"no clean GPU for {spec.path} (needs {g}): " + "; ".join(
-            w for _, w in sorted(q.items())) if q else
-            f"{spec.path} needs {g} GPUs, this host has {pool.capacity()}")
+        if not q:
+            raise PcgbotError(f"{spec.path} needs {g} GPUs, this host has {pool.capacity()}")
+        raise PcgbotError(f"no clean GPU for {spec.path} (needs {g}): "
+                          + "; ".join(w for _, w in sorted(q.items())))
     if slots is not None and slots > fit:
         say(f"--slots {slots}: {pool.usable()} clean GPUs hold {fit} {g}-GPU probes at once; "
             f"running {fit}")

@@ -305,8 +305,6 @@ def dispatch_compatible(b: Backend, workflow: str, ref: str, inputs: dict[str, s
     declare and they are optional ones, dispatch again without them (and say so).  The
     reusable workflows are taken from pcgbot's main, the callers are the user's copies, so
     the two are not always of the same date.  Returns the inputs that went."""
-    from .client import GitHubError
-
     sent = {k: v for k, v in inputs.items() if not (k in OPTIONAL_INPUTS and v in ("", None))}
     try:
         b.dispatch(workflow, ref, sent)
