@@ -7,7 +7,7 @@
 Each trial: a linear history of n commits after the good one, a culprit drawn uniformly from
 1..n that changes the pass rate (before -> after), or none ("flake").  The bisection starts the
 way pcgbot starts one: the diff of two 10-run sweeps (good end, bad end) flagged a regression
-(pcgbot.stats.verdict == "regression"), so sweeps are drawn until they do -- which biases them
+(pcgbot.results.stats.verdict == "regression"), so sweeps are drawn until they do -- which biases them
 (winner's curse), as in real life.  In the flake scenario the test passes 95% everywhere and
 the bad sweep caught a burst of failures (its runs drawn at 50%).
 
@@ -43,9 +43,9 @@ from typing import Optional
 
 sys.path.insert(0, os.path.join(os.path.dirname(os.path.abspath(__file__)), ".."))
 
-from pcgbot.bisect_search import (FAIL, FOUND, NO_CULPRIT, PASS, Search, SearchConfig,  # noqa: E402
+from pcgbot.bisect.search import (FAIL, FOUND, NO_CULPRIT, PASS, Search, SearchConfig,  # noqa: E402
                                   run_search)
-from pcgbot.stats import verdict  # noqa: E402
+from pcgbot.results.stats import verdict  # noqa: E402
 
 SCENARIOS = [("1.0->0.0", 1.0, 0.0), ("1.0->0.5", 1.0, 0.5), ("0.95->0.6", 0.95, 0.6),
              ("0.9->0.7", 0.9, 0.7), ("flake", 0.95, None)]

@@ -20,8 +20,8 @@ W=/tmp/pcgbot-bench-bisect-gpu
 rm -rf "$W"; mkdir -p "$OUT" "$W"
 export PYTHONPATH=$PWD${PYTHONPATH:+:$PYTHONPATH}
 # The CLI's GitHub commands need PyGithub, which a bare GPU host may lack: call the command.
-sweep() { python3 -c 'import sys;from pcgbot.cli_core import sweep_cmd as c;sys.exit(c.main(sys.argv[1:],prog_name="pcgbot sweep",standalone_mode=False))' "$@"; }
-bisect() { python3 -c 'import sys;from pcgbot.cli_bisect import bisect_cmd as c;sys.exit(c.main(sys.argv[1:],prog_name="pcgbot bisect",standalone_mode=False))' "$@"; }
+sweep() { python3 -c 'import sys;from pcgbot.cli.core import sweep_cmd as c;sys.exit(c.main(sys.argv[1:],prog_name="pcgbot sweep",standalone_mode=False))' "$@"; }
+bisect() { python3 -c 'import sys;from pcgbot.cli.bisect import bisect_cmd as c;sys.exit(c.main(sys.argv[1:],prog_name="pcgbot bisect",standalone_mode=False))' "$@"; }
 T0=$(date +%s)
 nvidia-smi -L
 python3 bench/bisect_gpu_repo.py "$W/det" --commits 16 --culprit 11 --repeat-rate 1.0 | tee "$W/det.txt"

@@ -11,8 +11,8 @@ import argparse
 import time
 from pathlib import Path
 
-from pcgbot.cost import estimate
-from pcgbot.plan import load_plan
+from pcgbot.results.cost import estimate
+from pcgbot.plan.schema import load_plan
 
 PLANS = [("sglang-1gpu", 1), ("sglang-2gpu", 2), ("sglang-4gpu", 4)]
 

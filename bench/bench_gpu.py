@@ -24,8 +24,8 @@ from pathlib import Path
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 
-from pcgbot.gpu import Link  # noqa: E402
-from pcgbot.gpuslots import GpuPool  # noqa: E402
+from pcgbot.gpu.nvml import Link  # noqa: E402
+from pcgbot.gpu.pool import GpuPool  # noqa: E402
 
 
 class _Topo:
@@ -63,13 +63,13 @@ def bench_select() -> None:
 
 # `pcgbot sweep` itself; where the whole CLI cannot load (a GPU box without PyGithub, whose
 # GitHub commands import it), the same click command straight from its module.
-_SWEEP_DIRECT = ("import sys; from pcgbot.cli_core import sweep_cmd; "
+_SWEEP_DIRECT = ("import sys; from pcgbot.cli.core import sweep_cmd; "
                  "sys.exit(sweep_cmd.main(sys.argv[1:], prog_name='pcgbot sweep'))")
 
 
 def _sweep_argv() -> list[str]:
     try:
-        import pcgbot.cli  # noqa: F401
+        import pcgbot.cli.main  # noqa: F401
         return [sys.executable, "-m", "pcgbot", "sweep"]
     except ImportError as e:
         print(f"note: full CLI does not import here ({e}); calling sweep_cmd directly")

@@ -8,8 +8,8 @@ W=/tmp/pcgbot-bench-gpu
 rm -rf "$W"; mkdir -p "$OUT/ev" "$W"
 # The whole CLI imports the GitHub commands (PyGithub); call the click commands directly so
 # this also runs where PyGithub is missing.
-gpu() { python3 -c 'import sys;from pcgbot.cli_gpu import gpu;sys.exit(gpu.main(sys.argv[1:],prog_name="pcgbot gpu",standalone_mode=False))' "$@"; }
-sweep() { python3 -c 'import sys;from pcgbot.cli_core import sweep_cmd;sys.exit(sweep_cmd.main(sys.argv[1:],prog_name="pcgbot sweep",standalone_mode=False))' "$@"; }
+gpu() { python3 -c 'import sys;from pcgbot.cli.gpu import gpu;sys.exit(gpu.main(sys.argv[1:],prog_name="pcgbot gpu",standalone_mode=False))' "$@"; }
+sweep() { python3 -c 'import sys;from pcgbot.cli.core import sweep_cmd;sys.exit(sweep_cmd.main(sys.argv[1:],prog_name="pcgbot sweep",standalone_mode=False))' "$@"; }
 holders() {  # wait until nvidia-smi lists $1 compute processes
     for _ in $(seq 120); do
         [ "$(nvidia-smi --query-compute-apps=pid --format=csv,noheader | grep -c .)" -ge "$1" ] && break

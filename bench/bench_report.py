@@ -13,12 +13,12 @@ import tempfile
 import time
 from pathlib import Path
 
-from pcgbot.dashboard import dashboard_for_dir
-from pcgbot.junit import render_junit
+from pcgbot.report.dashboard import dashboard_for_dir
+from pcgbot.report.junit import render_junit
 from pcgbot.model import RunRecord
-from pcgbot.report import collect, render_markdown
-from pcgbot.store import Store
-from pcgbot.sweepdir import RunWriter, log_name, write_meta
+from pcgbot.report.markdown import collect, render_markdown
+from pcgbot.results.store import Store
+from pcgbot.results.sweepdir import RunWriter, log_name, write_meta
 
 
 def make(d: Path, commit: str, n_tests: int, rng: random.Random, i: int) -> Path:

@@ -22,8 +22,8 @@ from pathlib import Path
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 
-from pcgbot.plan import load_plan, parse_plan  # noqa: E402
-from pcgbot.sweep import order_tests, run_sweep, read_runs  # noqa: E402
+from pcgbot.plan.schema import load_plan, parse_plan  # noqa: E402
+from pcgbot.sweep.sweep import order_tests, run_sweep, read_runs  # noqa: E402
 
 TRIVIAL = "/bin/true"
 

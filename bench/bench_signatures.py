@@ -25,7 +25,7 @@ import time
 import tracemalloc
 from pathlib import Path
 
-from pcgbot.signatures import signature_of_log
+from pcgbot.signatures.signature import signature_of_log
 
 ERROR = """[2026-01-29 12:00:00 TP0] Scheduler hit an exception: Traceback (most recent call last):
   File "/sgl-workspace/sglang/python/sglang/srt/managers/scheduler.py", line 2900, in run_scheduler_process
@@ -95,7 +95,7 @@ def make_log(path: Path, mb: int, seed: int = 0) -> None:
 
 def child_rss(path: Path, env: dict[str, str]) -> tuple[float, float]:
     """Peak RSS (MiB) of a fresh interpreter: after imports, and after fingerprinting."""
-    code = ("import resource,sys;from pcgbot.signatures import signature_of_log;"
+    code = ("import resource,sys;from pcgbot.signatures.signature import signature_of_log;"
             "a=resource.getrusage(resource.RUSAGE_SELF).ru_maxrss;"
             "s=signature_of_log(sys.argv[1]);"
             "b=resource.getrusage(resource.RUSAGE_SELF).ru_maxrss;print(a,b)")

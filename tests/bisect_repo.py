@@ -16,7 +16,7 @@ import subprocess
 from pathlib import Path
 from typing import Callable, Optional
 
-from pcgbot.plan import Plan, load_plan
+from pcgbot.plan.schema import Plan, load_plan
 
 TEST_PATH = "tests/test_embedding_models.py"
 
@@ -101,9 +101,9 @@ def step(c: int, before: float = 1.0, after: float = 0.0) -> Callable[[int], flo
 
 
 def toy_signature(tmp: Path, crash: bool) -> str:
-    """Fingerprint (pcgbot.signatures) of the toy's embedding failure, or of its unrelated
+    """Fingerprint (pcgbot.signatures.signature) of the toy's embedding failure, or of its unrelated
     out-of-memory crash, from a real run of the script."""
-    from pcgbot.signatures import signature_of_log
+    from pcgbot.signatures.signature import signature_of_log
     d = tmp / ("sig-oom" if crash else "sig-emb")
     (d / "tests").mkdir(parents=True, exist_ok=True)
     (d / TEST_PATH).write_text(TEST_SCRIPT)

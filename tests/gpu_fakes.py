@@ -1,4 +1,4 @@
-"""A fake NVML of the same shape as ``pcgbot.gpu.Nvml`` for CPU tests, plus real-process helpers.
+"""A fake NVML of the same shape as ``pcgbot.gpu.nvml.Nvml`` for CPU tests, plus real-process helpers.
 
 The fake's processes are REAL pids: a GPU "held" by pid N uses memory only while N is alive,
 so the hygiene code kills real process trees and the fake sees the memory come back.
@@ -14,7 +14,7 @@ from typing import Optional
 
 import psutil
 
-from pcgbot.gpu import GpuInfo, GpuProc, Link
+from pcgbot.gpu.nvml import GpuInfo, GpuProc, Link
 
 
 def alive(pid: int) -> bool:

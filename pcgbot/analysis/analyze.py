@@ -14,13 +14,13 @@ from collections import Counter
 from pathlib import Path
 from typing import Any, Iterable, Optional
 
-from .diff import diff_sweeps
-from .errors import UsageError
-from .model import FAIL, PASS, TIMEOUT, RunRecord
-from .plan import Plan, load_plan
-from .signatures import signature_of_log
-from .store import Store
-from .sweepdir import read_meta, read_runs
+from ..results.diff import diff_sweeps
+from ..errors import UsageError
+from ..model import FAIL, PASS, TIMEOUT, RunRecord
+from ..plan.schema import Plan, load_plan
+from ..signatures.signature import signature_of_log
+from ..results.store import Store
+from ..results.sweepdir import read_meta, read_runs
 
 ALARM = {"regression", "new-test", "still-failing", "flaky"}
 
@@ -46,7 +46,7 @@ def resolve_baseline(sweep_dir: Path, meta: dict, baseline: Optional[str], store
         return None, [], None
     if baseline != "auto":
         return read_meta(baseline), read_runs(baseline), None
-    from .baseline import auto_baseline
+    from ..results.baseline import auto_baseline
 
     store.import_sweep(sweep_dir)
     row, base_runs, pooled = auto_baseline(store, meta, timeout_is_failure=timeout_fails)

@@ -23,10 +23,10 @@ from dataclasses import asdict, dataclass, field
 from pathlib import Path
 from typing import Any, Iterable, Optional, Union
 
-from .errors import UsageError
-from .model import FAIL, INFRA, PASS, SKIP, TIMEOUT, RunRecord
-from .patterns import RuleSet
-from .signatures import Signature, signature_of_log
+from ..errors import UsageError
+from ..model import FAIL, INFRA, PASS, SKIP, TIMEOUT, RunRecord
+from ..signatures.patterns import RuleSet
+from ..signatures.signature import Signature, signature_of_log
 
 LEAK_MIB = 1024.0            # GPU memory left behind by a run that poisons the next ones
 NOPCG_MODE = "nopcg"
@@ -204,7 +204,7 @@ def pcg_inactive_passes(runs: list[RunRecord]) -> list[str]:
 
 # --- the effectful shell -------------------------------------------------------------------
 def _load_plan(plan: Any, meta: dict):
-    from .plan import Plan, load_plan
+    from ..plan.schema import Plan, load_plan
     if isinstance(plan, Plan):
         return plan
     if plan:
@@ -226,7 +226,8 @@ def _signatures(sweep: Path, runs: list[RunRecord], rules: Optional[RuleSet]) ->
 
 def _differential(sweep: Path, plan, tests: list[str], repeats: int) -> list[RunRecord]:
     """Re-run ``tests`` in nopcg mode into SWEEP/differential-nopcg (resumed if present)."""
-    from .sweep import read_runs, run_sweep
+    from ..results.sweepdir import read_runs
+    from ..sweep.sweep import run_sweep
     if NOPCG_MODE not in plan.modes:
         raise UsageError(f"{plan.source or plan.name}: modes: --differential needs a "
                          f"{NOPCG_MODE!r} mode (plan has: {', '.join(sorted(plan.modes))})")
@@ -245,7 +246,7 @@ def triage_sweep(sweep_dir: Union[str, os.PathLike], *, plan: Any = None,
                  rules: Optional[RuleSet] = None, repeats: int = 3,
                  leak_mib: float = LEAK_MIB) -> list[TriageEntry]:
     """Triage every failing test of ``sweep_dir`` (see the module docstring for the order)."""
-    from .sweep import read_meta, read_runs
+    from ..results.sweepdir import read_meta, read_runs
     sweep = Path(sweep_dir)
     meta = read_meta(sweep)
     runs = read_runs(sweep)

@@ -21,16 +21,16 @@ from concurrent.futures import ThreadPoolExecutor, as_completed
 from pathlib import Path
 from typing import Any, Callable, Optional
 
-from . import gitutil
-from .bisect_result import BisectResult, build_result, endpoint_check
-from .bisect_search import FAIL, OTHER, PASS, Search, SearchConfig
-from .bisect_seed import Seeds, culprit_weights, seeds_for, sig_matches
-from .errors import PcgbotError, UsageError
-from .model import (FAIL as R_FAIL, INFRA as R_INFRA, PASS as R_PASS, TIMEOUT as R_TIMEOUT,
+from .. import gitutil
+from .result import BisectResult, build_result, endpoint_check
+from .search import FAIL, OTHER, PASS, Search, SearchConfig
+from .seed import Seeds, culprit_weights, seeds_for, sig_matches
+from ..errors import PcgbotError, UsageError
+from ..model import (FAIL as R_FAIL, INFRA as R_INFRA, PASS as R_PASS, TIMEOUT as R_TIMEOUT,
                     RunRecord, short_name)
-from .plan import Plan, TestSpec
-from .pools import probe_slots
-from .runner import run_process
+from ..plan.schema import Plan, TestSpec
+from ..sweep.pools import probe_slots
+from ..procs import run_process
 
 # run(sha, worktree, attempt, out_dir) -> RunRecord; the default is pcgbot.sweep.run_one.
 Runner = Callable[[str, Path, int, Path], RunRecord]
@@ -50,7 +50,7 @@ def probe_verdict(rec: RunRecord, signature: Optional[str], plan: Plan,
         return OTHER, rec.signature
     sig = rec.signature
     if sig is None and rec.log:
-        from .signatures import signature_of_log
+        from ..signatures.signature import signature_of_log
         sig = signature_of_log(out_dir / rec.log).fingerprint
     if sig_matches(signature, sig):
         return FAIL, sig
@@ -165,7 +165,7 @@ class Bisection:
         they finish, so an interrupted bisection can have saved attempt 3 but not 2, and a run
         may have reached runs.jsonl but not the state: numbering from the highest one seen in
         either (host re-runs fold back: attempt + HOST_RETRY * k) never reuses a number."""
-        from .sweepdir import read_runs
+        from ..results.sweepdir import read_runs
         used = [p["attempt"] for p in self.state.data["probes"] if p["sha"] == sha]
         used += [r.attempt % HOST_RETRY for r in read_runs(self.dir / "runs" / sha[:12])]
         return max(used) + 1 if used else 0
@@ -204,7 +204,7 @@ class Bisection:
 
     # -- probes --------------------------------------------------------------------------
     def _run_one(self, sha: str, wt: Path, attempt: int, out_dir: Path) -> RunRecord:
-        from .sweep import run_one
+        from ..sweep.sweep import run_one
         g = self.test.gpus
         if self.pool is None:     # no NVML: --gpus split statically among the slots
             slot = self._free.get()
@@ -397,7 +397,7 @@ def bisect_test(plan: Plan, test: str | TestSpec, *, repo: Optional[str | os.Pat
         cfg.max_runs = max_runs
     cfg.direction = 1 if fix else -1
     if pool is None and runner is None and spec.gpus > 0:
-        from .gpuslots import gpu_pool_or_none
+        from ..gpu.pool import gpu_pool_or_none
         pool = gpu_pool_or_none(list(gpus) or None, echo=say)
     slots = probe_slots(spec, slots, gpus, pool, say)   # pools: GPU pool or --gpus split
     b = Bisection(plan, spec, repo_dir, commits, mode=mode, fix=fix, seeds=seeds, config=cfg,

@@ -8,16 +8,36 @@ from __future__ import annotations
 
 from collections import Counter
 from dataclasses import asdict, dataclass, field
-from typing import TYPE_CHECKING, Any, Optional
+from pathlib import Path
+from typing import Any, Optional, Protocol
 
-from . import gitutil
-from .bisect_search import FAIL, FOUND, GOOD_IS_BAD, INCONCLUSIVE, NO_CULPRIT
-from .bisect_seed import join_sigs
-from .model import FAIL as R_FAIL
-from .stats import fisher_drop_p
+from .. import gitutil
+from ..model import FAIL as R_FAIL
+from ..plan.schema import Plan, TestSpec
+from ..results.stats import fisher_drop_p
+from .search import FAIL, FOUND, GOOD_IS_BAD, INCONCLUSIVE, NO_CULPRIT, Search
+from .seed import join_sigs
 
-if TYPE_CHECKING:
-    from .bisect import Bisection
+
+class Bisection(Protocol):
+    """What a result is built from: the running bisection (``engine.Bisection``) as this module
+    reads it.  A protocol, so that the result does not import the engine that imports it."""
+    commits: list[str]
+    fix: bool
+    mode: str
+    plan: Plan
+    repo: Path
+    search: Search
+    state: Any                     # engine._State: .data (a dict) and .path
+    stopped_why: Optional[str]
+    test: TestSpec
+
+    def adopt_signature(self, sig: Optional[str]) -> None: ...
+    def ensure_setup(self, sha: str) -> bool: ...
+    def out_of_time(self) -> bool: ...
+    def run_jobs(self, jobs: list[tuple[str, int]]) -> None: ...
+    def _attempts(self, sha: str) -> int: ...
+    def _next_attempt(self, sha: str) -> int: ...
 
 
 @dataclass
@@ -83,7 +103,7 @@ class BisectResult:
         return "\n".join(lines)
 
 
-def _evidence(b: "Bisection") -> list[dict[str, Any]]:
+def _evidence(b: Bisection) -> list[dict[str, Any]]:
     out = []
     w = b.state.data.get("weights")
     for j, e in enumerate(b.search.ev):
@@ -113,7 +133,7 @@ def _timing(probes: list[dict[str, Any]]) -> dict[str, float]:
     return {"run_seconds": round(run, 1), "wall_seconds": round(wall, 1)}
 
 
-def _base(b: "Bisection", status: str, conf: float, rng: list[str], msg: str) -> BisectResult:
+def _base(b: Bisection, status: str, conf: float, rng: list[str], msg: str) -> BisectResult:
     setups = sum(1 for _ in b.state.data["setups"])
     return BisectResult(status=status, kind="fix" if b.fix else "cause", test=b.test.path,
                         mode=b.mode, signature=b.state.data["signature"], confidence=round(conf, 4),
@@ -124,7 +144,7 @@ def _base(b: "Bisection", status: str, conf: float, rng: list[str], msg: str) ->
                         **_timing(b.state.data["probes"]))
 
 
-def build_result(b: "Bisection") -> BisectResult:
+def build_result(b: Bisection) -> BisectResult:
     d = b.search.decision()
     c, n = b.commits, len(b.commits) - 1
     old, new = ("bad", "good") if b.fix else ("good", "bad")
@@ -152,7 +172,7 @@ def build_result(b: "Bisection") -> BisectResult:
                  f"P={d.confidence:.3f}; {why}")
 
 
-def _prune_old_faces(b: "Bisection", pass_sha: str) -> bool:
+def _prune_old_faces(b: Bisection, pass_sha: str) -> bool:
     """A fingerprint adopted from the failing end that also fails at the passing end is an
     older flake that happened to show up there, not a face of this regression: drop it
     (never the commonest one, which picked the regression)."""
@@ -167,7 +187,7 @@ def _prune_old_faces(b: "Bisection", pass_sha: str) -> bool:
     return True
 
 
-def _top_up(b: "Bisection", j: int, r: int) -> None:
+def _top_up(b: Bisection, j: int, r: int) -> None:
     """Run commit j until it has r runs with a verdict: runs without one (an unrelated crash,
     a timeout) are made up for, up to 2r attempts.  In parallel on the slots."""
     sha = b.commits[j]
@@ -179,7 +199,7 @@ def _top_up(b: "Bisection", j: int, r: int) -> None:
         b.run_jobs([(sha, first + i) for i in range(need)])
 
 
-def endpoint_check(b: "Bisection", runs: Optional[int] = None) -> Optional[BisectResult]:
+def endpoint_check(b: Bisection, runs: Optional[int] = None) -> Optional[BisectResult]:
     """Without sweep data, measure both ends first (KernelCI re-checks its good and bad commits
     too).  Ends that do not differ significantly end the bisection with the reason."""
     r = runs or min(max(b.plan.repeats, 4), 10)   # 3 vs 3 can never reach p < 0.05

@@ -16,10 +16,10 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, Optional
 
-from . import gitutil
-from .errors import UsageError
-from .model import FAIL, PASS, RunRecord
-from .plan import Plan, TestSpec
+from .. import gitutil
+from ..errors import UsageError
+from ..model import FAIL, PASS, RunRecord
+from ..plan.schema import Plan, TestSpec
 
 
 @dataclass
@@ -68,7 +68,7 @@ def counts(runs: list[RunRecord], test: str, mode: str,
 
 
 def _open_store(store: Any):
-    from .store import Store, default_store_path
+    from ..results.store import Store, default_store_path
     if store is None or isinstance(store, (str, Path)):
         path = Path(store or default_store_path())
         if not path.exists():

@@ -9,10 +9,10 @@ from typing import Optional
 
 import click
 
-from .bisect import bisect_test
-from .bisect_search import SearchConfig
-from .errors import UsageError
-from .plan import Plan, load_plan
+from ..bisect.engine import bisect_test
+from ..bisect.search import SearchConfig
+from ..errors import UsageError
+from ..plan.schema import Plan, load_plan
 
 
 def find_plan(plan_file: Optional[str], test: str) -> Plan:

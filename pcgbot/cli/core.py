@@ -8,13 +8,13 @@ from typing import Optional
 
 import click
 
-from .errors import PcgbotError, UsageError
-from .model import FAIL, TIMEOUT, INFRA
-from .plan import dump_plan, load_plan, validate_files
-from .progress import ProgressPrinter
-from .store import Store
-from .sweep import check_repo, parse_shard, read_meta, read_runs, run_one, run_sweep
-from .sweepdir import merge_dirs
+from ..errors import PcgbotError, UsageError
+from ..model import FAIL, TIMEOUT, INFRA
+from ..plan.schema import dump_plan, load_plan, validate_files
+from ..sweep.progress import ProgressPrinter
+from ..results.store import Store
+from ..sweep.sweep import check_repo, parse_shard, read_meta, read_runs, run_one, run_sweep
+from ..results.sweepdir import merge_dirs
 
 store_option = click.option("--store", "store_path", type=click.Path(dir_okay=False),
                             envvar="PCGBOT_STORE", default=None,
@@ -78,7 +78,7 @@ def plan_list(file: str, pattern: Optional[str], as_json: bool) -> int:
 @click.option("-o", "--output", type=click.Path(dir_okay=False), help="Write here, not stdout.")
 def plan_import(checkout, suites, nightly, gpus, name, output) -> int:
     """Build a plan from register_cuda_ci(...) calls under CHECKOUT/test/registered/."""
-    from .sglang_import import build_plan, scan_checkout
+    from ..plan.sglang import build_plan, scan_checkout
 
     regs = scan_checkout(checkout)
     plan = build_plan(regs, name=name or (f"sglang-{gpus}gpu" if gpus else "sglang"),
@@ -119,7 +119,7 @@ def _resolve_tests(plan, pattern):
 def sweep_cmd(plan_file, mode, repeats, timeout, out_dir, resume, shard, pattern, slots, repo,
               cpu, adaptive, sweep_id, quiet, store_path) -> int:
     """Run every test of PLAN_FILE --repeats times with the mode forced on."""
-    from .pools import choose_pool, adaptive_setup
+    from ..sweep.pools import choose_pool, adaptive_setup
 
     plan = load_plan(plan_file)
     mode_name = plan.mode(mode).name
@@ -182,7 +182,7 @@ def merge_cmd(dirs, out_dir, store_path) -> int:
 def rerun_cmd(sweep_dir, failed, include_infra, repeats, out_dir, plan_file, slots, repo, quiet,
               store_path) -> int:
     """Re-run only what failed in SWEEP_DIR (the report's rerun.py)."""
-    from .pools import choose_pool
+    from ..sweep.pools import choose_pool
 
     meta = read_meta(sweep_dir)
     plan_file = plan_file or meta.get("plan_file")
@@ -200,7 +200,7 @@ def rerun_cmd(sweep_dir, failed, include_infra, repeats, out_dir, plan_file, slo
         while (Path(sweep_dir) / f"rerun-{i}").exists():
             i += 1
         out_dir = str(Path(sweep_dir) / f"rerun-{i}")
-    from .sweep import repo_info
+    from ..sweep.sweep import repo_info
 
     repo = repo or meta.get("repo")
     head, _ = repo_info(check_repo(plan, repo))
@@ -272,7 +272,7 @@ def import_cmd(dirs, store_path) -> int:
 def analyze_cmd(sweep_dir, baseline, plan_file, differential, rerun_dirs, culprit_files, config,
                 run_url, as_json, store_path) -> int:
     """Diff, signatures and triage of SWEEP_DIR -> SWEEP_DIR/analysis.json."""
-    from .analyze import analyze, load_culprit_files
+    from ..analysis.analyze import analyze, load_culprit_files
 
     data = analyze(sweep_dir, baseline=baseline, plan=plan_file, differential=differential,
                    run_url=run_url, store=open_store(store_path),

@@ -7,8 +7,8 @@ from typing import Optional
 
 import click
 
-from .cost import estimate, history, render
-from .plan import load_plan
+from ..results.cost import estimate, history, render
+from ..plan.schema import load_plan
 
 
 @click.command("cost")

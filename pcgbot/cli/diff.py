@@ -8,12 +8,12 @@ from typing import Any, Optional
 
 import click
 
-from . import baseline as bl
-from . import stats
-from .diff import diff_sweeps, render_text, summarize
-from .errors import UsageError
-from .store import Store
-from .sweepdir import read_meta, read_runs
+from ..results import baseline as bl
+from ..results import stats
+from ..results.diff import diff_sweeps, render_text, summarize
+from ..errors import UsageError
+from ..results.store import Store
+from ..results.sweepdir import read_meta, read_runs
 
 store_option = click.option("--store", "store_path", type=click.Path(dir_okay=False),
                             envvar="PCGBOT_STORE", default=None,
@@ -25,7 +25,7 @@ HEADER = (f"verdicts: one-sided Fisher exact test on passes/(pass+fail) runs, al
 
 
 def _timeout_is_failure(meta: dict[str, Any], plan_file: Optional[str]) -> bool:
-    from .plan import load_plan
+    from ..plan.schema import load_plan
 
     path = plan_file or meta.get("plan_file")
     if plan_file and not Path(plan_file).exists():

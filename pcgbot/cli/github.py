@@ -10,18 +10,18 @@ from typing import TYPE_CHECKING, Any, Callable, Optional
 
 import click
 
-from .github.analysis import load_analysis
+from ..github.analysis import load_analysis
 
 if TYPE_CHECKING:  # PyGithub is imported only when a github command runs (0.4 s of start-up)
-    from .github.backend import Backend
-    from .github.client import GitHubConfig
+    from ..github.backend import Backend
+    from ..github.client import GitHubConfig
 
 
 def config_from_env(**kw: Any) -> "GitHubConfig":
-    from .github.client import config_from_env as _cfg
+    from ..github.client import config_from_env as _cfg
 
     return _cfg(**kw)
-from .redact import redact
+from ..signatures.redact import redact
 
 
 def _log(msg: str) -> None:
@@ -35,19 +35,19 @@ def _out(text: str) -> None:
 
 def _backend(cfg: "GitHubConfig", dry_run: Optional[str], default_dir: Path) -> "Backend":
     """Real GitHub with a token and a repo; else the dry-run folder (given, or next to the data)."""
-    from .github.dryrun import FolderBackend
+    from ..github.dryrun import FolderBackend
     if dry_run:
         return FolderBackend(dry_run)
     if not cfg.token:
         _log(f"github: no GITHUB_TOKEN: writing to {default_dir} instead (dry run)")
         return FolderBackend(default_dir)
-    from .github.backend import RemoteBackend
+    from ..github.backend import RemoteBackend
     return RemoteBackend(cfg, log=_log)
 
 
 def _store(path: Optional[str]) -> Any:
     """The results store, only if it exists (sync must not create one as a side effect)."""
-    from .store import Store, default_store_path
+    from ..results.store import Store, default_store_path
     p = path or default_store_path()
     return Store(p) if (path or os.path.exists(p)) else None
 
@@ -85,8 +85,8 @@ def sync_cmd(sweep_dir: str, repo: Optional[str], api_url: Optional[str], dry_ru
     """File or update one issue per failure signature in DIR/analysis.json.
 
     Example: pcgbot github sync sweeps/abc123 --repo sgl-project/sglang"""
-    from .github.overrides import overrides
-    from .github.sync import sync
+    from ..github.overrides import overrides
+    from ..github.sync import sync
     analysis = load_analysis(sweep_dir)
     cfg = config_from_env(repo=repo, api_url=api_url)
     if analysis.get("run_url") is None and cfg.run_url():
@@ -117,8 +117,8 @@ def status_cmd(sweep_dir: str, sha: Optional[str], context: Optional[str], check
     """Post the sweep's result as a commit status (or check run) on SHA.
 
     Example: pcgbot github status sweeps/abc123 --sha $PR_HEAD_SHA --context pcg/1-gpu"""
-    from .errors import UsageError
-    from .github.status import post_status
+    from ..errors import UsageError
+    from ..github.status import post_status
     analysis = load_analysis(sweep_dir)
     cfg = config_from_env(repo=repo, api_url=api_url)
     sha = sha or cfg.sha
@@ -152,14 +152,14 @@ def command_cmd(event_path: Optional[str], plan_file: Optional[str], store_path:
 
     Example: pcgbot github command --event "$GITHUB_EVENT_PATH"
     """
-    from .github.commands import handle_event, load_event
-    from .store import Store
+    from ..github.commands import handle_event, load_event
+    from ..results.store import Store
     event = load_event(event_path or os.environ.get("GITHUB_EVENT_PATH"))
     event_repo = str((event.get("repository") or {}).get("full_name") or "") or None
     cfg = config_from_env(repo=repo or event_repo, api_url=api_url)
     plan = None
     if plan_file:
-        from .plan import load_plan
+        from ..plan.schema import load_plan
         plan = load_plan(plan_file)
     backend = _backend(cfg, dry_run, Path("github-dryrun"))
     out = handle_event(backend, event, store=Store(store_path), plan=plan, log=_log)

@@ -6,9 +6,9 @@ import json
 
 import click
 
-from .gpu import (Inventory, NvmlUnavailable, check_gpus, inventory, open_nvml,
+from ..gpu.nvml import (Inventory, NvmlUnavailable, check_gpus, inventory, open_nvml,
                   render_inventory)
-from .gpuslots import visible_ids
+from ..gpu.pool import visible_ids
 
 
 def register(group: click.Group) -> None:

@@ -10,8 +10,8 @@ import sys
 
 import click
 
-from . import __version__
-from .errors import PcgbotError
+from .. import __version__
+from ..errors import PcgbotError
 
 
 @click.group(context_settings={"help_option_names": ["-h", "--help"], "max_content_width": 100})
@@ -23,14 +23,14 @@ def cli() -> None:
 
 # --- area modules register their commands here (one line each) -------------------------------
 # BEGIN REGISTER
-from .cli_core import register as _r; _r(cli)  # noqa: E402,E702
-from .cli_cost import register as _r; _r(cli)  # noqa: E402
-from .cli_gpu import register as _r; _r(cli)  # noqa: E402
-from .cli_report import register as _r; _r(cli)  # noqa: E402
-from .cli_github import register as _r; _r(cli)  # noqa: E402
-from .cli_signature import register as _r; _r(cli)  # noqa: E402
-from .cli_diff import register as _r; _r(cli)  # noqa: E402
-from .cli_bisect import register as _r; _r(cli)  # noqa: E402
+from .core import register as _r; _r(cli)  # noqa: E402,E702
+from .cost import register as _r; _r(cli)  # noqa: E402
+from .gpu import register as _r; _r(cli)  # noqa: E402
+from .report import register as _r; _r(cli)  # noqa: E402
+from .github import register as _r; _r(cli)  # noqa: E402
+from .signature import register as _r; _r(cli)  # noqa: E402
+from .diff import register as _r; _r(cli)  # noqa: E402
+from .bisect import register as _r; _r(cli)  # noqa: E402
 # END REGISTER
 
 

@@ -9,14 +9,14 @@ from typing import Optional
 
 import click
 
-from .errors import UsageError
+from ..errors import UsageError
 
 SUMMARY_LIMIT = 1 << 20       # GitHub rejects job summaries over 1 MiB
 
 
 def _open_store(path: Optional[str], required: bool):
     """The store named by --store, else $PCGBOT_STORE / .pcgbot/pcgbot.db when it exists."""
-    from .store import Store, default_store_path
+    from ..results.store import Store, default_store_path
     if path:
         if not Path(path).is_file():
             raise UsageError(f"{path}:1: --store: no such file")
@@ -28,11 +28,11 @@ def _open_store(path: Optional[str], required: bool):
 
 
 def report_text(directory: str, fmt: str, store_path: Optional[str]) -> str:
-    from .report import collect, render_markdown, sweep_dirs
+    from ..report.markdown import collect, render_markdown, sweep_dirs
     store = _open_store(store_path, required=False)
     try:
         if fmt == "html":
-            from .dashboard import dashboard_for_dir
+            from ..report.dashboard import dashboard_for_dir
             dirs = sweep_dirs(directory)
             if len(dirs) != 1:
                 raise UsageError(f"{directory}:1: --format html: pass one sweep directory "
@@ -42,7 +42,7 @@ def report_text(directory: str, fmt: str, store_path: Optional[str]) -> str:
         if fmt == "json":
             return json.dumps(data, indent=2, sort_keys=True) + "\n"
         if fmt == "junit":
-            from .junit import render_junit
+            from ..report.junit import render_junit
             return render_junit(data)
         return render_markdown(data)
     finally:
@@ -105,7 +105,7 @@ def register(group: click.Group) -> None:
         """Build a toy engine repository with a PCG-only regression, a flaky test, a test
         failing in both modes and an infra failure, then run the whole loop on CPU:
         sweep baseline and head, diff, triage, bisect, dry-run GitHub, report, dashboard."""
-        from .demo import run_demo
+        from ..demo.run import run_demo
         res = run_demo(out, echo=(lambda s: None) if as_json else click.echo, slots=slots)
         if as_json:
             click.echo(json.dumps(res, indent=2, sort_keys=True))

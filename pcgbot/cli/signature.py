@@ -8,9 +8,9 @@ from typing import Optional
 
 import click
 
-from .signatures import rules_with, signature_of_log
-from .sweep import read_runs
-from .triage import LEAK_MIB, pcg_inactive_passes, triage_sweep
+from ..signatures.signature import rules_with, signature_of_log
+from ..results.sweepdir import read_runs
+from ..analysis.triage import LEAK_MIB, pcg_inactive_passes, triage_sweep
 
 _CAT_ORDER = ("pcg-bug", "not-pcg", "infra", "resolved-on-rerun", "flaky", "untriaged")
 

@@ -26,7 +26,7 @@ import subprocess
 from pathlib import Path
 from typing import Any, Optional
 
-from .errors import PcgbotError, UsageError
+from ..errors import PcgbotError, UsageError
 
 # The port test_port_server binds when no TINYENGINE_PORT is set (plans/demo.yaml as is).
 LEAK_PORT = 39517

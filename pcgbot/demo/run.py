@@ -24,9 +24,9 @@ from contextlib import contextmanager
 from pathlib import Path
 from typing import Any, Callable, Iterator, Optional
 
-from .demo_repo import build_demo_repo
-from .errors import UsageError
-from .gitutil import worktree_add
+from .repo import build_demo_repo
+from ..errors import UsageError
+from ..gitutil import worktree_add
 
 Echo = Callable[[str], None]
 
@@ -51,9 +51,9 @@ def leaked_port(port: int) -> Iterator[bool]:
 def run_demo(out: Optional[str | os.PathLike] = None, *, echo: Echo = print,
              slots: int = 2) -> dict[str, Any]:
     """Run every stage into ``out`` (a new temp dir if None); returns what was found/written."""
-    from .plan import load_plan
-    from .store import Store
-    from .sweep import run_sweep
+    from ..plan.schema import load_plan
+    from ..results.store import Store
+    from ..sweep.sweep import run_sweep
 
     t0 = time.monotonic()
     # Absolute: git runs with cwd=the demo repo, where a relative path would land elsewhere.
@@ -95,8 +95,8 @@ def run_demo(out: Optional[str | os.PathLike] = None, *, echo: Echo = print,
 
 
 def _stage_diff(base_dir: Path, head_dir: Path, echo: Echo) -> dict[str, int]:
-    from .diff import diff_sweeps
-    from .sweep import read_runs
+    from ..results.diff import diff_sweeps
+    from ..results.sweepdir import read_runs
     counts: dict[str, int] = {}
     for d in diff_sweeps(read_runs(base_dir), read_runs(head_dir)):
         counts[d.verdict] = counts.get(d.verdict, 0) + 1
@@ -106,7 +106,7 @@ def _stage_diff(base_dir: Path, head_dir: Path, echo: Echo) -> dict[str, int]:
 
 def _stage_analyze(head_dir: Path, base_dir: Path, plan, store, echo: Echo) -> dict[str, Any]:
     """analysis.json for head: diff + signatures + differential (nopcg) triage."""
-    from .analyze import analyze
+    from ..analysis.analyze import analyze
     a = analyze(head_dir, baseline=str(base_dir), plan=plan, differential=True, store=store)
     cats: dict[str, int] = {}
     for t in a.get("tests") or []:
@@ -121,8 +121,8 @@ def _stage_analyze(head_dir: Path, base_dir: Path, plan, store, echo: Echo) -> d
 def _stage_bisect(head_dir: Path, analysis: dict, plan, info: dict, root: Path,
                   store, echo: Echo) -> list[dict]:
     """Bisect every regression between baseline and head; culprits go into analysis.json."""
-    from .analyze import attach_culprit, write_analysis
-    from .bisect import bisect_test
+    from ..analysis.analyze import attach_culprit, write_analysis
+    from ..bisect.engine import bisect_test
 
     # One slot: parallel probes are recorded in the order they finish, which steers the
     # search; one at a time, the demo probes the same commits on every machine.
@@ -161,10 +161,10 @@ def _culprits(head_dir: Path) -> dict[str, dict[str, Any]]:
 
 def _stage_github(head_dir: Path, out: Path, head_sha: str, echo: Echo) -> dict[str, Any]:
     """Issues, comments and the commit status a real run would post, as files in ``out``."""
-    from .github.analysis import load_analysis
-    from .github.dryrun import FolderBackend
-    from .github.status import post_status
-    from .github.sync import Syncer, sync
+    from ..github.analysis import load_analysis
+    from ..github.dryrun import FolderBackend
+    from ..github.status import post_status
+    from ..github.sync import Syncer, sync
 
     analysis = load_analysis(head_dir)
     backend = FolderBackend(out)
@@ -188,9 +188,9 @@ def _stage_github(head_dir: Path, out: Path, head_sha: str, echo: Echo) -> dict[
 
 def _stage_report(head_dir: Path, root: Path, store, gh: dict[str, Any],
                   echo: Echo) -> dict[str, Any]:
-    from .dashboard import dashboard_for_dir
-    from .junit import render_junit
-    from .report import collect, render_markdown
+    from ..report.dashboard import dashboard_for_dir
+    from ..report.junit import render_junit
+    from ..report.markdown import collect, render_markdown
 
     data = collect(head_dir, store=store)
     files = {"report": root / "report.md", "junit": root / "junit.xml",

@@ -20,8 +20,8 @@ from typing import Callable, Optional, Protocol
 
 import psutil
 
-from .errors import PcgbotError
-from .runner import OWNER_MARKER, RUN_MARKER, find_marked
+from ..errors import PcgbotError
+from ..procs import OWNER_MARKER, RUN_MARKER, find_marked
 MIB = 1024 * 1024
 
 # nvmlDeviceGetTopologyCommonAncestor levels (nvml.h): lower = closer.

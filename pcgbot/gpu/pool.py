@@ -25,7 +25,7 @@ from typing import Optional
 
 import psutil
 
-from .gpu import Cleaned, NvmlLike, NvmlUnavailable, check_gpus, open_nvml, wait_for
+from .nvml import Cleaned, NvmlLike, NvmlUnavailable, check_gpus, open_nvml, wait_for
 
 # Ports a test run on first digit d may use: base = 10000+2000*d in CI (SGLANG_IS_IN_CI) or
 # 20000+1000*d locally; DEFAULT_URL_FOR_TEST is base+1000 and find_available_port(base) starts

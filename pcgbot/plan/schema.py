@@ -15,8 +15,8 @@ from typing import Any, Optional
 
 import yaml
 
-from .errors import UsageError
-from .model import short_name
+from ..errors import UsageError
+from ..model import short_name
 
 DEFAULT_COMMAND = "python3 {path} -f"
 
@@ -178,7 +178,7 @@ def _path_globs(v: list) -> Optional[str]:
 def _command_check(v: str) -> Optional[str]:
     if "{path}" not in v:
         return "must contain {path}"
-    from .runner import split_command
+    from ..procs import split_command
 
     try:
         split_command(v, "t.py")

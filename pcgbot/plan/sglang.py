@@ -14,8 +14,8 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Iterable, Optional
 
-from .errors import UsageError
-from .plan import Mode, Plan, TestSpec
+from ..errors import UsageError
+from .schema import Mode, Plan, TestSpec
 
 _GPUS = re.compile(r"(\d+)-gpu")
 

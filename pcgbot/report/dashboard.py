@@ -15,12 +15,12 @@ from collections import defaultdict
 from pathlib import Path
 from typing import Any, Optional
 
-from .model import RunRecord, short_name
-from .redact import redact
-from .gitutil import try_git
-from .report import ANALYSIS, runs_by_test, summarize_runs
+from ..model import RunRecord, short_name
+from ..signatures.redact import redact
+from ..gitutil import try_git
+from .markdown import ANALYSIS, runs_by_test, summarize_runs
 
-TEMPLATE = Path(__file__).resolve().parent / "data" / "dashboard.html"
+TEMPLATE = Path(__file__).resolve().parent / "dashboard.html"
 
 
 def _esc(v: Any) -> str:
@@ -209,7 +209,7 @@ def dashboard_for_dir(sweep_dir: str | Path, store: Any = None,
                       issues: Optional[dict[str, dict]] = None) -> str:
     """The dashboard of the plan and mode of ``sweep_dir`` (its analysis gives the signatures;
     ``issues`` maps a fingerprint to its filed issue ``{"number", "url"}``)."""
-    from .sweep import read_meta, read_runs
+    from ..results.sweepdir import read_meta, read_runs
     meta = read_meta(sweep_dir)
     a = Path(sweep_dir) / ANALYSIS
     analysis = json.loads(a.read_text()) if a.is_file() else None

@@ -18,9 +18,9 @@ from collections import Counter, defaultdict
 from pathlib import Path
 from typing import Any, Optional
 
-from .errors import UsageError
-from .model import FAIL, INFRA, PASS, SKIP, TIMEOUT, RunRecord
-from .redact import redact
+from ..errors import UsageError
+from ..model import FAIL, INFRA, PASS, SKIP, TIMEOUT, RunRecord
+from ..signatures.redact import redact
 
 ANALYSIS = "analysis.json"
 
@@ -55,7 +55,7 @@ def sweep_dirs(path: str | os.PathLike) -> list[Path]:
 def _timeout_fails(meta: dict[str, Any]) -> bool:
     """The plan's ``timeout_is_failure`` (timeouts count as failures only where it says so)."""
     try:
-        from .plan import load_plan
+        from ..plan.schema import load_plan
         return bool(meta.get("plan_file")) and load_plan(meta["plan_file"]).timeout_is_failure
     except Exception:  # the plan file may not travel with a CI artifact: default is False
         return False
@@ -73,7 +73,7 @@ def summarize_runs(runs: list[RunRecord], timeout_fails: bool = False) -> dict[s
 
 def collect(path: str | os.PathLike, store: Any = None) -> dict[str, Any]:
     """Everything a report shows, as one JSON-able dict (see docs/report.md)."""
-    from .sweep import read_meta, read_runs
+    from ..results.sweepdir import read_meta, read_runs
 
     dirs = sweep_dirs(path)
     metas, tests, infra_runs, analyses = [], {}, [], []

@@ -27,7 +27,7 @@ from typing import Any, Optional
 
 from . import stats
 from .diff import counts_by_test
-from .errors import UsageError
+from ..errors import UsageError
 from .store import Store
 
 Counts = tuple[int, int]

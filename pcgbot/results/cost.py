@@ -23,9 +23,9 @@ from dataclasses import asdict, dataclass, field
 from pathlib import Path
 from typing import Any, Optional
 
-from .errors import UsageError
-from .model import FAIL, PASS
-from .plan import Plan, TestSpec
+from ..errors import UsageError
+from ..model import FAIL, PASS
+from ..plan.schema import Plan, TestSpec
 
 # Adaptive stopping ends a test once its runs agree; for a stable test that happens after about a
 # third of the fixed repeats (10 -> 4).  A stated assumption, not a measurement: the sweep's own

@@ -12,7 +12,7 @@ from dataclasses import dataclass, field
 from typing import Any, Iterable, Optional
 
 from . import stats
-from .model import FAIL, INFRA, PASS, SKIP, TIMEOUT, RunRecord
+from ..model import FAIL, INFRA, PASS, SKIP, TIMEOUT, RunRecord
 
 Counts = tuple[int, int]
 

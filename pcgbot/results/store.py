@@ -15,8 +15,8 @@ import statistics
 from pathlib import Path
 from typing import Any, Optional
 
-from .errors import PcgbotError
-from .model import RunRecord
+from ..errors import PcgbotError
+from ..model import RunRecord
 
 DEFAULT_PATH = ".pcgbot/pcgbot.db"
 
@@ -54,7 +54,7 @@ class Store:
 
     # -- import ---------------------------------------------------------------------------
     def import_sweep(self, sweep_dir: str | os.PathLike) -> str:
-        from .sweep import read_meta, read_runs  # sweep imports store; avoid the cycle
+        from .sweepdir import read_meta, read_runs
 
         sweep_dir = Path(sweep_dir)
         meta = read_meta(sweep_dir)

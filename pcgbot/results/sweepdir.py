@@ -14,8 +14,8 @@ import threading
 from pathlib import Path
 from typing import Any, Iterable, Optional
 
-from .errors import PcgbotError, UsageError
-from .model import RunRecord
+from ..errors import PcgbotError, UsageError
+from ..model import RunRecord
 
 META = "sweep.json"
 RUNS = "runs.jsonl"

@@ -14,9 +14,9 @@ from typing import Any, Iterable, Optional, Union
 
 import yaml
 
-from .errors import UsageError
+from ..errors import UsageError
 
-BUILTIN = Path(__file__).with_name("data") / "patterns.yaml"
+BUILTIN = Path(__file__).with_name("patterns.yaml")
 CATEGORIES = ("pcg-bug", "not-pcg", "infra", "unknown")
 ROLES = ("root", "cascade", "banner", "ignore")
 _ID = re.compile(r"^[a-z0-9][a-z0-9\-]*$")

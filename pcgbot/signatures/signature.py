@@ -16,9 +16,9 @@ from dataclasses import asdict, dataclass, field
 from pathlib import Path
 from typing import Any, Optional, Union
 
-from .errors import UsageError
-from .logscan import Event, ScanResult, match_rule
-from .logstream import scan_log
+from ..errors import UsageError
+from .scan import Event, ScanResult, match_rule
+from .stream import scan_log
 from .normalize import Frame, clean_for_title, normalize
 from .patterns import RuleSet, default_rules, load_rules
 from .redact import redact, redact_lines

@@ -14,7 +14,7 @@ import subprocess
 from pathlib import Path
 from typing import Callable, Optional, Union
 
-from .logscan import CHUNK, MAX_CARRY, MAX_LINE, ScanResult, _Scanner
+from .scan import CHUNK, MAX_CARRY, MAX_LINE, ScanResult, _Scanner
 from .normalize import strip_prefix
 from .patterns import RuleSet
 

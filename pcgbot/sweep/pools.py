@@ -6,8 +6,8 @@ from __future__ import annotations
 import sys
 from typing import Any, Callable, Optional
 
-from .errors import PcgbotError
-from .plan import TestSpec
+from ..errors import PcgbotError
+from ..plan.schema import TestSpec
 from .slots import CpuPool
 
 
@@ -17,7 +17,7 @@ def choose_pool(slots: Optional[int], force_cpu: bool):
     The GPU pool's start check cleans leftovers of earlier pcgbot runs and quarantines GPUs
     held by anything else; what it did is printed to stderr and recorded in sweep.json."""
     if not force_cpu:
-        from .gpuslots import gpu_pool_or_none
+        from ..gpu.pool import gpu_pool_or_none
 
         pool = gpu_pool_or_none(echo=lambda m: print(m, file=sys.stderr))
         if pool is not None:
@@ -36,7 +36,7 @@ class SweepPolicy:
     def for_plan(cls, plan, repeats: Optional[int] = None) -> "SweepPolicy":
         """min_runs 3 (fewer when the plan repeats less); max_runs the plan's ``max_repeats``
         (default twice the repeats: 20 for the usual 10)."""
-        from . import adaptive
+        from ..results import adaptive
 
         reps = repeats or plan.repeats
         lo = min(adaptive.DEFAULT_MIN_RUNS, reps)
@@ -46,7 +46,7 @@ class SweepPolicy:
         """``runs`` counts pass/fail runs (timeouts where the plan says); ``attempts`` counts
         every run.  Once ``min_runs`` attempts told nothing (infra, timeout), repeating a test
         that costs up to its timeout per run cannot decide anything either."""
-        from . import adaptive
+        from ..results import adaptive
 
         if attempts - runs >= self.min_runs:
             return adaptive.Decision(adaptive.STOP, f"{attempts - runs} of {attempts} attempts "
@@ -62,8 +62,8 @@ def baseline_counts(plan, mode: str, *, repo=None, store_path=None) -> Optional[
     with, or None when the store has no baseline for this plan, mode and branch."""
     from pathlib import Path
 
-    from .baseline import find_baseline, pooled_counts
-    from .store import Store
+    from ..results.baseline import find_baseline, pooled_counts
+    from ..results.store import Store
     from .sweep import _new_meta
 
     store = Store(store_path)

@@ -6,7 +6,7 @@ import sys
 import time
 from collections import Counter
 
-from .model import RunRecord, short_name
+from ..model import RunRecord, short_name
 
 
 class ProgressPrinter:

@@ -4,8 +4,8 @@ from __future__ import annotations
 
 from typing import Optional
 
-from .model import FAIL, PASS, TIMEOUT, RunRecord
-from .plan import TestSpec
+from ..model import FAIL, PASS, TIMEOUT, RunRecord
+from ..plan.schema import TestSpec
 
 
 def order_tests(tests: list[TestSpec], history: dict[str, float]) -> list[TestSpec]:

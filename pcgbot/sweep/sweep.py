@@ -18,16 +18,16 @@ from concurrent.futures import FIRST_COMPLETED, Future, ThreadPoolExecutor, wait
 from pathlib import Path
 from typing import Callable, Optional
 
-from . import gitutil as git
-from .errors import UsageError
-from .model import FAIL, INFRA, PASS, SKIP, TIMEOUT, RunRecord
-from .plan import Plan, TestSpec
-from .runner import (SWEEP_MARKER, StopOnSignal, detect_pcg, find_marked, kill_procs,
+from .. import gitutil as git
+from ..errors import UsageError
+from ..model import FAIL, INFRA, PASS, SKIP, TIMEOUT, RunRecord
+from ..plan.schema import Plan, TestSpec
+from ..procs import (SWEEP_MARKER, StopOnSignal, detect_pcg, find_marked, kill_procs,
                      run_process, split_command, utcnow)
 from .scheduler import Scheduler, order_tests, shard_tests
 from .shim import SHIM_DIR
 from .slots import CpuPool
-from .sweepdir import (RUNS, DirLock, RunWriter, log_name, read_meta, read_runs, repair_tail,
+from ..results.sweepdir import (RUNS, DirLock, RunWriter, log_name, read_meta, read_runs, repair_tail,
                        write_meta)
 
 # Re-exported for callers that think of these as sweep functions.
@@ -81,7 +81,7 @@ def _classify(plan: Plan, res, log: Path) -> tuple[str, Optional[str]]:
 
 
 def _signature(log: Path) -> Optional[str]:
-    from .signatures import signature_of_log   # loads the rules: only when a run failed
+    from ..signatures.signature import signature_of_log   # loads the rules: only when a run failed
 
     try:
         return signature_of_log(log).fingerprint

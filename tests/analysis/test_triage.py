@@ -8,13 +8,13 @@ from typing import Optional
 
 import pytest
 
-from pcgbot.cli import main
+from pcgbot.cli.main import main
 from pcgbot.errors import UsageError
 from pcgbot.model import RunRecord
-from pcgbot.plan import load_plan
-from pcgbot.signatures import Signature
-from pcgbot.sweep import run_sweep
-from pcgbot.triage import DIFF_DIR, classify, poisoned_by, triage_sweep
+from pcgbot.plan.schema import load_plan
+from pcgbot.signatures.signature import Signature
+from pcgbot.sweep.sweep import run_sweep
+from pcgbot.analysis.triage import DIFF_DIR, classify, poisoned_by, triage_sweep
 
 
 def rec(test: str, attempt: int, outcome: str, *, t: int, gpus=(0,), log: Optional[str] = None,

@@ -1,4 +1,4 @@
-"""Bisection on real git repositories with real probe processes (pcgbot.sweep.run_one).
+"""Bisection on real git repositories with real probe processes (pcgbot.sweep.sweep.run_one).
 
 Named cases after syzkaller's bisect table: culprit found, first commit already bad, good
 commit actually bad, flaky range with no culprit, unbuildable commits around the culprit, an
@@ -15,11 +15,11 @@ import pytest
 
 from bisect_repo import TEST_PATH, make_plan, make_repo, step, toy_signature
 from conftest import run_cli
-from pcgbot.bisect import bisect_test
+from pcgbot.bisect.engine import bisect_test
 from pcgbot.errors import UsageError
 from pcgbot.model import FAIL, PASS, RunRecord
-from pcgbot.store import Store
-from pcgbot.sweepdir import RunWriter, write_meta
+from pcgbot.results.store import Store
+from pcgbot.results.sweepdir import RunWriter, write_meta
 
 
 
@@ -210,7 +210,7 @@ def test_resume_continues_without_repeating(tmp_path, slots):
     # comes from a worker thread, and the resume finds both ends already measured.
     shas = make_repo(tmp_path / "repo", 12, step(9))
     plan = make_plan(tmp_path, tmp_path / "repo")
-    from pcgbot.sweep import run_one
+    from pcgbot.sweep.sweep import run_one
     calls = []
 
     def dying(sha, wt, attempt, out_dir):

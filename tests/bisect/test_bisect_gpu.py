@@ -14,12 +14,12 @@ import pytest
 
 from bisect_repo import TEST_PATH, make_repo, step
 from gpu_fakes import FakeNvml, reap, spawn_orphan
-from pcgbot.bisect import bisect_test
-from pcgbot.pools import probe_slots
+from pcgbot.bisect.engine import bisect_test
+from pcgbot.sweep.pools import probe_slots
 from pcgbot.errors import PcgbotError
-from pcgbot.gpuslots import GpuPool, gpu_pool_or_none
-from pcgbot.plan import load_plan
-from pcgbot.sweepdir import read_runs
+from pcgbot.gpu.pool import GpuPool, gpu_pool_or_none
+from pcgbot.plan.schema import load_plan
+from pcgbot.results.sweepdir import read_runs
 
 # Runs the toy test after printing what GPUs it was given and when it ran; the sleep makes
 # probes that run at the same time overlap for sure.

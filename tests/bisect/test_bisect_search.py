@@ -9,7 +9,7 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from pcgbot.bisect_search import (FAIL, FOUND, GOOD_IS_BAD, INCONCLUSIVE, NO_CULPRIT, OTHER, PASS,
+from pcgbot.bisect.search import (FAIL, FOUND, GOOD_IS_BAD, INCONCLUSIVE, NO_CULPRIT, OTHER, PASS,
                                   Search, SearchConfig, _bb_pmf, prob_shift, run_search)
 
 

@@ -6,9 +6,9 @@ from pathlib import Path
 
 from bisect_repo import make_plan, make_repo, step
 from test_bisect_git import _sweep
-from pcgbot.bisect_seed import HISTORY_SWEEPS, seeds_for
+from pcgbot.bisect.seed import HISTORY_SWEEPS, seeds_for
 from pcgbot.model import FAIL, PASS
-from pcgbot.store import Store
+from pcgbot.results.store import Store
 
 SIG = "sig-emb"
 

@@ -5,7 +5,7 @@ from __future__ import annotations
 import click
 from click.testing import CliRunner
 
-from pcgbot.cli import cli
+from pcgbot.cli.main import cli
 
 
 def _walk(group: click.Group, prefix=()):

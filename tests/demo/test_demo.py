@@ -16,10 +16,10 @@ import pytest
 
 from conftest import run_cli
 from test_dashboard import CHROMIUM, DOCS_IMAGE, chromium
-from pcgbot.demo import leaked_port
-from pcgbot.demo_repo import (EMBEDDING, PORT, RETRACT, STOP, TOKENIZER, build_demo_repo)
-from pcgbot.plan import load_plan
-from pcgbot.sweep import run_one
+from pcgbot.demo.run import leaked_port
+from pcgbot.demo.repo import (EMBEDDING, PORT, RETRACT, STOP, TOKENIZER, build_demo_repo)
+from pcgbot.plan.schema import load_plan
+from pcgbot.sweep.sweep import run_one
 
 
 def _git(repo: str, *args: str) -> str:

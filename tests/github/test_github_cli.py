@@ -17,7 +17,7 @@ from pcgbot.github.render import IssueState
 def pcgbot(*args: str, env: dict | None = None, cwd: Path | None = None) -> subprocess.CompletedProcess:
     e = {k: v for k, v in os.environ.items() if not k.startswith("GITHUB_")}
     e.update(env or {})
-    return subprocess.run([sys.executable, "-c", "from pcgbot.cli import entry; entry()", *args],
+    return subprocess.run([sys.executable, "-c", "from pcgbot.cli.main import entry; entry()", *args],
                           env=e, cwd=cwd, capture_output=True, text=True, timeout=120)
 
 
@@ -53,7 +53,7 @@ def test_two_processes_at_once_make_one_issue(tmp_path):
         env = cli_env(gh)
         e = {k: v for k, v in os.environ.items() if not k.startswith("GITHUB_")}
         e.update(env)
-        procs = [subprocess.Popen([sys.executable, "-c", "from pcgbot.cli import entry; entry()",
+        procs = [subprocess.Popen([sys.executable, "-c", "from pcgbot.cli.main import entry; entry()",
                                    "github", "sync", str(d)], env=e, stdout=subprocess.PIPE,
                                   stderr=subprocess.PIPE, text=True) for _ in range(2)]
         outs = [p.communicate(timeout=120) for p in procs]

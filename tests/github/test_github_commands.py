@@ -15,8 +15,8 @@ from pcgbot.github import overrides as ov
 from pcgbot.github.commands import HELP, handle_event, parse
 from pcgbot.github.render import IssueState
 from pcgbot.github.sync import sync
-from pcgbot.plan import load_plan
-from pcgbot.store import Store
+from pcgbot.plan.schema import load_plan
+from pcgbot.results.store import Store
 
 ROOT = Path(__file__).resolve().parent.parent
 FP = "a1b2c3d4e5f6"
@@ -216,12 +216,12 @@ def test_cli_reads_the_event_file(gh, filed, tmp_path):
     ev.write_text(json.dumps(event(gh, "/pcgbot bisect test_b --good 1234567 --bad 89abcde")))
     env = {k: v for k, v in os.environ.items() if not k.startswith("GITHUB_")}
     env.update(cli_env(gh), GITHUB_EVENT_PATH=str(ev))
-    r = subprocess.run([sys.executable, "-c", "from pcgbot.cli import entry; entry()", "github", "command", "--json"],
+    r = subprocess.run([sys.executable, "-c", "from pcgbot.cli.main import entry; entry()", "github", "command", "--json"],
                        env=env, capture_output=True, text=True, timeout=60)
     assert r.returncode == 0, r.stderr
     assert json.loads(r.stdout)["status"] == "done"
     assert gh.repo("o/r").dispatches[0]["inputs"]["test"] == "registered/y/test_b.py"
-    r = subprocess.run([sys.executable, "-c", "from pcgbot.cli import entry; entry()", "github", "command",
+    r = subprocess.run([sys.executable, "-c", "from pcgbot.cli.main import entry; entry()", "github", "command",
                         "--event", str(tmp_path / "missing.json")], env=env, capture_output=True, text=True)
     assert r.returncode == 2 and "missing.json:0: event: cannot read" in r.stderr
 

@@ -9,7 +9,7 @@ from types import SimpleNamespace as NS
 
 import pytest
 
-from pcgbot.gpu import Nvml, NvmlUnavailable, inventory, render_inventory
+from pcgbot.gpu.nvml import Nvml, NvmlUnavailable, inventory, render_inventory
 
 
 class NVMLError(Exception):

@@ -11,8 +11,8 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from gpu_fakes import FakeNvml, alive, reap, spawn_orphan
-from pcgbot.gpu import NvmlUnavailable, open_nvml
-from pcgbot.gpuslots import (GpuPool, first_digit, gpu_pool_or_none, port_conflict,
+from pcgbot.gpu.nvml import NvmlUnavailable, open_nvml
+from pcgbot.gpu.pool import (GpuPool, first_digit, gpu_pool_or_none, port_conflict,
                              visible_ids)
 
 HGX_PAIRS = ((0, 1), (2, 3), (4, 5), (6, 7))
@@ -264,7 +264,7 @@ def test_run_of_another_live_pcgbot_is_not_a_leftover(tmp_path):
     import subprocess
     import sys
 
-    from pcgbot.gpu import Holder
+    from pcgbot.gpu.nvml import Holder
 
     other = subprocess.Popen([sys.executable, "-c", "import time; time.sleep(30)"])
     try:

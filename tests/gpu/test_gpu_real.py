@@ -17,8 +17,8 @@ from typing import Optional
 import psutil
 import pytest
 
-from pcgbot.gpu import NvmlUnavailable, holders, inventory, open_nvml, wait_for
-from pcgbot.gpuslots import GpuPool
+from pcgbot.gpu.nvml import NvmlUnavailable, holders, inventory, open_nvml, wait_for
+from pcgbot.gpu.pool import GpuPool
 
 SUITE = Path(__file__).resolve().parent / "gpu_suite"
 
@@ -70,7 +70,7 @@ def _await_holding(nv, pid: int, gib: float, timeout: float = 180) -> float:
 
 def _kill(pid: int) -> None:
     """End a holder this test started, by pid (a zombie counts as ended)."""
-    from pcgbot.gpu import _gone
+    from pcgbot.gpu.nvml import _gone
     try:
         p = psutil.Process(pid)
         p.kill()
@@ -98,7 +98,7 @@ def test_orphaned_marked_holder_is_cleaned_and_next_run_passes(tmp_path) -> None
         (c,) = pool.cleaned
         assert c.pid == pid and c.marker == "leaky-run-1"
         # the next run: a real torch program on the cleaned GPU, through the real runner
-        from pcgbot.runner import run_process
+        from pcgbot.procs import run_process
         env = dict(os.environ, CUDA_VISIBLE_DEVICES="0")
         prog = ("import torch; x=torch.randn(4096,4096,device='cuda'); "
                 "y=(x@x).sum().item(); torch.cuda.synchronize(); print('ok', y)")

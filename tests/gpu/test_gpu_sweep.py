@@ -1,4 +1,4 @@
-"""The real sweep (pcgbot.sweep.run_sweep) on the GPU pool, with a fake NVML of 2 GPUs.
+"""The real sweep (pcgbot.sweep.sweep.run_sweep) on the GPU pool, with a fake NVML of 2 GPUs.
 
 The test processes are real; they record the CUDA_VISIBLE_DEVICES they got and when they ran,
 so overlap, GPU sets, quarantine-as-infra and leak recording are checked end to end on CPU.
@@ -10,9 +10,9 @@ import json
 from pathlib import Path
 
 from gpu_fakes import FakeNvml, reap, spawn_orphan
-from pcgbot.gpuslots import GpuPool, gpu_pool_or_none
-from pcgbot.plan import parse_plan
-from pcgbot.sweep import read_runs, run_sweep
+from pcgbot.gpu.pool import GpuPool, gpu_pool_or_none
+from pcgbot.plan.schema import parse_plan
+from pcgbot.sweep.sweep import read_runs, run_sweep
 
 SCRIPT = """\
 import json, os, sys, time

@@ -6,7 +6,7 @@ import pytest
 
 from conftest import ROOT, run_cli
 from pcgbot.errors import UsageError
-from pcgbot.plan import load_plan, parse_plan
+from pcgbot.plan.schema import load_plan, parse_plan
 
 GOOD = """\
 name: demo

@@ -5,7 +5,7 @@ from __future__ import annotations
 from pathlib import Path
 
 from conftest import run_cli
-from pcgbot.plan import load_plan
+from pcgbot.plan.schema import load_plan
 
 
 def make_checkout(tmp: Path) -> Path:

@@ -13,8 +13,8 @@ import pytest
 
 from conftest import run_cli
 from test_report import F, P, TESTS, analysis_for, make_sweep
-from pcgbot.dashboard import dashboard_for_dir
-from pcgbot.store import Store
+from pcgbot.report.dashboard import dashboard_for_dir
+from pcgbot.results.store import Store
 
 CHROMIUM = shutil.which("chromium") or shutil.which("chromium-browser")
 # tests/test_demo.py refreshes it from the demo's page with PCGBOT_UPDATE_DOCS=1.

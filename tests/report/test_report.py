@@ -11,10 +11,10 @@ import pytest
 
 from conftest import run_cli
 from pcgbot.model import RunRecord
-from pcgbot.cli_report import SUMMARY_LIMIT, step_summary
-from pcgbot.report import collect, render_markdown
-from pcgbot.junit import render_junit
-from pcgbot.sweepdir import RunWriter, log_name, write_meta
+from pcgbot.cli.report import SUMMARY_LIMIT, step_summary
+from pcgbot.report.markdown import collect, render_markdown
+from pcgbot.report.junit import render_junit
+from pcgbot.results.sweepdir import RunWriter, log_name, write_meta
 
 SECRET = "ghp_" + "A1b2C3d4E5f6G7h8I9j0K1l2M3n4O5p6Q7r8"
 

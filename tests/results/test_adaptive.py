@@ -1,12 +1,13 @@
-"""pcgbot.adaptive: the stopping policy, its consistency with the diff, and its error rates
+"""pcgbot.results.adaptive: the stopping policy, its consistency with the diff, and its error rates
 computed exactly (dynamic programming over run sequences, no simulation)."""
 
 from __future__ import annotations
 
 import pytest
 
-from pcgbot import adaptive, stats
-from pcgbot.adaptive import CONTINUE, STOP, decide, operating_characteristic
+from pcgbot.results import adaptive
+from pcgbot.results import stats
+from pcgbot.results.adaptive import CONTINUE, STOP, decide, operating_characteristic
 
 
 def test_clean_test_stops_after_three_passes() -> None:

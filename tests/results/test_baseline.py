@@ -11,9 +11,9 @@ from pathlib import Path
 import pytest
 
 from conftest import run_cli
-from pcgbot import baseline as bl
+from pcgbot.results import baseline as bl
 from pcgbot.errors import UsageError
-from pcgbot.store import Store
+from pcgbot.results.store import Store
 from test_diff import cli, rate, rec, write_sweep
 
 

@@ -10,10 +10,10 @@ from pathlib import Path
 import pytest
 from click.testing import CliRunner
 
-from pcgbot.cli import cli
-from pcgbot.cost import ADAPTIVE_FACTOR, estimate
+from pcgbot.cli.main import cli
+from pcgbot.results.cost import ADAPTIVE_FACTOR, estimate
 from pcgbot.errors import UsageError
-from pcgbot.plan import parse_plan
+from pcgbot.plan.schema import parse_plan
 
 REPO = Path(__file__).resolve().parents[1]
 TSV = Path("/work/shared/data/sglang_suites.tsv")
@@ -104,7 +104,7 @@ def test_cli_text_and_json(tmp_path, monkeypatch):
 
 
 def test_cli_missing_store_is_one_line_error(tmp_path):
-    from pcgbot.cli import main
+    from pcgbot.cli.main import main
     p = tmp_path / "p.yaml"
     p.write_text("name: demo\ntests: [a.py]\n")
     assert main(["plan", "cost", str(p), "--gpus", "1", "--store", str(tmp_path / "no.db")]) == 2
@@ -112,7 +112,7 @@ def test_cli_missing_store_is_one_line_error(tmp_path):
 
 def _sglang_1gpu_plan():
     """The lead's plans/sglang-1gpu.yaml when it exists, else the same 367 rows from the TSV."""
-    from pcgbot.plan import load_plan
+    from pcgbot.plan.schema import load_plan
     if (REPO / "plans" / "sglang-1gpu.yaml").is_file():
         return load_plan(REPO / "plans" / "sglang-1gpu.yaml")
     if not TSV.is_file():
@@ -150,8 +150,8 @@ def _sweep_dir(root: Path, sid: str, started: str, runs: list[tuple[str, str, fl
 
 
 def test_store_history_gives_durations_and_flaky_tests(tmp_path, monkeypatch):
-    from pcgbot.cost import history
-    from pcgbot.store import Store
+    from pcgbot.results.cost import history
+    from pcgbot.results.store import Store
     monkeypatch.chdir(tmp_path)
     db = tmp_path / "h.db"
     store = Store(db)
@@ -164,7 +164,7 @@ def test_store_history_gives_durations_and_flaky_tests(tmp_path, monkeypatch):
     p.write_text("name: hist\nrepeats: 9\ntimeout: 7200\ntests:\n"
                  "  - {path: a.py, est_time: 10}\n  - {path: b.py, est_time: 10}\n"
                  "  - {path: c.py, est_time: 360}\n")
-    from pcgbot.plan import load_plan
+    from pcgbot.plan.schema import load_plan
     plan = load_plan(p)
     durations, flaky, source = history(plan, str(db))
     assert durations == {"a.py": 3600.0, "b.py": 60.0}

@@ -1,4 +1,4 @@
-"""pcgbot.diff and `pcgbot diff`: counting rules, verdicts, JSON shape, exit codes."""
+"""pcgbot.results.diff and `pcgbot diff`: counting rules, verdicts, JSON shape, exit codes."""
 
 from __future__ import annotations
 
@@ -9,9 +9,9 @@ from typing import Optional
 import pytest
 
 from conftest import run_cli
-from pcgbot.cli import main
-from pcgbot import stats
-from pcgbot.diff import counts_by_test, diff_sweeps, render_text
+from pcgbot.cli.main import main
+from pcgbot.results import stats
+from pcgbot.results.diff import counts_by_test, diff_sweeps, render_text
 from pcgbot.model import RunRecord
 
 ANALYSIS_KEYS = {"test", "suite", "gpus", "verdict", "baseline", "current", "statistic"}

@@ -1,4 +1,4 @@
-"""pcgbot.stats: exact tests checked against brute-force enumeration, verdicts from the issue."""
+"""pcgbot.results.stats: exact tests checked against brute-force enumeration, verdicts from the issue."""
 
 from __future__ import annotations
 
@@ -10,8 +10,8 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from pcgbot import stats
-from pcgbot.stats import (fisher_drop_p, fisher_rise_p, fisher_two_sided_p, pool_history,
+from pcgbot.results import stats
+from pcgbot.results.stats import (fisher_drop_p, fisher_rise_p, fisher_two_sided_p, pool_history,
                           prob_rate_dropped, verdict)
 
 
@@ -180,7 +180,7 @@ def test_pool_history() -> None:
 
 
 def test_small_clean_sample_after_failing_baseline_is_not_unchanged():
-    from pcgbot import stats
+    from pcgbot.results import stats
 
     for base, cur in (((0, 3), (3, 3)), ((0, 2), (2, 2)), ((1, 4), (4, 4))):
         assert stats.verdict(base, cur).verdict == stats.FLAKY, (base, cur)

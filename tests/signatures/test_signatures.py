@@ -8,11 +8,11 @@ from pathlib import Path
 
 import pytest
 
-from pcgbot.cli import main
+from pcgbot.cli.main import main
 from pcgbot.errors import UsageError
-from pcgbot.normalize import clean_for_title, normalize, strip_prefix
-from pcgbot.patterns import load_rules
-from pcgbot.signatures import render_title, signature_of_log
+from pcgbot.signatures.normalize import clean_for_title, normalize, strip_prefix
+from pcgbot.signatures.patterns import load_rules
+from pcgbot.signatures.signature import render_title, signature_of_log
 
 IMA_TB = """[{ts} TP{rank}] Scheduler hit an exception: Traceback (most recent call last):
   File "{root}/python/sglang/srt/managers/scheduler.py", line {n1}, in run_scheduler_process

@@ -17,7 +17,7 @@ from pathlib import Path
 
 import pytest
 
-from pcgbot.signatures import signature_of_log
+from pcgbot.signatures.signature import signature_of_log
 
 CORPUS = Path(__file__).parent / "data" / "signatures"
 FILES = sorted(CORPUS.glob("*.log"))

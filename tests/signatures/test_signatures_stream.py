@@ -10,8 +10,9 @@ from pathlib import Path
 
 import pytest
 
-from pcgbot import logscan, logstream
-from pcgbot.signatures import signature_of_log
+from pcgbot.signatures import scan as logscan
+from pcgbot.signatures import stream as logstream
+from pcgbot.signatures.signature import signature_of_log
 
 ERROR = """[2026-01-29 12:00:00 TP0] Scheduler hit an exception: Traceback (most recent call last):
   File "/w/python/sglang/srt/managers/scheduler.py", line 2900, in run_scheduler_process
@@ -129,7 +130,7 @@ def test_carriage_return_only_progress_log_keeps_grep_memory_flat(tmp_path):
         f.write(b"\nTraceback (most recent call last):\n"
                 b'  File "/x/sglang/srt/a.py", line 3, in f\n'
                 b"RuntimeError: CUDA error: out of memory\n")
-    code = ("import resource, sys; from pcgbot.signatures import signature_of_log;"
+    code = ("import resource, sys; from pcgbot.signatures.signature import signature_of_log;"
             "s = signature_of_log(sys.argv[1]); print(s.title);"
             "print(resource.getrusage(resource.RUSAGE_CHILDREN).ru_maxrss)")
     out = subprocess.run([sys.executable, "-c", code, str(log)], capture_output=True, text=True,

@@ -11,8 +11,8 @@ from pathlib import Path
 
 import pytest
 
-from pcgbot.plan import parse_plan
-from pcgbot.sweep import mode_env
+from pcgbot.plan.schema import parse_plan
+from pcgbot.sweep.sweep import mode_env
 
 ERAS = {
     # era: (field definitions, how __post_init__ reports "PCG on")

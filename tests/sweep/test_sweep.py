@@ -12,11 +12,11 @@ from pathlib import Path
 import pytest
 
 from conftest import run_cli
-from pcgbot.plan import TestSpec, load_plan, parse_plan
-from pcgbot.runner import find_marked
-from pcgbot.store import Store
-from pcgbot.sweep import order_tests, read_runs, run_sweep, shard_tests
-from pcgbot.sweepdir import merge_dirs
+from pcgbot.plan.schema import TestSpec, load_plan, parse_plan
+from pcgbot.procs import find_marked
+from pcgbot.results.store import Store
+from pcgbot.sweep.sweep import order_tests, read_runs, run_sweep, shard_tests
+from pcgbot.results.sweepdir import merge_dirs
 
 
 def make_suite(tmp: Path, n_tests=4, sleep=0.3, repeats=3) -> Path:
@@ -149,7 +149,7 @@ def test_run_one_streams_log(tmp_path):
 
 
 def test_test_needing_more_gpus_than_host_is_skip(tmp_path):
-    from pcgbot.slots import CpuPool
+    from pcgbot.sweep.slots import CpuPool
 
     class TwoGpus(CpuPool):
         is_gpu = False

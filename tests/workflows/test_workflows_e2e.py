@@ -78,7 +78,7 @@ class World:
     """The demo repository with a baseline sweep on its data branch, and the fake GitHub."""
 
     def __init__(self, tmp: Path, gh) -> None:
-        from pcgbot.demo_repo import build_demo_repo
+        from pcgbot.demo.repo import build_demo_repo
 
         self.tmp, self.gh = tmp, gh
         self.info = build_demo_repo(tmp / "demo")
@@ -166,7 +166,7 @@ def test_pr_check_runs_same_repo_smoke_and_never_a_fork(world):
     assert gpu.runs_on == ["self-hosted", "linux", "x64", "gpu-1"]
     assert gpu.permissions == {"contents": "read"}
     # only the plan's smoke tests ran, at the PR head
-    from pcgbot.plan import load_plan
+    from pcgbot.plan.schema import load_plan
     runs_file = next((world.tmp / f"run{world.runs}").glob("artifacts-*/pcgbot-pr-12-1/pr/runs.jsonl"))
     runs = [json.loads(x) for x in runs_file.read_text().splitlines()]
     assert {r["test"] for r in runs} == set(load_plan(REPO / "plans" / "demo.yaml").smoke)
