@@ -199,38 +199,6 @@ def kill_procs(procs: Iterable[psutil.Process], grace: float = 5.0) -> None:
     psutil.wait_procs(alive, timeout=5)
 
 
-# Lines only a piecewise-CUDA-graph prefill prints (SGLANG_FACTS.md, "Log lines"):
-_PCG_ON = (b"Compiling num tokens", b"backend=tc_piecewise")
-# Printed server args that say the test opted out:
-_PCG_OFF = (b"disable_piecewise_cuda_graph=True", b"cuda_graph_backend_prefill='disabled'",
-            b"enable_piecewise_cuda_graph=False", b"cuda_graph_backend_prefill='breakable'")
-
-
-def detect_pcg(log_path: str | os.PathLike) -> Optional[bool]:
-    """True if the log proves PCG ran, False if it shows PCG off, None if it says neither.
-
-    Streams the file in 1 MiB chunks (logs can be 100 MB); a marker split across a chunk
-    boundary is caught by keeping the tail of the previous chunk.
-    """
-    off = False
-    tail = b""
-    try:
-        with open(log_path, "rb") as f:
-            while True:
-                chunk = f.read(1 << 20)
-                if not chunk:
-                    break
-                buf = tail + chunk
-                if any(m in buf for m in _PCG_ON):
-                    return True
-                if not off and any(m in buf for m in _PCG_OFF):
-                    off = True
-                tail = buf[-64:]
-    except OSError:
-        return None
-    return False if off else None
-
-
 class StopOnSignal:
     """SIGINT/SIGTERM (Ctrl-C, a cancelled CI job): kill every run of this sweep, record none
     of the killed runs (their outcome is ours, not the test's), and end with a clear error;

@@ -22,7 +22,8 @@ from .. import gitutil as git
 from ..errors import UsageError
 from ..model import FAIL, INFRA, PASS, SKIP, TIMEOUT, RunRecord
 from ..plan.schema import Plan, TestSpec
-from ..procs import (SWEEP_MARKER, StopOnSignal, detect_pcg, find_marked, kill_procs,
+from ..signatures.pcg import detect_pcg
+from ..procs import (SWEEP_MARKER, StopOnSignal, find_marked, kill_procs,
                      run_process, split_command, utcnow)
 from .scheduler import Scheduler, order_tests, shard_tests
 from .shim import SHIM_DIR

@@ -9,7 +9,8 @@ import time
 
 import psutil
 
-from pcgbot.procs import detect_pcg, find_marked, run_process
+from pcgbot.procs import find_marked, run_process
+from pcgbot.signatures.pcg import detect_pcg
 
 # A test whose child starts a setsid grandchild that ignores SIGTERM and holds a TCP port,
 # then the test itself hangs: the report's leaked-server scenario.
