@@ -29,7 +29,7 @@ from typing import Callable, Optional
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
-from pcgbot import adaptive, stats  # noqa: E402
+from pcgbot.results import adaptive, stats  # noqa: E402
 
 Counts = tuple[int, int]
 

@@ -272,7 +272,7 @@ def import_cmd(dirs, store_path) -> int:
 def analyze_cmd(sweep_dir, baseline, plan_file, differential, rerun_dirs, culprit_files, config,
                 run_url, as_json, store_path) -> int:
     """Diff, signatures and triage of SWEEP_DIR -> SWEEP_DIR/analysis.json."""
-    from ..analysis.analyze import analyze, load_culprit_files
+    from ..analysis.pipeline import analyze, load_culprit_files
 
     data = analyze(sweep_dir, baseline=baseline, plan=plan_file, differential=differential,
                    run_url=run_url, store=open_store(store_path),

@@ -21,7 +21,7 @@ def config_from_env(**kw: Any) -> "GitHubConfig":
     from ..github.client import config_from_env as _cfg
 
     return _cfg(**kw)
-from ..signatures.redact import redact
+from ..signatures.secrets import redact
 
 
 def _log(msg: str) -> None:

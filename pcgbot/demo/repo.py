@@ -28,9 +28,9 @@ from typing import Any, Optional
 
 from ..errors import PcgbotError, UsageError
 
-# The port test_port_server binds when no TINYENGINE_PORT is set (plans/demo.yaml as is).
+# The port test_port_server binds when no TINYENGINE_PORT is set (plan.yaml as is).
 LEAK_PORT = 39517
-PLAN_TEMPLATE = Path(__file__).resolve().parent.parent / "plans" / "demo.yaml"
+PLAN_TEMPLATE = Path(__file__).resolve().with_name("plan.yaml")
 
 EMBEDDING = "registered/models/test_embedding.py"
 RETRACT = "registered/scheduler/test_retract_decode.py"
@@ -329,13 +329,13 @@ def free_port() -> int:
 
 
 def write_plan(repo: Path, out: Path, port: int = LEAK_PORT) -> Path:
-    """Copy plans/demo.yaml to ``out`` with ``repo:`` set to the demo repository's path and
+    """Copy the demo plan (plan.yaml) to ``out`` with ``repo:`` set to the demo repository's path and
     ``TINYENGINE_PORT`` (the port test_port_server binds) in every mode's env."""
     try:
         text = PLAN_TEMPLATE.read_text()
     except OSError:
-        raise UsageError(f"{PLAN_TEMPLATE}:1: plan: demo plan not found (run pcgbot from a "
-                         "checkout: pip install -e .)") from None
+        raise UsageError(f"{PLAN_TEMPLATE}:1: plan: demo plan not found (pcgbot is installed "
+                         "without its package data: reinstall it)") from None
     text, n = re.subn(r"(?m)^repo:.*$", f"repo: {repo.resolve()}", text, count=1)
     if n != 1:
         raise UsageError(f"{PLAN_TEMPLATE}:1: repo: the demo plan has no top-level repo key")

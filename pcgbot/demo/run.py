@@ -106,7 +106,7 @@ def _stage_diff(base_dir: Path, head_dir: Path, echo: Echo) -> dict[str, int]:
 
 def _stage_analyze(head_dir: Path, base_dir: Path, plan, store, echo: Echo) -> dict[str, Any]:
     """analysis.json for head: diff + signatures + differential (nopcg) triage."""
-    from ..analysis.analyze import analyze
+    from ..analysis.pipeline import analyze
     a = analyze(head_dir, baseline=str(base_dir), plan=plan, differential=True, store=store)
     cats: dict[str, int] = {}
     for t in a.get("tests") or []:
@@ -121,7 +121,7 @@ def _stage_analyze(head_dir: Path, base_dir: Path, plan, store, echo: Echo) -> d
 def _stage_bisect(head_dir: Path, analysis: dict, plan, info: dict, root: Path,
                   store, echo: Echo) -> list[dict]:
     """Bisect every regression between baseline and head; culprits go into analysis.json."""
-    from ..analysis.analyze import attach_culprit, write_analysis
+    from ..analysis.pipeline import attach_culprit, write_analysis
     from ..bisect.engine import bisect_test
 
     # One slot: parallel probes are recorded in the order they finish, which steers the

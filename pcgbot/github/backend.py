@@ -14,7 +14,7 @@ from dataclasses import dataclass, field
 from typing import Any, Callable, Optional
 
 from ..errors import UsageError
-from ..signatures.redact import redact
+from ..signatures.secrets import redact
 from .client import Caller, GitHubConfig, GitHubError, connect
 
 BODY_LIMIT = 65536          # GitHub's issue/comment body limit, characters

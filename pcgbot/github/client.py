@@ -22,7 +22,7 @@ if TYPE_CHECKING:
     from github import Github, GithubException
 
 from ..errors import PcgbotError, UsageError
-from ..signatures.redact import redact
+from ..signatures.secrets import redact
 
 T = TypeVar("T")
 

@@ -16,7 +16,7 @@ from pathlib import Path
 from typing import Any, Optional
 
 from ..model import RunRecord, short_name
-from ..signatures.redact import redact
+from ..signatures.secrets import redact
 from ..gitutil import try_git
 from .markdown import ANALYSIS, runs_by_test, summarize_runs
 

@@ -20,7 +20,7 @@ import xml.etree.ElementTree as ET
 from pathlib import Path
 from typing import Any, Optional
 
-from ..signatures.redact import redact
+from ..signatures.secrets import redact
 
 EXCERPT_LINES = 40
 # Characters XML 1.0 cannot carry (logs contain ANSI escapes and stray control bytes).

@@ -20,7 +20,7 @@ from typing import Any, Optional
 
 from ..errors import UsageError
 from ..model import FAIL, INFRA, PASS, SKIP, TIMEOUT, RunRecord
-from ..signatures.redact import redact
+from ..signatures.secrets import redact
 
 ANALYSIS = "analysis.json"
 

@@ -1,4 +1,4 @@
-"""Known failure patterns: load, validate and merge ``pcgbot/data/patterns.yaml`` (+ user files).
+"""Known failure patterns: load, validate and merge ``pcgbot/signatures/patterns.yaml`` (+ user files).
 
 Rules are data so users can add the failures of their own engine without code.  Validation names
 ``FILE:LINE: key: what is wrong`` for every mistake, like the plan loader, because a bad regex

@@ -4,7 +4,7 @@ The sweep calls ``signature_of_log`` for every failed or timed-out run to fill
 ``RunRecord.signature``; GitHub files one issue per fingerprint.  So the fingerprint must be equal
 for the same bug across runs (PIDs, ports, addresses, timestamps, ranks normalised away) and
 different for different bugs, even in one test.  Known failures are named by the rules in
-``data/patterns.yaml``; unknown ones by exception type + normalised message + the innermost frames
+``patterns.yaml``; unknown ones by exception type + normalised message + the innermost frames
 of the engine's own code (syzkaller's approach, adapted to Python tracebacks).
 """
 
@@ -21,7 +21,7 @@ from .scan import Event, ScanResult, match_rule
 from .stream import scan_log
 from .normalize import Frame, clean_for_title, normalize
 from .patterns import RuleSet, default_rules, load_rules
-from .redact import redact, redact_lines
+from .secrets import redact, redact_lines
 
 MAX_EXCERPT = 30          # lines per excerpt: enough for a traceback, short enough for an issue
 MAX_EXCERPT_LINE = 400    # characters per excerpt line

@@ -7,7 +7,7 @@ import subprocess
 from pathlib import Path
 
 from conftest import run_cli
-from pcgbot.analysis.analyze import analyze
+from pcgbot.analysis.pipeline import analyze
 from pcgbot.plan.schema import load_plan
 from pcgbot.sweep.pools import SweepPolicy, adaptive_setup
 from pcgbot.results.store import Store
@@ -178,7 +178,7 @@ def test_pr_sweep_is_compared_with_its_target_branch(tmp_path, monkeypatch):
 
 
 def test_culprit_with_several_signatures_attaches_to_each_of_them():
-    from pcgbot.analysis.analyze import attach_culprit
+    from pcgbot.analysis.pipeline import attach_culprit
     groups = [{"fingerprint": fp, "tests": [{"test": "t.py"}], "culprit": None, "fix": None}
               for fp in ("aaa", "bbb", "ccc")]
     groups[2]["culprit"] = {"sha": "old"}      # another bug's culprit stays where it is
@@ -188,7 +188,7 @@ def test_culprit_with_several_signatures_attaches_to_each_of_them():
 
 
 def test_bisect_targets_one_per_signature_biggest_first_capped():
-    from pcgbot.analysis.analyze import bisect_targets
+    from pcgbot.analysis.pipeline import bisect_targets
 
     def t(test, sig, cur, cat="pcg-bug", verdict="regression"):
         return {"test": test, "signature": sig, "baseline": [10, 10], "current": [cur, 10],

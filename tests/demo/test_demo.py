@@ -15,7 +15,7 @@ from pathlib import Path
 import pytest
 
 from conftest import run_cli
-from test_dashboard import CHROMIUM, DOCS_IMAGE, chromium
+from browser import CHROMIUM, DOCS_IMAGE, chromium
 from pcgbot.demo.run import leaked_port
 from pcgbot.demo.repo import (EMBEDDING, PORT, RETRACT, STOP, TOKENIZER, build_demo_repo)
 from pcgbot.plan.schema import load_plan

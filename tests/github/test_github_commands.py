@@ -18,7 +18,7 @@ from pcgbot.github.sync import sync
 from pcgbot.plan.schema import load_plan
 from pcgbot.results.store import Store
 
-ROOT = Path(__file__).resolve().parent.parent
+ROOT = Path(__file__).resolve().parents[2]
 FP = "a1b2c3d4e5f6"
 BASE = "1" * 40
 HEAD = "c0ffee" * 6 + "abcd"

@@ -12,7 +12,7 @@ import requests
 
 from fakegithub import TEST_TOKEN, FakeGitHub, remote
 
-SCHEMAS = json.loads((Path(__file__).parent / "data" / "github_openapi_trimmed.json").read_text())
+SCHEMAS = json.loads((Path(__file__).resolve().parents[1] / "data" / "github_openapi_trimmed.json").read_text())
 HDR = {"Authorization": f"token {TEST_TOKEN}", "Accept": "application/vnd.github+json"}
 SHA = "ab" * 20
 

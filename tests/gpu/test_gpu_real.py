@@ -20,7 +20,7 @@ import pytest
 from pcgbot.gpu.nvml import NvmlUnavailable, holders, inventory, open_nvml, wait_for
 from pcgbot.gpu.pool import GpuPool
 
-SUITE = Path(__file__).resolve().parent / "gpu_suite"
+SUITE = Path(__file__).resolve().parents[1] / "gpu_suite"
 
 
 def _nvml_or_skip():

@@ -5,20 +5,16 @@ from __future__ import annotations
 
 import html
 import re
-import shutil
-import subprocess
 from pathlib import Path
 
 import pytest
 
+from browser import CHROMIUM, chromium
 from conftest import run_cli
 from test_report import F, P, TESTS, analysis_for, make_sweep
 from pcgbot.report.dashboard import dashboard_for_dir
 from pcgbot.results.store import Store
 
-CHROMIUM = shutil.which("chromium") or shutil.which("chromium-browser")
-# tests/test_demo.py refreshes it from the demo's page with PCGBOT_UPDATE_DOCS=1.
-DOCS_IMAGE = Path(__file__).resolve().parent.parent / "docs" / "images" / "dashboard.png"
 
 
 @pytest.fixture
@@ -82,13 +78,6 @@ def test_cli_html_and_escaping(history, tmp_path):
                       {"t/test_<script>x.py": ("<b>s</b>", 1, [P])})
     page = dashboard_for_dir(evil, None)
     assert "<script>x" not in page and html.escape("test_<script>x") in page
-
-
-def chromium(args: list[str], profile: Path) -> subprocess.CompletedProcess:
-    return subprocess.run([CHROMIUM, "--headless", "--no-sandbox", "--disable-gpu",
-                           "--disable-background-networking", "--disable-component-update",
-                           "--no-first-run", f"--user-data-dir={profile}", *args],
-                          capture_output=True, text=True, timeout=90)
 
 
 @pytest.mark.skipif(CHROMIUM is None, reason="chromium not installed")

@@ -85,7 +85,7 @@ def analysis_for(head: Path, base: Path) -> dict:
                          "tests": [{"test": "registered/models/test_embedding.py",
                                     "verdict": "regression", "baseline": [10, 10],
                                     "current": [0, 10], "statistic": "p=1e-5", "log": "x"}],
-                         "reproduce": "pcgbot run-one plans/demo.yaml test_embedding"}],
+                         "reproduce": "pcgbot run-one pcgbot/demo/plan.yaml test_embedding"}],
          "healthy_tests": ["registered/core/test_generate.py"]}
     (head / "analysis.json").write_text(json.dumps(a))
     return a

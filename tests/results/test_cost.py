@@ -15,7 +15,7 @@ from pcgbot.results.cost import ADAPTIVE_FACTOR, estimate
 from pcgbot.errors import UsageError
 from pcgbot.plan.schema import parse_plan
 
-REPO = Path(__file__).resolve().parents[1]
+REPO = Path(__file__).resolve().parents[2]
 TSV = Path("/work/shared/data/sglang_suites.tsv")
 
 

@@ -1,10 +1,10 @@
-"""Secret redaction: every excerpt pcgbot publishes goes through pcgbot.signatures.redact."""
+"""Secret redaction: every excerpt pcgbot publishes goes through pcgbot.signatures.secrets."""
 
 from __future__ import annotations
 
 import pytest
 
-from pcgbot.signatures.redact import REDACTED, redact, redact_lines
+from pcgbot.signatures.secrets import REDACTED, redact, redact_lines
 
 GHP = "ghp_" + "A1b2C3d4E5f6G7h8I9j0K1l2M3n4O5p6Q7r8"
 PAT = "github_pat_11ABCDEFG0123456789_abcdefghijklmnopqrstuvwxyzABCDEFGHIJ0123456789abcdefghij"
@@ -67,7 +67,7 @@ def test_redact_lines_and_empty() -> None:
 
 
 def test_named_secret_values_are_redacted_without_the_env():
-    from pcgbot.signatures.redact import redact
+    from pcgbot.signatures.secrets import redact
 
     for text, hidden in [("HF_TOKEN=hf_short123 x", "hf_short123"),
                          ("api_key: sk-abcdef123", "sk-abcdef123"),

@@ -19,7 +19,7 @@ import pytest
 
 from pcgbot.signatures.signature import signature_of_log
 
-CORPUS = Path(__file__).parent / "data" / "signatures"
+CORPUS = Path(__file__).resolve().parents[1] / "data" / "signatures"
 FILES = sorted(CORPUS.glob("*.log"))
 HEADERS = ("TITLE", "RULE", "CATEGORY", "SOURCE")
 UPDATE = os.environ.get("PCGBOT_UPDATE_GOLDEN") == "1"

@@ -104,7 +104,7 @@ def test_broken_grep_falls_back_to_python(tmp_path: Path, monkeypatch: pytest.Mo
 def test_both_paths_agree_on_the_golden_corpus(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
     if logstream._grep() is None:
         pytest.skip("no grep on this machine")
-    corpus = sorted((Path(__file__).parent / "data" / "signatures").glob("*.log"))
+    corpus = sorted((Path(__file__).resolve().parents[1] / "data" / "signatures").glob("*.log"))
     for f in corpus:
         body = f.read_text().partition("\n\n")[2]
         raw = tmp_path / f.name

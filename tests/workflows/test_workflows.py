@@ -17,7 +17,7 @@ import pytest
 from actions_emulator import load_workflow
 from actions_expr import evaluate, truthy
 
-REPO = Path(__file__).resolve().parents[1]
+REPO = Path(__file__).resolve().parents[2]
 WORKFLOWS = sorted((REPO / ".github" / "workflows").glob("*.yml"))
 EXAMPLES = sorted((REPO / "docs" / "examples").glob("*.yml"))
 ALL = WORKFLOWS + EXAMPLES

@@ -25,7 +25,7 @@ import yaml
 
 from actions_emulator import Emulator, RepoSource, load_workflow
 
-REPO = Path(__file__).resolve().parents[1]
+REPO = Path(__file__).resolve().parents[2]
 EXAMPLES = REPO / "docs" / "examples"
 TARGET = "demo/tinyengine"
 PCGBOT = "OWNER/pcgbot"
@@ -45,9 +45,9 @@ def demo_sweep_caller(tmp: Path) -> Path:
     jobs = doc["jobs"]
     for j in ("sweep-2gpu", "sweep-4gpu"):
         jobs.pop(j)
-    jobs["sweep-1gpu"]["with"].update(plan="plans/demo.yaml", shards=2, repeats="6", slots="2")
+    jobs["sweep-1gpu"]["with"].update(plan="pcgbot/demo/plan.yaml", shards=2, repeats="6", slots="2")
     jobs["analyze"]["needs"] = ["sweep-1gpu"]
-    jobs["analyze"]["with"]["configs"] = "1-gpu plans/demo.yaml\n"
+    jobs["analyze"]["with"]["configs"] = "1-gpu pcgbot/demo/plan.yaml\n"
     out = tmp / "caller" / ".github" / "workflows" / "pcgbot-sweep.yml"
     out.parent.mkdir(parents=True)
     out.write_text(yaml.safe_dump(doc, sort_keys=False))
@@ -95,7 +95,7 @@ class World:
             repos={TARGET: RepoSource(self.demo), PCGBOT: RepoSource(REPO, worktree=True)},
             workflow_repos={PCGBOT: REPO}, env=env,
             # the bisect caller's plan map, overridden as a repository would
-            vars={"PCGBOT_PLANS": json.dumps({"1-gpu": "plans/demo.yaml"})},
+            vars={"PCGBOT_PLANS": json.dumps({"1-gpu": "pcgbot/demo/plan.yaml"})},
             secrets={"GITHUB_TOKEN": "ghs_emulatortoken000000000000000000000"})
 
     def run(self, wf: Path, sha: str, event_name: str, event: dict, inputs=None, ref=None):
@@ -150,7 +150,7 @@ def _pr_event(world, fork: bool) -> dict:
 
 @pytest.mark.slow
 def test_pr_check_runs_same_repo_smoke_and_never_a_fork(world):
-    wf = demo_caller(world.tmp, "pcgbot-pr.yml", plan="plans/demo.yaml")
+    wf = demo_caller(world.tmp, "pcgbot-pr.yml", plan="pcgbot/demo/plan.yaml")
     smoke = "pcg/1-gpu-smoke"
     # A fork's PR, even labelled: no job starts, nothing is posted.
     jobs = world.run(wf, world.info["head"], "pull_request", _pr_event(world, fork=True),
