@@ -153,5 +153,7 @@ if __name__ == "__main__":
         show_sweep(Path(sys.argv[2]))
     elif what == "evidence":
         bench_evidence(Path(sys.argv[2]))
+    elif what in ("-h", "--help"):
+        print(__doc__)
     else:
         sys.exit(__doc__)
