@@ -18,7 +18,7 @@ PKG = Path(__file__).resolve().parents[1] / "pcgbot"
 STAGES = ["base", "plan", "signatures", "results", "gpu", "sweep", "analysis", "bisect",
           "github", "report", "demo", "cli"]
 # Top-level modules: the shared vocabulary every stage may use (stage "base").
-TOP_LEVEL = {"__init__", "__main__", "errors", "gitutil", "model", "procs"}
+TOP_LEVEL = {"__init__", "__main__", "errors", "fsutil", "gitutil", "model", "procs"}
 MAX_TOP_LEVEL = 8
 
 

@@ -26,6 +26,7 @@ from typing import Any, Iterable, Optional, Union
 from ..errors import UsageError
 from ..model import FAIL, INFRA, PASS, SKIP, TIMEOUT, RunRecord
 from ..signatures.patterns import RuleSet
+from ..results.sweepdir import run_log
 from ..signatures.signature import Signature, signature_of_log
 
 LEAK_MIB = 1024.0            # GPU memory left behind by a run that poisons the next ones
@@ -218,8 +219,8 @@ def _signatures(sweep: Path, runs: list[RunRecord], rules: Optional[RuleSet]) ->
     out: dict[str, Signature] = {}
     for r in runs:
         if r.outcome in (FAIL, TIMEOUT) and r.log and r.log not in out:
-            p = sweep / r.log
-            if p.is_file():
+            p = run_log(sweep, r)
+            if p is not None:
                 out[r.log] = signature_of_log(p, rules)
     return out
 

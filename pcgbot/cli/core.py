@@ -9,8 +9,10 @@ from typing import Optional
 import click
 
 from ..errors import PcgbotError, UsageError
+from ..fsutil import write_text
+from .options import REPEATS, SECONDS
 from ..model import FAIL, TIMEOUT, INFRA
-from ..plan.schema import dump_plan, load_plan, validate_files
+from ..plan.schema import dump_plan, load_plan, parse_plan, validate_files
 from ..sweep.progress import ProgressPrinter
 from ..results.store import Store
 from ..sweep.sweep import check_repo, parse_shard, read_meta, read_runs, run_one, run_sweep
@@ -84,8 +86,10 @@ def plan_import(checkout, suites, nightly, gpus, name, output) -> int:
     plan = build_plan(regs, name=name or (f"sglang-{gpus}gpu" if gpus else "sglang"),
                       suites=list(suites) or None, nightly=nightly, gpus=gpus)
     text = dump_plan(plan)
+    # What was imported is validated like any plan before it is written.
+    parse_plan(text, source=output or "<import-sglang>")
     if output:
-        Path(output).write_text(text)
+        write_text(output, text)
         click.echo(f"wrote {output}: {len(plan.tests)} tests", err=True)
     else:
         click.echo(text, nl=False)
@@ -99,8 +103,8 @@ def _resolve_tests(plan, pattern):
 @click.command("sweep")
 @click.argument("plan_file", type=click.Path())
 @click.option("--mode", help="Mode to force [default: the plan's default_mode].")
-@click.option("--repeats", type=click.IntRange(min=1), help="Runs per test [default: plan].")
-@click.option("--timeout", type=click.FloatRange(min=0, min_open=True),
+@click.option("--repeats", type=REPEATS, help="Runs per test [default: plan].")
+@click.option("--timeout", type=SECONDS,
               help="Seconds per run [default: plan].")
 @click.option("--out", "out_dir", type=click.Path(file_okay=False), default=None,
               help="Sweep directory [default: results/<plan>-<mode>].")
@@ -171,7 +175,7 @@ def merge_cmd(dirs, out_dir, store_path) -> int:
 @click.option("--failed", is_flag=True, required=True,
               help="Re-run tests with a fail or timeout run (the only selection for now).")
 @click.option("--include-infra", is_flag=True, help="Also re-run tests with infra outcomes.")
-@click.option("--repeats", type=click.IntRange(min=1), help="Runs per test [default: plan].")
+@click.option("--repeats", type=REPEATS, help="Runs per test [default: plan].")
 @click.option("--out", "out_dir", type=click.Path(file_okay=False),
               help="Where to write [default: SWEEP_DIR/rerun-N].")
 @click.option("--plan", "plan_file", type=click.Path(), help="Plan [default: sweep.json's].")
@@ -221,7 +225,7 @@ def rerun_cmd(sweep_dir, failed, include_infra, repeats, out_dir, plan_file, slo
 @click.option("--mode", help="Mode [default: the plan's default_mode].")
 @click.option("--out", "out_dir", type=click.Path(file_okay=False), default="results/manual",
               show_default=True)
-@click.option("--timeout", type=click.FloatRange(min=0, min_open=True))
+@click.option("--timeout", type=SECONDS)
 @click.option("--repo", type=click.Path(file_okay=False))
 @click.option("--gpus", help="CUDA_VISIBLE_DEVICES for the run, e.g. 0,1.")
 def run_one_cmd(plan_file, test, mode, out_dir, timeout, repo, gpus) -> int:

@@ -9,6 +9,7 @@ import click
 
 from ..results.cost import estimate, history, render
 from ..plan.schema import load_plan
+from .options import REPEATS
 
 
 @click.command("cost")
@@ -17,7 +18,7 @@ from ..plan.schema import load_plan
               help="GPUs per runner; tests needing more are listed, not counted.")
 @click.option("--runners", type=int, default=1, show_default=True,
               help="Runners (= sweep shards) working in parallel.")
-@click.option("--repeats", type=int, default=None, help="Runs per test [default: the plan's].")
+@click.option("--repeats", type=REPEATS, default=None, help="Runs per test [default: the plan's].")
 @click.option("--adaptive", is_flag=True,
               help="Assume adaptive repeats: stable tests stop after ~1/3 of the runs.")
 @click.option("--tests", "pattern", default=None, help="Only tests matching these globs.")

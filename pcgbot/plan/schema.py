@@ -8,7 +8,10 @@ not one error per attempt.
 from __future__ import annotations
 
 import fnmatch
+import math
 import os
+import posixpath
+import re
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Optional
@@ -16,7 +19,7 @@ from typing import Any, Optional
 import yaml
 
 from ..errors import UsageError
-from ..model import short_name
+from ..model import safe_relpath, short_name
 
 DEFAULT_COMMAND = "python3 {path} -f"
 
@@ -198,7 +201,27 @@ def _check_dupes(pairs, errs: _Errors, where: str) -> None:
 
 
 def _num(v: Any) -> bool:
-    return isinstance(v, (int, float)) and not isinstance(v, bool)
+    """A finite number (YAML's .nan and .inf are numbers too, and mean nothing as a time)."""
+    return isinstance(v, (int, float)) and not isinstance(v, bool) and math.isfinite(v)
+
+
+# Mode names become parts of log file names and sweep ids: one safe word each.
+_MODE_NAME = re.compile(r"^[A-Za-z0-9][A-Za-z0-9_.-]{0,63}$")
+MAX_REPEATS = 10_000     # far above any real plan; keeps set-up bounded for typos like 1e9
+
+
+def test_path_problem(p: str) -> Optional[str]:
+    """Why a test path cannot be run (None if it can): it must stay inside the workdir."""
+    if not safe_relpath(p.split("::")[0]):
+        return (f"must be a relative path inside the workdir (no leading /, no .., no control "
+                f"characters), got {p!r}")
+    return None
+
+
+def normal_test_path(p: str) -> str:
+    """``./a/test_x.py`` and ``a//test_x.py`` are ``a/test_x.py``: one test, one name."""
+    file, sep, rest = p.partition("::")
+    return posixpath.normpath(file) + sep + rest
 
 
 def load_plan(path: str | os.PathLike) -> Plan:
@@ -260,7 +283,10 @@ def parse_plan(text: str, source: str = "<plan>") -> Plan:
                 return default
         return val
 
-    positive = lambda v: None if v > 0 else f"must be > 0, got {v}"  # noqa: E731
+    positive = lambda v: (f"must be a finite number, got {v}" if not math.isfinite(v)  # noqa: E731
+                          else None if v > 0 else f"must be > 0, got {v}")
+    repeats_ok = lambda v: positive(v) or (  # noqa: E731
+        None if v <= MAX_REPEATS else f"must be at most {MAX_REPEATS}, got {v}")
     plan = Plan(
         name=get("name", str, required=True, default=""),
         source=source,
@@ -268,8 +294,8 @@ def parse_plan(text: str, source: str = "<plan>") -> Plan:
         workdir=get("workdir", str, default="."),
         command=get("command", str, default=DEFAULT_COMMAND, check=_command_check),
         timeout=float(get("timeout", (int, float), check=positive, default=1200.0)),
-        repeats=get("repeats", (int,), check=positive, default=10),
-        max_repeats=get("max_repeats", (int,), check=positive, default=None),
+        repeats=get("repeats", (int,), check=repeats_ok, default=10),
+        max_repeats=get("max_repeats", (int,), check=repeats_ok, default=None),
         setup=get("setup", str, default=None),
         setup_key=get("setup_key", list, default=[], check=_strings("file paths")),
         default_mode=get("default_mode", str, default="pcg"),
@@ -292,6 +318,10 @@ def parse_plan(text: str, source: str = "<plan>") -> Plan:
             _complex_keys(mv, errs, "modes")
             for name_node, body in _mapping(mv):
                 where = f"modes.{name_node.value}"
+                if not _MODE_NAME.match(str(name_node.value)):
+                    errs.add(name_node, where, "a mode name is one word of letters, digits, "
+                             f"'_', '.', '-' (it names log files), got {name_node.value!r}")
+                    continue
                 if body.tag == "tag:yaml.org,2002:null":
                     plan.modes[name_node.value] = Mode(name_node.value)
                     continue
@@ -377,6 +407,11 @@ def parse_plan(text: str, source: str = "<plan>") -> Plan:
                 if not isinstance(p, str) or not p.strip():
                     errs.add(vn("path"), f"{where}.path", f"must be a non-empty string, got {p!r}")
                     continue
+                why = test_path_problem(p)
+                if why:
+                    errs.add(vn("path"), f"{where}.path", why)
+                    continue
+                p = normal_test_path(p)
                 if p in seen:
                     errs.add(vn("path"), f"{where}.path",
                              f"duplicate test {p!r} (first at line {seen[p]})")
@@ -410,6 +445,9 @@ def parse_plan(text: str, source: str = "<plan>") -> Plan:
                     else:
                         spec.timeout = float(to)
                 plan.tests.append(spec)
+    if "tests" in nodes and isinstance(nodes["tests"][1], yaml.SequenceNode) \
+            and not nodes["tests"][1].value:
+        errs.add(nodes["tests"][1], "tests", "empty: a plan needs at least one test")
     if plan.max_repeats is not None and plan.max_repeats < plan.repeats:
         errs.add(nodes["max_repeats"][1], "max_repeats", f"must be >= repeats ({plan.repeats})")
     if errs.items:
@@ -451,8 +489,12 @@ def dump_plan(plan: Plan) -> str:
     if plan.smoke:
         doc["smoke"] = plan.smoke
     head = yaml.safe_dump(doc, sort_keys=False, width=100)
-    lines = ["tests:"]
-    for t in plan.tests:
-        est = int(t.est_time) if t.est_time == int(t.est_time) else t.est_time
-        lines.append(f"  - {{path: {t.path}, gpus: {t.gpus}, suite: {t.suite}, est_time: {est}}}")
+    # One test per line, written by the YAML emitter: a name with ", gpus: 4" or a suite with
+    # "tags: [x]" in it stays a string (import-sglang writes names found in test files).
+    tests = [{"path": t.path, "gpus": t.gpus, "suite": t.suite,
+              "est_time": int(t.est_time) if t.est_time == int(t.est_time) else t.est_time}
+             for t in plan.tests]
+    lines = ["tests:"] + ["  - " + yaml.safe_dump(x, default_flow_style=True, sort_keys=False,
+                                                   width=1 << 20).strip()
+                          for x in tests]
     return head + "\n".join(lines) + "\n"

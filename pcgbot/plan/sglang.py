@@ -9,6 +9,7 @@ Both registration forms exist: ``suite="base-b-test-1-gpu-large"`` and the newer
 from __future__ import annotations
 
 import ast
+import math
 import re
 from dataclasses import dataclass
 from pathlib import Path
@@ -68,8 +69,16 @@ def registrations_in_file(path: Path, rel: str) -> list[Registration]:
             suite = f"{args['stage']}-test-{args['runner_config']}"
         if not suite:
             raise UsageError(f"{where}: register_cuda_ci: neither suite= nor stage=+runner_config=")
+        if not isinstance(suite, str):
+            raise UsageError(f"{where}: register_cuda_ci: suite must be a string, got {suite!r}")
         est = args.get("est_time", 60)
-        out.append(Registration(rel, suite, float(est or 0), bool(args.get("nightly", False)),
+        if est is None:
+            est = 0
+        if not isinstance(est, (int, float)) or isinstance(est, bool) or not math.isfinite(est) \
+                or est < 0:
+            raise UsageError(f"{where}: register_cuda_ci: est_time must be a number >= 0, "
+                             f"got {est!r}")
+        out.append(Registration(rel, suite, float(est), bool(args.get("nightly", False)),
                                 args.get("disabled"), gpus_of_suite(suite)))
     return out
 

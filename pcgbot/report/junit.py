@@ -20,6 +20,7 @@ import xml.etree.ElementTree as ET
 from pathlib import Path
 from typing import Any, Optional
 
+from ..results.sweepdir import inside
 from ..signatures.secrets import redact
 
 EXCERPT_LINES = 40
@@ -36,7 +37,9 @@ def log_excerpt(test: dict[str, Any], lines: int = EXCERPT_LINES) -> str:
     ff = test.get("first_failure")
     if not ff or not ff.get("log"):
         return ""
-    p = Path(test["dir"]) / ff["log"]
+    p = inside(test["dir"], ff["log"])
+    if p is None:
+        return ""
     try:
         with open(p, "rb") as f:
             f.seek(0, 2)

@@ -29,6 +29,7 @@ from . import stats
 from .diff import counts_by_test
 from ..errors import UsageError
 from .store import Store
+from .sweepdir import run_log
 
 Counts = tuple[int, int]
 HISTORY_SWEEPS = 20  # at most this many earlier sweeps are read when pooling
@@ -217,8 +218,8 @@ def export_bundle(store: Store, out: str | os.PathLike, *, plans: tuple[str, ...
             _add(tar, f"{base}/runs.jsonl", "".join(x.to_json() + "\n" for x in recs).encode())
             if logs and r.get("dir"):
                 for rec in recs:
-                    p = Path(r["dir"]) / rec.log if rec.log else None
-                    if p is not None and p.is_file() and not rec.log.startswith(("/", "..")):
+                    p = run_log(r["dir"], rec)
+                    if p is not None:
                         _add(tar, f"{base}/{rec.log}", p.read_bytes())
     os.replace(tmp, out)
     return [r["sweep_id"] for r in rows]

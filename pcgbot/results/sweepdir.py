@@ -7,6 +7,7 @@ the write) is ignored on read and cut off before a resume appends again.
 
 from __future__ import annotations
 
+import errno
 import json
 import os
 import shutil
@@ -15,7 +16,8 @@ from pathlib import Path
 from typing import Any, Iterable, Optional
 
 from ..errors import PcgbotError, UsageError
-from ..model import RunRecord
+from ..fsutil import why, write_text
+from ..model import RunRecord, safe_relpath
 
 META = "sweep.json"
 RUNS = "runs.jsonl"
@@ -36,11 +38,24 @@ def read_meta(sweep_dir: str | os.PathLike) -> dict[str, Any]:
 
 def write_meta(sweep_dir: str | os.PathLike, meta: dict[str, Any]) -> None:
     """Atomic replace, so a reader never sees half a file."""
-    p = Path(sweep_dir) / META
-    # unique per writer: parallel probes of a bisection may start in one fresh folder at once
-    tmp = p.with_name(f"{META}.{os.getpid()}.{threading.get_ident()}.tmp")
-    tmp.write_text(json.dumps(meta, indent=2, sort_keys=True) + "\n")
-    os.replace(tmp, p)
+    write_text(Path(sweep_dir) / META, json.dumps(meta, indent=2, sort_keys=True) + "\n")
+
+
+def inside(sweep_dir: str | os.PathLike, rel: Optional[str]) -> Optional[Path]:
+    """``sweep_dir/rel`` if it is a path inside the sweep directory once symlinks are resolved,
+    else None.  Every path read from a record, a bundle or sweep.json goes through here: those
+    come from GPU runners and artifacts, and a job that reads them may hold a write token."""
+    if not rel or not isinstance(rel, str) or not safe_relpath(rel):
+        return None
+    base = Path(sweep_dir).resolve()
+    p = (base / rel).resolve()
+    return p if p == base or base in p.parents else None
+
+
+def run_log(sweep_dir: str | os.PathLike, rec: RunRecord) -> Optional[Path]:
+    """The log file of a run, if it exists inside the sweep directory."""
+    p = inside(sweep_dir, rec.log)
+    return p if p is not None and p.is_file() else None
 
 
 def read_runs(sweep_dir: str | os.PathLike) -> list[RunRecord]:
@@ -88,10 +103,24 @@ class RunWriter:
     def append(self, rec: RunRecord) -> None:
         line = (rec.to_json() + "\n").encode()
         with self._lock:
-            fd = os.open(self.path, os.O_WRONLY | os.O_APPEND | os.O_CREAT, 0o644)
             try:
-                os.write(fd, line)
+                fd = os.open(self.path, os.O_WRONLY | os.O_APPEND | os.O_CREAT, 0o644)
+            except OSError as e:
+                raise PcgbotError(f"{self.path}: cannot record a run: {why(e)}") from None
+            size = os.fstat(fd).st_size
+            try:
+                if os.write(fd, line) != len(line):
+                    raise OSError(errno.ENOSPC, "short write (disk full?)")
                 os.fsync(fd)
+            except OSError as e:
+                # Nothing half-recorded: cut what was written of this line.
+                try:
+                    os.ftruncate(fd, size)
+                except OSError:
+                    pass
+                raise PcgbotError(f"{self.path}: cannot record {rec.test} {rec.mode} attempt "
+                                  f"{rec.attempt}: {why(e)}; the sweep stops here "
+                                  "(--resume finishes it once there is room)") from None
             finally:
                 os.close(fd)
 
@@ -130,10 +159,11 @@ def merge_dirs(dirs: Iterable[str | os.PathLike], out: str | os.PathLike) -> dic
                 raise UsageError(f"{d / RUNS}: {rec.test} {rec.mode} attempt {rec.attempt}: "
                                  f"also in {seen[rec.key] / RUNS}")
             seen[rec.key] = d
-            if rec.log and (d / rec.log).exists():
+            src = run_log(d, rec)
+            if src is not None:
                 dest = out / rec.log
                 dest.parent.mkdir(parents=True, exist_ok=True)
-                shutil.copy2(d / rec.log, dest)
+                shutil.copy2(src, dest)
             writer.append(rec)
     shards = [m.get("shard") for _, m in metas]
     whole = _all_shards(shards)

@@ -20,15 +20,16 @@ from typing import Callable, Optional
 
 from .. import gitutil as git
 from ..errors import UsageError
+from ..fsutil import make_dir, why
 from ..model import FAIL, INFRA, PASS, SKIP, TIMEOUT, RunRecord
-from ..plan.schema import Plan, TestSpec
+from ..plan.schema import MAX_REPEATS, Plan, TestSpec
 from ..signatures.pcg import detect_pcg
 from ..procs import (SWEEP_MARKER, StopOnSignal, find_marked, kill_procs,
                      run_process, split_command, utcnow)
 from .scheduler import Scheduler, order_tests, shard_tests
 from .shim import SHIM_DIR
 from .slots import CpuPool
-from ..results.sweepdir import (RUNS, DirLock, RunWriter, log_name, read_meta, read_runs, repair_tail,
+from ..results.sweepdir import (META, RUNS, DirLock, RunWriter, log_name, read_meta, read_runs, repair_tail,
                        write_meta)
 
 # Re-exported for callers that think of these as sweep functions.
@@ -53,6 +54,9 @@ def mode_env(plan: Plan, mode_name: Optional[str], base: Optional[dict] = None) 
     return env
 
 
+MAX_SHARDS = 256
+
+
 def parse_shard(text: Optional[str]) -> Optional[tuple[int, int]]:
     if not text:
         return None
@@ -62,6 +66,9 @@ def parse_shard(text: Optional[str]) -> Optional[tuple[int, int]]:
         raise UsageError(f"--shard: {text!r} is not I/N (e.g. 2/4)") from None
     if not (n >= 1 and 1 <= i <= n):
         raise UsageError(f"--shard: {text!r}: need 1 <= I <= N")
+    if n > MAX_SHARDS:
+        raise UsageError(f"--shard: {text!r}: at most {MAX_SHARDS} shards (a GitHub Actions "
+                         "matrix has at most 256 jobs)")
     return i, n
 
 
@@ -79,6 +86,22 @@ def _classify(plan: Plan, res, log: Path) -> tuple[str, Optional[str]]:
     if res.timed_out:
         return TIMEOUT, None
     return (PASS if res.exit_code == 0 else FAIL), None
+
+
+# Below this much free space on the log's file system a failed run is blamed on the host.
+DISK_FULL_BYTES = 1 << 20
+
+
+def _disk_full(log: Path) -> Optional[str]:
+    """Why the host could not store the run's output, or None."""
+    try:
+        st = os.statvfs(log.parent)
+    except OSError as e:
+        return f"cannot stat {log.parent}: {why(e)}"
+    free = st.f_bavail * st.f_frsize
+    if free < DISK_FULL_BYTES:
+        return f"the disk holding {log.parent} is full ({free // 1024} KiB free)"
+    return None
 
 
 def _signature(log: Path) -> Optional[str]:
@@ -130,15 +153,26 @@ def execute(plan: Plan, test: TestSpec, *, out_dir: Path, mode: str, attempt: in
         rec.reason = f"{test.path} is not in this checkout ({(commit or '?')[:12]})"
         rec.log = None
         return rec
-    res = run_process(split_command(plan.command, test.path), cwd=cwd, env=env, log_path=log,
-                      timeout=timeout or test.timeout or plan.timeout, run_id=run_id,
-                      stream=stream)
+    try:
+        res = run_process(split_command(plan.command, test.path), cwd=cwd, env=env, log_path=log,
+                          timeout=timeout or test.timeout or plan.timeout, run_id=run_id,
+                          stream=stream)
+    except OSError as e:   # the log cannot even be created: the host's fault, not the test's
+        rec.reason = f"host fault: cannot write the log {rel_log}: {why(e)}"
+        return rec
     rec.started_at = res.started_at
     rec.exit_code = res.exit_code
     rec.duration_s = round(res.duration_s, 3)
     rec.outcome, rec.reason = _classify(plan, res, log)
     if res.timed_out:
         rec.reason = f"timeout after {timeout or test.timeout or plan.timeout:g}s"
+    full = _disk_full(log)
+    if full and rec.outcome != PASS:
+        # The run may have failed only because it could not write (its log, a cache, a
+        # checkpoint): a host fault is infra, never a failure of the code under test.
+        rec.outcome, rec.reason = INFRA, f"host fault: {full} (run exited {res.exit_code})"
+        rec.pcg_active = detect_pcg(log)
+        return rec
     rec.pcg_active = detect_pcg(log)
     if rec.outcome in (FAIL, TIMEOUT):
         rec.signature = _signature(log)
@@ -196,14 +230,27 @@ def run_sweep(plan: Plan, out_dir: str | os.PathLike, *, mode: Optional[str] = N
     if shard:
         # est_time only: every shard job must compute the same split, whatever its store holds
         selected = shard_tests(selected, shard, {})
+    if not selected:
+        raise UsageError(f"{plan.source or plan.name}: no test selected: a sweep of nothing "
+                         "would become a baseline that proves nothing")
+    if repeats is not None and not 1 <= repeats <= MAX_REPEATS:
+        raise UsageError(f"--repeats: must be between 1 and {MAX_REPEATS}, got {repeats}")
     reps = repeats or plan.repeats
     if (out / RUNS).exists() and not resume:
         raise UsageError(f"{out}: already holds a sweep; pass --resume to finish it "
                          "or choose another --out")
-    out.mkdir(parents=True, exist_ok=True)
+    if resume and (out / RUNS).exists() and not (out / META).exists():
+        raise UsageError(f"{out}: runs.jsonl without sweep.json: not a sweep that can be "
+                         "resumed (its plan, mode and commit are unknown); use another --out")
+    make_dir(out)
     with DirLock(out):
-        if resume and (out / "sweep.json").exists():
+        if resume and (out / META).exists():
             meta = _resume_meta(out, plan, mode, repo_p)
+            if repeats is not None and meta.get("repeats") not in (None, repeats):
+                raise UsageError(f"{out}/{META}: repeats: the sweep was started with "
+                                 f"--repeats {meta['repeats']}, not {repeats}; resume without "
+                                 "--repeats")
+            reps = meta.get("repeats") or reps   # a resume finishes the sweep that was started
             selected = [t for t in plan.tests if t.path in set(meta.get("tests") or [])] \
                 or selected
         else:
@@ -266,47 +313,59 @@ def _drive(plan, out, meta, selected, mode, reps, repo_p, timeout, slots, pool, 
 
     with ThreadPoolExecutor(max_workers=max(1, min(64, slots or 64))) as ex:
         running: dict[Future, tuple[TestSpec, int, list[int]]] = {}
-        while True:
-            started = False
-            blocked_k = None    # smallest GPU count that failed to place in this pass
-            for t, a in ([] if stop.signum else sched.ready()):
-                if blocked_k is not None and t.gpus >= blocked_k:
-                    continue
-                ids = pool.try_acquire(t.gpus)
-                if ids is None:
-                    blocked_k = t.gpus if blocked_k is None else min(blocked_k, t.gpus)
-                    if not running and not pool_can_ever(pool, t.gpus):
-                        q = getattr(pool, "quarantined", lambda: {})()
-                        sched.take(t, a)
-                        sched.finish(t, None)
-                        record(_infra(plan, t, mode, a, meta, "no clean GPU: " + "; ".join(
-                            why for _, why in sorted(q.items()))))
-                        started = True
-                        blocked_k = None
-                    continue
-                sched.take(t, a)
-                fut = ex.submit(execute, plan, t, out_dir=out, mode=mode, attempt=a, repo=repo_p,
-                                commit=meta.get("commit"), timeout=timeout, gpus=ids,
-                                sweep_id=meta["sweep_id"], pool=pool, use_gpu_env=use_gpu_env)
-                running[fut] = (t, a, ids)
-                started = True
-            if not running:
-                if started:
-                    continue
-                break
-            doneset, _ = wait(list(running), timeout=1.0, return_when=FIRST_COMPLETED)
+        try:
+            _loop(plan, out, meta, mode, repo_p, timeout, pool, sched, stop, ex, running, record,
+                  use_gpu_env)
+        except BaseException:
+            # A run cannot be recorded (disk full) or pcgbot itself failed: no run of this sweep
+            # may outlive it, or the executor would wait for each to time out.
+            kill_procs(find_marked(SWEEP_MARKER, meta["sweep_id"]), grace=2.0)
+            raise
+
+
+def _loop(plan, out, meta, mode, repo_p, timeout, pool, sched, stop, ex, running, record,
+          use_gpu_env) -> None:
+    while True:
+        started = False
+        blocked_k = None    # smallest GPU count that failed to place in this pass
+        for t, a in ([] if stop.signum else sched.ready()):
+            if blocked_k is not None and t.gpus >= blocked_k:
+                continue
+            ids = pool.try_acquire(t.gpus)
+            if ids is None:
+                blocked_k = t.gpus if blocked_k is None else min(blocked_k, t.gpus)
+                if not running and not pool_can_ever(pool, t.gpus):
+                    q = getattr(pool, "quarantined", lambda: {})()
+                    sched.take(t, a)
+                    sched.finish(t, None)
+                    record(_infra(plan, t, mode, a, meta, "no clean GPU: " + "; ".join(
+                        w for _, w in sorted(q.items()))))
+                    started = True
+                    blocked_k = None
+                continue
+            sched.take(t, a)
+            fut = ex.submit(execute, plan, t, out_dir=out, mode=mode, attempt=a, repo=repo_p,
+                            commit=meta.get("commit"), timeout=timeout, gpus=ids,
+                            sweep_id=meta["sweep_id"], pool=pool, use_gpu_env=use_gpu_env)
+            running[fut] = (t, a, ids)
+            started = True
+        if not running:
+            if started:
+                continue
+            break
+        doneset, _ = wait(list(running), timeout=1.0, return_when=FIRST_COMPLETED)
+        if stop.signum is not None:
+            # a run whose process was being started when the signal came escaped the first
+            # kill (a forked child carries the marker only once it has exec'd): again
+            kill_procs(find_marked(SWEEP_MARKER, meta["sweep_id"]), grace=2.0)
+        for fut in doneset:
+            t, a, ids = running.pop(fut)
+            pool.release(ids)
+            rec = fut.result()
             if stop.signum is not None:
-                # a run whose process was being started when the signal came escaped the first
-                # kill (a forked child carries the marker only once it has exec'd): again
-                kill_procs(find_marked(SWEEP_MARKER, meta["sweep_id"]), grace=2.0)
-            for fut in doneset:
-                t, a, ids = running.pop(fut)
-                pool.release(ids)
-                rec = fut.result()
-                if stop.signum is not None:
-                    continue        # killed by us: not the test's outcome
-                record(rec)
-                sched.finish(t, rec)
+                continue        # killed by us: not the test's outcome
+            record(rec)
+            sched.finish(t, rec)
 
 
 def pool_can_ever(pool, k: int) -> bool:
