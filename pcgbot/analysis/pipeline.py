@@ -20,7 +20,7 @@ from ..model import FAIL, PASS, TIMEOUT, RunRecord
 from ..plan.schema import Plan, load_plan
 from ..signatures.signature import signature_of_log
 from ..results.store import Store
-from ..results.sweepdir import read_meta, read_runs
+from ..results.sweepdir import read_meta, read_runs, run_log
 
 ALARM = {"regression", "new-test", "still-failing", "flaky"}
 
@@ -59,11 +59,11 @@ def _fails(runs: list[RunRecord], timeout_fails: bool) -> list[RunRecord]:
 
 
 def _signature_of(run: RunRecord, sweep_dir: Path, cache: dict) -> Optional[Any]:
-    if not run.log:
+    path = run_log(sweep_dir, run)     # None: no log, or one that points outside the sweep
+    if path is None:
         return None
-    path = sweep_dir / run.log
     if path not in cache:
-        cache[path] = signature_of_log(path) if path.exists() else None
+        cache[path] = signature_of_log(path)
     return cache[path]
 
 

@@ -48,6 +48,12 @@ def main(argv: list[str] | None = None) -> int:
         return e.exit_code
     except BrokenPipeError:
         return 0
+    except OSError as e:
+        # A host fault nobody turned into a PcgbotError (disk full, folder vanished, read-only
+        # file system): still one line, never a traceback.
+        where = f"{e.filename}: " if getattr(e, "filename", None) else ""
+        click.echo(f"pcgbot: error: {where}{e.strerror or e}", err=True)
+        return 1
     return rv if isinstance(rv, int) else 0
 
 

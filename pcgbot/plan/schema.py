@@ -206,7 +206,7 @@ def _num(v: Any) -> bool:
 
 
 # Mode names become parts of log file names and sweep ids: one safe word each.
-_MODE_NAME = re.compile(r"^[A-Za-z0-9][A-Za-z0-9_.-]{0,63}$")
+_MODE_NAME = re.compile(r"^[A-Za-z0-9][A-Za-z0-9_-]{0,63}$")
 MAX_REPEATS = 10_000     # far above any real plan; keeps set-up bounded for typos like 1e9
 
 
@@ -320,7 +320,7 @@ def parse_plan(text: str, source: str = "<plan>") -> Plan:
                 where = f"modes.{name_node.value}"
                 if not _MODE_NAME.match(str(name_node.value)):
                     errs.add(name_node, where, "a mode name is one word of letters, digits, "
-                             f"'_', '.', '-' (it names log files), got {name_node.value!r}")
+                             f"'_' and '-' (it names log files), got {name_node.value!r}")
                     continue
                 if body.tag == "tag:yaml.org,2002:null":
                     plan.modes[name_node.value] = Mode(name_node.value)

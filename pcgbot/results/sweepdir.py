@@ -8,8 +8,10 @@ the write) is ignored on read and cut off before a resume appends again.
 from __future__ import annotations
 
 import errno
+import hashlib
 import json
 import os
+import re
 import shutil
 import threading
 from pathlib import Path
@@ -125,9 +127,24 @@ class RunWriter:
                 os.close(fd)
 
 
+_PLAIN = re.compile(r"[A-Za-z0-9_.-]+\.py")
+
+
 def log_name(test: str, mode: str, attempt: int) -> str:
-    safe = test[:-3] if test.endswith(".py") else test
-    safe = safe.replace("/", "__").replace(" ", "_")
+    """The log of one run: ``logs/sub__test_x.pcg.0.log`` for ``sub/test_x.py``.
+
+    One name per test: a path that would not map back unambiguously (it has ``__`` or another
+    character than ``[A-Za-z0-9_.-/]``, or is not a ``.py`` file) gets ``~`` and a hash of the
+    whole path, a character plain names never hold, so ``sub/test_c.py`` and ``sub__test_c.py``
+    get two logs.  Mode names are single safe words (the plan checks them)."""
+    parts = test.split("/")
+    if all(_PLAIN.fullmatch(p) and "__" not in p for p in parts[-1:]) and \
+            all(re.fullmatch(r"[A-Za-z0-9_.-]+", p) and "__" not in p and p not in (".", "..")
+                for p in parts[:-1]):
+        safe = "__".join(parts)[:-3]
+    else:
+        digest = hashlib.sha1(test.encode()).hexdigest()[:10]
+        safe = re.sub(r"[^A-Za-z0-9_.-]+", "_", test)[:80] + "~" + digest
     return f"logs/{safe}.{mode}.{attempt}.log"
 
 
@@ -236,8 +253,11 @@ class DirLock:
             os.close(self.fd)
             raise UsageError(f"{self.path.parent}: another pcgbot sweep (pid {holder}) is "
                              "running in this folder") from None
-        os.ftruncate(self.fd, 0)
-        os.write(self.fd, str(os.getpid()).encode())
+        try:   # the pid is a courtesy for the message above; the flock is the lock
+            os.ftruncate(self.fd, 0)
+            os.write(self.fd, str(os.getpid()).encode())
+        except OSError:
+            pass
         return self
 
     def __exit__(self, *exc) -> None:

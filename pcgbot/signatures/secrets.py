@@ -56,6 +56,23 @@ _NAMED = re.compile(
 )
 
 
+# Terminal control sequences a log can carry: OSC (hyperlinks, window titles, clipboard writes),
+# CSI (colours, cursor moves, screen clears), other ESC sequences, and lone C0/C1 controls
+# (bell, backspace, carriage return).  None of them belongs in an issue, a report or a terminal
+# that shows pcgbot's output; newline and tab stay.
+_CONTROL = re.compile(
+    r"\x1b\][^\x07\x1b]*(?:\x07|\x1b\\)?"      # OSC ... BEL / ST
+    r"|\x1b\[[0-?]*[ -/]*[@-~]"                   # CSI
+    r"|\x1b[@-Z\\-_]?"                            # other ESC sequences, or a lone ESC
+    r"|[\x00-\x08\x0b-\x1f\x7f-\x9f]"               # C0 and C1 controls but \t and \n
+)
+
+
+def strip_controls(text: str) -> str:
+    """``text`` without terminal control sequences (see ``_CONTROL``)."""
+    return _CONTROL.sub("", text) if text else text
+
+
 def _env_secrets(env: Mapping[str, str]) -> list[str]:
     values = {
         v for k, v in env.items()
@@ -66,12 +83,14 @@ def _env_secrets(env: Mapping[str, str]) -> list[str]:
 
 
 def redact(text: str, env: Optional[Mapping[str, str]] = None) -> str:
-    """Return ``text`` with tokens and secret env values replaced by ``[REDACTED]``.
+    """Return ``text`` with tokens and secret env values replaced by ``[REDACTED]`` and
+    terminal control sequences removed.
 
     ``env`` defaults to ``os.environ``; pass ``{}`` to use the shape rules only.
     """
     if not text:
         return text
+    text = strip_controls(text)
     for secret in _env_secrets(os.environ if env is None else env):
         if secret in text:
             text = text.replace(secret, REDACTED)
