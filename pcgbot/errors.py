@@ -19,6 +19,11 @@ class UsageError(PcgbotError):
 
 
 class Interrupted(PcgbotError):
-    """The sweep was stopped by a signal (exit 130, like a shell's Ctrl-C)."""
+    """Stopped by a signal: exit 128 + its number, as a shell reports it (130 for Ctrl-C's
+    SIGINT, 143 for SIGTERM, what a cancelled CI job sends)."""
 
     exit_code = 130
+
+    def __init__(self, message: str, signum: int = 2):
+        super().__init__(message)
+        self.exit_code = 128 + signum

@@ -36,7 +36,11 @@ def git(args: Sequence[str], cwd: str | os.PathLike, *, timeout: float = 300.0,
         p = subprocess.run(["git", *args], cwd=str(cwd), capture_output=True, text=True,
                            timeout=timeout, env=env)
     except FileNotFoundError:
+        if not os.path.isdir(cwd):
+            raise UsageError(f"{cwd}: repository folder does not exist") from None
         raise PcgbotError("git is not installed (needed to bisect)") from None
+    except NotADirectoryError:
+        raise UsageError(f"{cwd}: repository folder is not a folder") from None
     except NotADirectoryError:
         raise UsageError(f"{cwd}: repo: not a directory") from None
     except subprocess.TimeoutExpired:

@@ -204,8 +204,9 @@ class StopOnSignal:
     of the killed runs (their outcome is ours, not the test's), and end with a clear error;
     ``--resume`` then finishes the sweep."""
 
-    def __init__(self, sweep_id: str):
+    def __init__(self, sweep_id: str, then: str = "finish the sweep with --resume"):
         self.sweep_id = sweep_id
+        self.then = then
         self.signum: Optional[int] = None
         self._old: dict[int, object] = {}
 
@@ -227,4 +228,4 @@ class StopOnSignal:
         if self.signum is not None and exc[0] is None:
             name = signal.Signals(self.signum).name
             raise Interrupted(f"interrupted by {name}: runs in flight were killed and not "
-                              "recorded; finish the sweep with --resume")
+                              f"recorded; {self.then}", self.signum)

@@ -297,3 +297,99 @@ def test_a_run_that_cannot_be_recorded_stops_the_sweep_cleanly(tmp_path, small_d
     assert r.returncode == 0, r.stderr
     assert sorted(json.loads(ln)["test"] for ln in runs.read_text().splitlines()) == \
         ["test_a.py", "test_b.py"]
+
+
+def test_run_one_of_a_test_missing_from_the_checkout(tmp_path):
+    plan = make_plan(tmp_path, {"test_a.py": "pass\n"})
+    plan.write_text(plan.read_text() + "  - {path: test_gone.py, gpus: 0}\n")
+    out = tmp_path / "one"
+    one_line_error(run_cli("run-one", str(plan), "test_gone.py", "--out", str(out)),
+                   "not in this checkout")
+    assert not (out / "runs.jsonl").exists()
+
+
+def test_a_missing_repo_is_not_a_missing_git(tmp_path):
+    p = tmp_path / "p.yaml"
+    p.write_text(f"name: p\nrepo: {tmp_path / 'nope'}\ntests:\n  - {{path: t.py, gpus: 0}}\n")
+    r = run_cli("bisect", "t.py", "--plan", str(p), "--good", "a", "--bad", "b")
+    one_line_error(r, "nope")
+    assert "git is not installed" not in r.stderr
+
+
+def test_a_bad_shard_in_sweep_json_fails_merge_and_leaves_nothing(failed_sweep, tmp_path):
+    plan, out = failed_sweep
+    meta = json.loads((out / "sweep.json").read_text())
+    meta["shard"] = "x/y"
+    (out / "sweep.json").write_text(json.dumps(meta))
+    dest = tmp_path / "merged"
+    one_line_error(run_cli("merge", str(out), "--out", str(dest)), "shard")
+    assert not dest.exists()
+    assert not [p for p in tmp_path.iterdir() if ".merging-" in p.name]
+
+
+def test_a_merge_that_fails_half_way_leaves_nothing(failed_sweep, tmp_path):
+    plan, out = failed_sweep
+    twin = tmp_path / "twin"
+    import shutil
+    shutil.copytree(out, twin)       # the same runs twice: the merge must refuse the second copy
+    dest = tmp_path / "merged"
+    one_line_error(run_cli("merge", str(out), str(twin), "--out", str(dest)), "also in")
+    assert not dest.exists()
+    assert not [p for p in tmp_path.iterdir() if ".merging-" in p.name]
+
+
+def test_report_of_a_sweep_without_sweep_json_is_refused(failed_sweep, tmp_path):
+    plan, out = failed_sweep
+    import shutil
+    shutil.copytree(out, out / "differential-nopcg")
+    (out / "sweep.json").unlink()
+    one_line_error(run_cli("report", str(out)), "runs.jsonl without sweep.json")
+
+
+def test_a_corrupt_store_is_one_line(failed_sweep, tmp_path):
+    plan, out = failed_sweep
+    bad = tmp_path / "bad.db"
+    bad.write_text("this is not a database\n" * 100)
+    one_line_error(run_cli("import", str(out), env={"PCGBOT_STORE": str(bad)}), "bad.db")
+
+
+def test_report_to_a_missing_folder_is_one_line(failed_sweep, tmp_path):
+    plan, out = failed_sweep
+    target = tmp_path / "file"
+    target.write_text("")
+    one_line_error(run_cli("report", str(out), "-o", str(target / "x.md")), "x.md")
+
+
+@pytest.mark.parametrize("sig,code", [("SIGTERM", 143), ("SIGINT", 130)])
+def test_run_one_killed_by_a_signal_leaves_no_process_and_records_nothing(tmp_path, sig, code):
+    import signal
+    import subprocess
+    import sys
+    import time
+
+    from pcgbot.procs import find_marked
+    # the test starts a setsid daemon too: it must die with the run
+    body = ("import os, subprocess, sys, time\n"
+            "subprocess.Popen([sys.executable, '-c', 'import time; time.sleep(120)'],"
+            " start_new_session=True)\n"
+            "print('started', flush=True)\n"
+            "time.sleep(120)\n")
+    plan = make_plan(tmp_path, {"test_slow.py": body})
+    out = tmp_path / "one"
+    p = subprocess.Popen([sys.executable, "-m", "pcgbot", "run-one", str(plan), "test_slow.py",
+                          "--out", str(out)], stdout=subprocess.DEVNULL, stderr=subprocess.PIPE,
+                         text=True)
+    sid = None
+    for _ in range(200):
+        if (out / "sweep.json").exists():
+            sid = json.loads((out / "sweep.json").read_text())["sweep_id"]
+            if len(find_marked("PCGBOT_SWEEP_ID", sid)) >= 2:
+                break
+        time.sleep(0.05)
+    assert sid is not None
+    p.send_signal(getattr(signal, sig))
+    err = p.communicate(timeout=30)[1]
+    assert p.returncode == code, err
+    assert "Traceback" not in err and "interrupted" in err
+    assert find_marked("PCGBOT_SWEEP_ID", sid) == []
+    assert not (out / "runs.jsonl").exists() or (out / "runs.jsonl").read_text() == ""

@@ -236,6 +236,10 @@ def run_one_cmd(plan_file, test, mode, out_dir, timeout, repo, gpus) -> int:
         ids = [int(x) for x in gpus.split(",")] if gpus else []
     except ValueError:
         raise UsageError(f"--gpus: {gpus!r} is not a comma-separated list of GPU indices") from None
+    repo_p = check_repo(plan, repo)
+    if not (repo_p / plan.workdir / spec.path.split("::")[0]).exists():
+        raise UsageError(f"{repo_p / plan.workdir / spec.path.split('::')[0]}: {spec.path} is not "
+                         "in this checkout (renamed, or not yet written at this commit)")
     existing = [r.attempt for r in read_runs(out_dir) if r.test == spec.path
                 and r.mode == plan.mode(mode).name] if Path(out_dir).exists() else []
     rec = run_one(plan, spec, out_dir=out_dir, mode=mode, attempt=max(existing, default=-1) + 1,

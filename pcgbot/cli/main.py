@@ -6,6 +6,8 @@ code.  Only PcgbotError is caught here: it becomes one line on stderr and a non-
 
 from __future__ import annotations
 
+import os
+import sqlite3
 import sys
 
 import click
@@ -48,6 +50,11 @@ def main(argv: list[str] | None = None) -> int:
         return e.exit_code
     except BrokenPipeError:
         return 0
+    except sqlite3.Error as e:
+        # the store is locked by another process past its 30 s wait, or corrupt
+        click.echo(f"pcgbot: error: store ({os.environ.get('PCGBOT_STORE') or '.pcgbot/pcgbot.db'}"
+                   f" or --store): {e}", err=True)
+        return 1
     except OSError as e:
         # A host fault nobody turned into a PcgbotError (disk full, folder vanished, read-only
         # file system): still one line, never a traceback.

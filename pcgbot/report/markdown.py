@@ -45,10 +45,14 @@ def sweep_dirs(path: str | os.PathLike) -> list[Path]:
     if (p / "sweep.json").is_file():
         return [p]
     if not p.is_dir():
-        raise UsageError(f"{p}:1: report: no such directory")
+        raise UsageError(f"{p}: report: no such directory")
+    if (p / "runs.jsonl").is_file():
+        # a sweep that lost its sweep.json: never report its nested re-runs in its place
+        raise UsageError(f"{p}: report: runs.jsonl without sweep.json (not a complete sweep "
+                         "directory)")
     subs = sorted(d for d in p.iterdir() if (d / "sweep.json").is_file())
     if not subs:
-        raise UsageError(f"{p}:1: report: not a sweep directory and holds none (no sweep.json)")
+        raise UsageError(f"{p}: report: not a sweep directory and holds none (no sweep.json)")
     return subs
 
 

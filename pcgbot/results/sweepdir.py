@@ -13,16 +13,18 @@ import json
 import os
 import re
 import shutil
+import tempfile
 import threading
 from pathlib import Path
 from typing import Any, Iterable, Optional
 
 from ..errors import PcgbotError, UsageError
-from ..fsutil import why, write_text
+from ..fsutil import make_dir, why, write_text
 from ..model import RunRecord, safe_relpath
 
 META = "sweep.json"
 RUNS = "runs.jsonl"
+_SHARD = re.compile(r"[1-9][0-9]*/[1-9][0-9]*")
 
 
 def read_meta(sweep_dir: str | os.PathLike) -> dict[str, Any]:
@@ -35,7 +37,29 @@ def read_meta(sweep_dir: str | os.PathLike) -> dict[str, Any]:
         raise UsageError(f"{p}:{getattr(e, 'lineno', 1)}: {META}: invalid JSON ({e})") from None
     if not isinstance(meta, dict) or "sweep_id" not in meta:
         raise UsageError(f"{p}:1: sweep_id: missing")
+    for key, kinds in _META_TYPES.items():
+        v = meta.get(key)
+        if v is not None and (not isinstance(v, kinds) or (isinstance(v, bool) and bool not in kinds)):
+            raise UsageError(f"{p}:1: {key}: expected {' or '.join(k.__name__ for k in kinds)}, "
+                             f"got {type(v).__name__}")
+    if not meta["sweep_id"] or any(ord(c) < 32 for c in meta["sweep_id"]):
+        raise UsageError(f"{p}:1: sweep_id: empty or holds control characters")
+    if not all(isinstance(x, str) for x in meta.get("tests") or []):
+        raise UsageError(f"{p}:1: tests: expected a list of test paths")
+    sh = meta.get("shard")
+    if sh is not None and not _SHARD.fullmatch(sh):
+        raise UsageError(f"{p}:1: shard: expected I/N or null, got {sh!r}")
     return meta
+
+
+# sweep.json comes from GPU runners and artifacts: every field pcgbot reads has one type.
+_META_TYPES: dict[str, tuple] = {
+    "sweep_id": (str,), "plan": (str,), "plan_file": (str,), "mode": (str,), "commit": (str,),
+    "branch": (str,), "base_branch": (str,), "started_at": (str,), "finished_at": (str,),
+    "complete": (bool,), "partial": (bool,), "adaptive": (bool,), "repeats": (int,),
+    "host": (str,), "shard": (str,), "tests": (list,), "repo": (str,), "shards": (list,),
+    "missing_shards": (list,), "gpu": (dict,),
+}
 
 
 def write_meta(sweep_dir: str | os.PathLike, meta: dict[str, Any]) -> None:
@@ -161,8 +185,24 @@ def merge_dirs(dirs: Iterable[str | os.PathLike], out: str | os.PathLike) -> dic
                 raise UsageError(f"{d / META}: {key}: {m.get(key)!r} differs from "
                                  f"{first.get(key)!r} in {first_dir / META}")
     out = Path(out)
-    if (out / RUNS).exists():
-        raise UsageError(f"{out}: already holds {RUNS}; merge into a new directory")
+    if out.exists() and any(out.iterdir()):
+        raise UsageError(f"{out}: not empty; merge into a new directory")
+    # Built beside ``out`` and renamed into place: a merge that fails half-way leaves nothing.
+    make_dir(out.parent)
+    tmp = Path(tempfile.mkdtemp(prefix=f".{out.name}.merging-", dir=out.parent))
+    try:
+        meta = _merge_into(tmp, metas)
+        if out.exists():
+            out.rmdir()
+        os.replace(tmp, out)
+    except BaseException:
+        shutil.rmtree(tmp, ignore_errors=True)
+        raise
+    return meta
+
+
+def _merge_into(out: Path, metas: list[tuple[Path, dict[str, Any]]]) -> dict[str, Any]:
+    first_dir, first = metas[0]
     (out / "logs").mkdir(parents=True, exist_ok=True)
     seen: dict[tuple, Path] = {}
     writer = RunWriter(out)

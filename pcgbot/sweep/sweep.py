@@ -406,8 +406,13 @@ def run_one(plan: Plan, test: TestSpec, *, out_dir: str | os.PathLike, mode: Opt
         meta = _new_meta(plan, mode, repo_p, [test], 1, None, None)
         write_meta(out, meta)
     commit, _ = repo_info(repo_p)
-    rec = execute(plan, test, out_dir=out, mode=mode, attempt=attempt, repo=repo_p,
-                  commit=commit, timeout=timeout, gpus=list(gpus), sweep_id=meta["sweep_id"],
-                  stream=stream, use_gpu_env=bool(gpus), pool=pool)
-    RunWriter(out).append(rec)
+    # SIGINT/SIGTERM (a cancelled CI job) kill the run's whole tree and record nothing: a run
+    # must never outlive pcgbot with parent 1.  (A no-op off the main thread: bisection probes
+    # run in threads and the bisection handles signals itself.)
+    with StopOnSignal(meta["sweep_id"], then="nothing was recorded") as stop:
+        rec = execute(plan, test, out_dir=out, mode=mode, attempt=attempt, repo=repo_p,
+                      commit=commit, timeout=timeout, gpus=list(gpus), sweep_id=meta["sweep_id"],
+                      stream=stream, use_gpu_env=bool(gpus), pool=pool)
+        if stop.signum is None:
+            RunWriter(out).append(rec)
     return rec

@@ -253,7 +253,7 @@ def test_sigterm_kills_runs_records_none_of_them_and_resume_finishes(tmp_path):
     p.send_signal(signal.SIGTERM)
     err = p.communicate(timeout=30)[1]
     assert time.monotonic() - t0 < 15
-    assert p.returncode == 130 and "interrupted by SIGTERM" in err and "Traceback" not in err
+    assert p.returncode == 143 and "interrupted by SIGTERM" in err and "Traceback" not in err
     assert not (out / "runs.jsonl").exists() or _lines(out) == []   # killed runs not recorded
     assert find_marked("PCGBOT_SWEEP_ID", sid, prefix=True) == []
 
