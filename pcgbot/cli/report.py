@@ -10,6 +10,7 @@ from typing import Optional
 import click
 
 from ..errors import UsageError
+from ..fsutil import write_text
 
 SUMMARY_LIMIT = 1 << 20       # GitHub rejects job summaries over 1 MiB
 
@@ -88,11 +89,51 @@ def register(group: click.Group) -> None:
         job summary (cut at 1 MiB)."""
         text = report_text(directory, fmt, store_path)
         if output:
-            Path(output).write_text(text)
+            write_text(output, text)
         else:
             click.echo(text, nl=False)
         if fmt == "md" and os.environ.get("GITHUB_STEP_SUMMARY"):
             step_summary(text)
+        return 0
+
+    @group.command("site")
+    @click.argument("out_dir", type=click.Path(file_okay=False))
+    @click.option("--analysis", "analyses", multiple=True, type=click.Path(dir_okay=False),
+                  help="analysis.json of the newest sweep of a configuration (repeatable): its "
+                       "open signatures, culprits and bisect evidence.")
+    @click.option("--issues", "issues_file", type=click.Path(dir_okay=False),
+                  help="JSON map fingerprint -> {number, url} of filed issues (github sync "
+                       "--json's 'issues').")
+    @click.option("--last", type=click.IntRange(1, 1000), default=60, show_default=True,
+                  help="Commits per configuration (the newest sweep of each).")
+    @click.option("--store", "store_path", type=click.Path(dir_okay=False),
+                  help="Store with the sweeps [default: $PCGBOT_STORE or .pcgbot/pcgbot.db].")
+    @click.option("--json", "as_json", is_flag=True, help="Print what was written as JSON.")
+    def site_cmd(out_dir: str, analyses: tuple[str, ...], issues_file: Optional[str], last: int,
+                 store_path: Optional[str], as_json: bool) -> int:
+        """Build the static dashboard site (GitHub Pages) into OUT_DIR: one heatmap per GPU
+        configuration, one page per test and per open signature, and their data as JSON.
+
+        Example: pcgbot site _site --analysis sweep/analysis.json --last 60"""
+        from ..report.site import build_site
+        issues = None
+        if issues_file:
+            try:
+                issues = json.loads(Path(issues_file).read_text())
+            except (OSError, ValueError) as e:
+                raise UsageError(f"{issues_file}: --issues: {e}") from None
+            if not isinstance(issues, dict):
+                raise UsageError(f"{issues_file}: --issues: expected a JSON object")
+        store = _open_store(store_path, required=True)
+        try:
+            res = build_site(store, out_dir, analyses=analyses, last=last, issues=issues)
+        finally:
+            store.close()
+        if as_json:
+            click.echo(json.dumps(res, indent=2, sort_keys=True))
+        else:
+            click.echo(f"wrote {out_dir}/index.html: {len(res['configs'])} configuration(s), "
+                       f"{res['tests']} test pages, {res['signatures']} signature pages")
         return 0
 
     @group.command("demo")

@@ -13,7 +13,7 @@ import html
 import json
 from collections import defaultdict
 from pathlib import Path
-from typing import Any, Optional
+from typing import Any, Callable, Optional
 
 from ..model import RunRecord, short_name
 from ..signatures.secrets import redact
@@ -85,9 +85,16 @@ def collect_dashboard(store: Any, *, plan: str, mode: str, current: Optional[dic
             runs = store.runs(c["sweep_id"])
         for test, rs in runs_by_test(runs, mode).items():
             row = rows.setdefault(test, {"test": test, "suite": rs[0].suite or "(none)",
-                                         "gpus": rs[0].gpus_needed, "cells": [None] * len(cols)})
+                                         "gpus": rs[0].gpus_needed, "cells": [None] * len(cols),
+                                         "failed_with": {}})
             sm = summarize_runs(rs)
             row["cells"][j] = {"passed": sm["passed"], "runs": sm["runs"], "status": sm["status"]}
+            for r in rs:   # the fingerprints it failed with, and where (the test's own page)
+                if r.signature and r.outcome in ("fail", "timeout"):
+                    seen_at = row["failed_with"].setdefault(r.signature, {"runs": 0, "commits": []})
+                    seen_at["runs"] += 1
+                    if c.get("commit") not in seen_at["commits"]:
+                        seen_at["commits"].append(c.get("commit"))
     for j, c in enumerate(cols):
         for test, e in probes.get(c.get("commit") or "", {}).items():
             row = rows.get(test)
@@ -104,18 +111,22 @@ def collect_dashboard(store: Any, *, plan: str, mode: str, current: Optional[dic
 
 
 def _cell_html(cell: Optional[dict], col: dict) -> str:
+    """One heatmap cell, kept small (600 tests x 60 commits is 36,000 of them): the colour is
+    one of 21 classes (``b0`` red .. ``b20`` green, in the template), and only a cell that did
+    not pass every run carries its rate and a tooltip."""
     if cell is None:
-        return '<td class="cell none" title="not run">&nbsp;</td>'
-    tip = f"{str(col['commit'])[:10]} {col['subject']}: {cell['passed']}/{cell['runs']} passed" \
-        + (" (bisect probe)" if cell.get("probe") else "")
+        return '<td class="cell none"></td>'
     probe = " probe" if cell.get("probe") else ""
     if not cell["runs"]:
+        tip = f"{str(col['commit'])[:10]} {col['subject']}: no verdict run"
         return f'<td class="cell nv{probe}" title="{_esc(tip)}">-</td>'
     rate = cell["passed"] / cell["runs"]
-    # Red (0% pass) to green (100%) through amber; lightness kept readable for white text.
-    color = f"hsl({round(120 * rate)}, 62%, {40 if rate in (0, 1) else 44}%)"
+    if rate == 1 and not probe:
+        return '<td class="cell b20"></td>'
+    tip = f"{str(col['commit'])[:10]} {col['subject']}: {cell['passed']}/{cell['runs']} passed" \
+        + (" (bisect probe)" if probe else "")
     label = "" if rate == 1 else str(cell["passed"])
-    return (f'<td class="cell{probe}" data-rate="{rate:.2f}" style="background:{color}" '
+    return (f'<td class="cell b{round(20 * rate)}{probe}" data-rate="{rate:.2f}" '
             f'title="{_esc(tip)}">{label}</td>')
 
 
@@ -140,7 +151,8 @@ def _issue_html(issue: Any) -> str:
     return _esc(issue) if issue else "not filed"
 
 
-def _signatures_html(sigs: list[dict]) -> str:
+def _signatures_html(sigs: list[dict], sig_href: Optional[Callable[[str], str]] = None,
+                     test_href: Optional[Callable[[str], str]] = None) -> str:
     if not sigs:
         return "<p>No open failure signatures.</p>"
     rows = []
@@ -150,13 +162,14 @@ def _signatures_html(sigs: list[dict]) -> str:
                    f"<small>by {_esc(c.get('author'))}, confidence "
                    f"{float(c.get('confidence') or 0):.2f}</small>"
                    if c.get("status") == "found" else _esc(c.get("status") or "not bisected"))
-        tests = "<br>".join(f"<code>{_esc(t.get('test'))}</code> {_esc(t.get('verdict'))} "
+        tests = "<br>".join(f"{_test_link(t.get('test'), test_href)} {_esc(t.get('verdict'))} "
                             f"{_esc('/'.join(map(str, t.get('current') or [])))}"
                             for t in s.get("tests") or [])
         cat = s.get("category") or "unknown"
         fp = _esc(s.get("fingerprint"))
         rows.append(f"<tr class=\"sig\" data-fingerprint=\"{fp}\">"
-                    f"<td>{_esc(redact(s.get('title') or ''))}<br><small><code>{fp}"
+                    f"<td>{_link(redact(s.get('title') or ''), sig_href, s.get('fingerprint'))}"
+                    f"<br><small><code>{fp}"
                     f"</code></small></td><td><span class=\"tag {_esc(cat)}\">{_esc(cat)}</span>"
                     f"</td><td>{tests}</td><td>{culprit}</td>"
                     f"<td>{_issue_html(s.get('issue'))}</td></tr>")
@@ -165,7 +178,21 @@ def _signatures_html(sigs: list[dict]) -> str:
             + "</tbody></table>")
 
 
-def render_dashboard(d: dict[str, Any]) -> str:
+def _link(text: str, href: Optional[Callable[[str], str]], key: Any) -> str:
+    if href is None or not key:
+        return _esc(text)
+    return f'<a href="{_esc(href(str(key)))}">{_esc(text)}</a>'
+
+
+def _test_link(test: Any, href: Optional[Callable[[str], str]]) -> str:
+    return f"<code>{_link(str(test or ''), href, test)}</code>"
+
+
+def render_dashboard(d: dict[str, Any], *, test_href: Optional[Callable[[str], str]] = None,
+                     sig_href: Optional[Callable[[str], str]] = None,
+                     nav: str = "") -> str:
+    """The page; with ``test_href`` / ``sig_href`` (a published site) tests and signatures link
+    to their own pages, and ``nav`` (HTML) is put above the title."""
     cols = d["columns"]
     head = "".join(f'<th{" class=probe" if c["probe"] else ""} title="{_esc(c["sweep_id"])} '
                    f'{_esc(c["subject"])}">{_esc(str(c["commit"])[:7])}</th>' for c in cols)
@@ -174,7 +201,8 @@ def render_dashboard(d: dict[str, Any]) -> str:
         cells = "".join(_cell_html(c, cols[j]) for j, c in enumerate(r["cells"]))
         body.append(f'<tr data-suite="{_esc(r["suite"])}" data-gpus="{r["gpus"]}" '
                     f'data-test="{_esc(r["test"])}"><td class="test" title="{_esc(r["test"])}">'
-                    f'{_esc(short_name(r["test"]))} <small>{_esc(r["suite"])} · {r["gpus"]} GPU'
+                    f'{_link(short_name(r["test"]), test_href, r["test"])} '
+                    f'<small>{_esc(r["suite"])} · {r["gpus"]} GPU'
                     f'</small></td>{cells}<td class="spark">{_sparkline(r["cells"])}</td></tr>')
     swept = [j for j, c in enumerate(cols) if not c["probe"]]
     latest = [r["cells"][swept[-1]] for r in d["rows"] if swept and r["cells"][swept[-1]]]
@@ -189,7 +217,7 @@ def render_dashboard(d: dict[str, Any]) -> str:
     meta = (f"{len(swept)} sweep(s); newest commit {_esc(str(cols[swept[-1]]['commit'])[:10])}"
             f" swept {_esc(cols[swept[-1]]['started_at'])}" if swept else "no sweeps")
     fills = {
-        "TITLE": _esc(title), "META": meta,
+        "TITLE": _esc(title), "META": meta, "NAV": nav,
         "CARDS": "".join(f'<div class="card"><b>{_esc(v)}</b><span>{_esc(k)}</span></div>'
                          for v, k in cards),
         "SUITE_OPTIONS": '<option value="">all</option>' + "".join(
@@ -197,7 +225,7 @@ def render_dashboard(d: dict[str, Any]) -> str:
         "GPU_OPTIONS": '<option value="">all</option>' + "".join(
             f'<option value="{g}">{g}</option>' for g in gpus),
         "COLUMNS": head, "ROWS": "".join(body),
-        "SIGNATURES": _signatures_html(d["signatures"]),
+        "SIGNATURES": _signatures_html(d["signatures"], sig_href, test_href),
     }
     page = TEMPLATE.read_text()
     for k, v in fills.items():

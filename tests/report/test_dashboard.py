@@ -47,14 +47,15 @@ def test_heatmap_cells_per_commit_and_signatures(history):
     rows = _rows(page)
     assert len(rows) == len(TESTS)
     emb = rows["registered/models/test_embedding.py"]
-    rates = re.findall(r'<td class="cell" data-rate="([\d.]+)"', emb)
-    assert rates == ["1.00", "0.00", "0.20"]     # swept commits, oldest first
+    # swept commits, oldest first: all passed (no rate needed), none, 2 of 10
+    cells = re.findall(r'<td class="cell (b\d+)"(?: data-rate="([\d.]+)")?', emb)
+    assert cells == [("b20", ""), ("b0", "0.00"), ("b4", "0.20")]
     # the culprit's bisect evidence (commit ccc..., 0/10) is a probe column of its own
-    assert re.findall(r'<td class="cell probe" data-rate="([\d.]+)"', emb) == ["0.00"]
+    assert re.findall(r'<td class="cell b\d+ probe" data-rate="([\d.]+)"', emb) == ["0.00"]
     assert '<th class=probe title="bisect probe' in page and ">ccccccc</th>" in page
     assert "<polyline" in emb                    # sparkline
     # the infra-only test has grey no-verdict cells, never a colour
-    assert emb.count('class="cell"') == 3
+    assert len(re.findall(r'class="cell b\d+"', emb)) == 3
     assert rows["registered/lora/test_lora_update.py"].count('class="cell nv"') == 3
     assert "RuntimeError: size mismatch" in page and "ghp_" not in page
     assert 'href="https://github.com/o/r/issues/7">#7</a>' in page
@@ -73,7 +74,7 @@ def test_cli_html_and_escaping(history, tmp_path):
     r = run_cli("report", str(dirs[-1]), "--format", "html", "--store", str(store.path),
                 "-o", str(out))
     assert r.returncode == 0, r.stderr
-    assert out.read_text().count('class="cell" data-rate=') == 3 * (len(TESTS) - 1)
+    assert len(re.findall(r'class="cell b\d+"', out.read_text())) == 3 * (len(TESTS) - 1)
     evil = make_sweep(tmp_path / "evil", "5" * 40,
                       {"t/test_<script>x.py": ("<b>s</b>", 1, [P])})
     page = dashboard_for_dir(evil, None)
