@@ -73,6 +73,30 @@ def strip_controls(text: str) -> str:
     return _CONTROL.sub("", text) if text else text
 
 
+def _looks_secret(name: str, sep: str, value: str) -> bool:
+    """Is ``value`` after ``name`` + ``sep`` a credential, or ordinary text?
+
+    ``NAME=value`` is an assignment: any value with a letter counts.  After a colon it is often
+    prose or a message ("Unexpected key: lm_head.weight", "no GITHUB_TOKEN: writing to a dry-run
+    folder"), so the value must look like a credential: hold a digit, or be long.  The bare words
+    ``key`` and ``token`` are ordinary English: after them only a long letters-and-digits value
+    without dots (not a module path) counts."""
+    if value == REDACTED:
+        return False
+    if "=" in sep:
+        return True
+    has_digit = any(c.isdigit() for c in value)
+    if name.lower() in ("key", "token"):
+        return len(value) >= 16 and has_digit and "." not in value and \
+            any(c.isalpha() for c in value)
+    return has_digit or len(value) >= 16
+
+
+def _named(m: re.Match) -> str:
+    name, sep, value = m.group(1), m.group(2), m.group(3)
+    return name + sep + (REDACTED if _looks_secret(name, sep, value) else value)
+
+
 def _env_secrets(env: Mapping[str, str]) -> list[str]:
     values = {
         v for k, v in env.items()
@@ -96,8 +120,7 @@ def redact(text: str, env: Optional[Mapping[str, str]] = None) -> str:
             text = text.replace(secret, REDACTED)
     for pat in _SHAPES:
         text = pat.sub(REDACTED, text)
-    text = _NAMED.sub(lambda m: m.group(1) + m.group(2) + (
-        m.group(3) if m.group(3) == REDACTED else REDACTED), text)
+    text = _NAMED.sub(_named, text)
 
     text = _AUTH_STRONG.sub(lambda m: f"{m.group(1)}{m.group(2)}{REDACTED}", text)
     return _AUTH_TOKEN.sub(lambda m: f"{m.group(1)}{m.group(2)}{REDACTED}", text)

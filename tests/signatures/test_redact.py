@@ -92,3 +92,24 @@ def test_signature_title_is_redacted(tmp_path, monkeypatch):
     blob = sig.title + " ".join(sig.alt_titles) + " ".join(sig.excerpt)
     assert "plainsecretvalue99" not in blob and "hf_abcdefghijklmnopqrstuvwxyz" not in blob
     assert "PermissionError" in sig.title
+
+
+def test_ordinary_words_after_a_colon_are_kept_and_secrets_still_go():
+    """Both sides: what pcgbot and engines print after ``key:`` / ``token:`` stays readable;
+    credentials after the same words are still hidden."""
+    keep = ["RuntimeError: Unexpected key: lm_head.weight in checkpoint",
+            "RuntimeError: Unexpected key: model.layers.0.mlp.experts.w13_weight",
+            "pcgbot: warning: no GITHUB_TOKEN: writing to the dry-run folder instead",
+            "ValueError: token: expected an integer id",
+            "KeyError: 'model.embed_tokens.weight'",
+            "hash key: stage-a"]
+    for line in keep:
+        assert redact(line, env={}) == line, line
+    hide = [("token: 8f3a9c2e71b44d0e9a6b5c4d", "8f3a9c2e71b44d0e9a6b5c4d"),
+            ("GITHUB_TOKEN: v1.0123456789abcdef0123", "v1.0123456789abcdef0123"),
+            ("api_key: sk-abcdef123", "sk-abcdef123"),
+            ("password: correcthorsebatterystaple", "correcthorsebatterystaple"),
+            ("HF_TOKEN=somethingsecret", "somethingsecret")]
+    for line, secret in hide:
+        out = redact(line, env={})
+        assert secret not in out and REDACTED in out, (line, out)
