@@ -72,7 +72,9 @@ def run_demo(out: Optional[str | os.PathLike] = None, *, echo: Echo = print,
     store = Store(root / "pcgbot.db")
     with leaked_port(info["leak_port"]) as held:
         wt = worktree_add(info["repo"], root / "worktrees" / "baseline", info["baseline"])
-        run_sweep(plan, base_dir, repo=wt, slots=slots)
+        # The baseline is an earlier commit of main (swept from a detached worktree): record
+        # it as main's, so that `pcgbot diff HEAD --baseline auto` finds it as CI would.
+        run_sweep(plan, base_dir, repo=wt, slots=slots, branch="main")
         run_sweep(plan, head_dir, repo=info["repo"], slots=slots)
         for d in (base_dir, head_dir):
             store.import_sweep(d)

@@ -182,8 +182,10 @@ def execute(plan: Plan, test: TestSpec, *, out_dir: Path, mode: str, attempt: in
 
 
 def _new_meta(plan: Plan, mode: str, repo: Path, tests: list[TestSpec], repeats: int,
-              shard: Optional[tuple[int, int]], sweep_id: Optional[str]) -> dict:
-    commit, branch = repo_info(repo)
+              shard: Optional[tuple[int, int]], sweep_id: Optional[str],
+              branch: Optional[str] = None) -> dict:
+    commit, checked_out = repo_info(repo)
+    branch = branch or checked_out
     if not sweep_id:
         tag = os.environ.get("GITHUB_RUN_ID") or time.strftime("%Y%m%dT%H%M%S") + \
             "-" + uuid.uuid4().hex[:6]
@@ -219,7 +221,7 @@ def run_sweep(plan: Plan, out_dir: str | os.PathLike, *, mode: Optional[str] = N
               repo: Optional[str | os.PathLike] = None, progress: Optional[Progress] = None,
               adaptive=None, baseline: Optional[dict[str, tuple[int, int]]] = None,
               pool=None, history: Optional[dict[str, float]] = None,
-              sweep_id: Optional[str] = None) -> Path:
+              sweep_id: Optional[str] = None, branch: Optional[str] = None) -> Path:
     """Run the sweep into ``out_dir``; returns it.  See module docstring."""
     out = Path(out_dir)
     mode = plan.mode(mode).name
@@ -255,7 +257,9 @@ def run_sweep(plan: Plan, out_dir: str | os.PathLike, *, mode: Optional[str] = N
                 or selected
         else:
             (out / "logs").mkdir(parents=True, exist_ok=True)
-            meta = _new_meta(plan, mode, repo_p, selected, reps, shard, sweep_id)
+            # ``branch``: the branch the commit belongs to when the checkout cannot say (a
+            # detached worktree of an older commit of main)
+            meta = _new_meta(plan, mode, repo_p, selected, reps, shard, sweep_id, branch)
             meta["partial"] = partial
         write_meta(out, meta)
         pool = pool or CpuPool(slots or 1)

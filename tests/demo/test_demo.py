@@ -121,10 +121,30 @@ def test_demo_end_to_end(tmp_path):
     assert "port conflict" in report.split("## Known Infrastructure Issues")[1]
     page = (d / "dashboard.html").read_text()
     assert page.count("<th class=probe") >= 5 and "#3</a>" in page
-    print(f"demo took {took:.1f} s")
-    assert took < 90      # 60 s target on 2 cores; slack for a loaded CI machine
+    print(f"demo took {took:.1f} s")   # the speed figure is bench's job, not an assert here
     if CHROMIUM:
         _browser_check(d / "dashboard.html", tmp_path)
+    _walk_the_loop_by_hand(d, tmp_path)
+
+
+def _walk_the_loop_by_hand(d: Path, tmp: Path) -> None:
+    """README, "The loop, command by command", on the demo's data: the same verdicts."""
+    head, store = d / "sweeps" / "head", str(d / "pcgbot.db")
+    base = json.loads((d / "sweeps" / "baseline" / "sweep.json").read_text())
+    assert base["branch"] == json.loads((head / "sweep.json").read_text())["branch"] == "main"
+    r = run_cli("diff", str(head), "--baseline", "auto", "--store", store, "--json")
+    assert r.returncode in (0, 1), r.stderr
+    verdicts = [t["verdict"] for t in json.loads(r.stdout)["tests"]]
+    assert verdicts.count("regression") == 3 and "new-test" not in verdicts, verdicts
+    r = run_cli("analyze", str(head), "--store", store)
+    assert r.returncode in (0, 1), r.stderr
+    assert "3 regression(s)" in r.stdout and "baseline none" not in r.stdout, r.stdout
+    r = run_cli("report", str(head), "--store", store)
+    assert r.returncode == 0 and "regression" in r.stdout
+    r = run_cli("site", str(tmp / "site"), "--store", store, "--analysis",
+                str(head / "analysis.json"))
+    assert r.returncode == 0, r.stderr
+    assert len(list((tmp / "site" / "signatures").glob("*.html"))) >= 3
 
 
 def _browser_check(page: Path, tmp: Path) -> None:
