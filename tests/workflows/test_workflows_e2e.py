@@ -31,12 +31,24 @@ TARGET = "demo/tinyengine"
 PCGBOT = "OWNER/pcgbot"
 
 
-def _have_wheel_building() -> dict[str, str]:
-    """Offline pip settings when the local setuptools can build wheels, else let pip fetch."""
-    p = subprocess.run(["python3", "-c", "import wheel"], capture_output=True)
-    if p.returncode == 0:
-        return {"PIP_NO_BUILD_ISOLATION": "0", "PIP_NO_INDEX": "1"}
-    return {}
+def _offline_install_env(tmp: Path) -> dict[str, str]:
+    """Offline pip settings when the workflows' install step can build pcgbot without an index.
+
+    The step builds in `python3 -m venv --system-site-packages`, i.e. with the *base*
+    interpreter's packages, not those of the venv running pytest: only when that venv has
+    setuptools >= 70.1 (`bdist_wheel` built in) or `wheel` can build isolation be turned off
+    (`PIP_NO_BUILD_ISOLATION=0` means off) and the index left out.  Otherwise pip builds as on
+    a real runner: in an isolated environment with setuptools from the index.
+    """
+    probe = tmp / "probe-venv"
+    subprocess.run(["python3", "-m", "venv", "--system-site-packages", "--without-pip", str(probe)],
+                   check=True)
+    can_build = subprocess.run([str(probe / "bin" / "python"), "-c", (
+        "import importlib.util as u, setuptools as s\n"
+        "v = tuple(int(x) for x in s.__version__.split('.')[:2])\n"
+        "raise SystemExit(0 if v >= (70, 1) or u.find_spec('wheel') else 1)")],
+        capture_output=True).returncode == 0
+    return {"PIP_NO_BUILD_ISOLATION": "0", "PIP_NO_INDEX": "1"} if can_build else {}
 
 
 def demo_sweep_caller(tmp: Path) -> Path:
@@ -89,7 +101,7 @@ class World:
             self.state.workflows.setdefault(wf, 101 + i)
         self.sweep_wf = demo_sweep_caller(tmp)
         self.runs = 0
-        env = dict(_have_wheel_building(), PCGBOT_GITHUB_NO_THROTTLE="1",
+        env = dict(_offline_install_env(tmp), PCGBOT_GITHUB_NO_THROTTLE="1",
                    PCGBOT_GITHUB_BACKOFF="0.05", PIP_DISABLE_PIP_VERSION_CHECK="1")
         self.common = dict(
             repos={TARGET: RepoSource(self.demo), PCGBOT: RepoSource(REPO, worktree=True)},
@@ -169,7 +181,7 @@ def test_pr_check_runs_same_repo_smoke_and_never_a_fork(world):
     from pcgbot.plan.schema import load_plan
     runs_file = next((world.tmp / f"run{world.runs}").glob("artifacts-*/pcgbot-pr-12-1/pr/runs.jsonl"))
     runs = [json.loads(x) for x in runs_file.read_text().splitlines()]
-    assert {r["test"] for r in runs} == set(load_plan(REPO / "plans" / "demo.yaml").smoke)
+    assert {r["test"] for r in runs} == set(load_plan(REPO / "pcgbot" / "demo" / "plan.yaml").smoke)
     assert {r["commit"] for r in runs} == {world.info["head"]}
     assert world.statuses(smoke, world.info["head"]) == ["failure"]
 
