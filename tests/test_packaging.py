@@ -93,6 +93,8 @@ BENCHES = {
                         ["overhead per run", "schedule (pcgbot's Scheduler", "sweep (run_sweep",
                          "projected at the plan's durations"]),
     "bench_signatures.py": (["--help"], ["usage"]),
+    "bench_site.py": (["--tests", "60", "--commits", "6", "--repeat", "1"],
+                      ["build_site:", "sizes: overview"]),
     "bisect_gpu_repo.py": (["{tmp}/repo", "--commits", "4", "--culprit", "2"],
                            ["culprit=", "plan="]),
 }
