@@ -31,6 +31,7 @@ class Issue:
     labels: list[str] = field(default_factory=list)
     state_reason: Optional[str] = None
     url: Optional[str] = None           # html_url
+    created_at: Optional[str] = None    # ISO 8601 (the per-day cap counts issues by it)
 
 
 @dataclass
@@ -108,7 +109,7 @@ def _issue(i: Any) -> Issue:
     return Issue(number=int(d["number"]), title=d.get("title") or "", body=d.get("body") or "",
                  state=d.get("state") or "open",
                  labels=[lab["name"] if isinstance(lab, dict) else str(lab) for lab in d.get("labels") or []],
-                 state_reason=d.get("state_reason"), url=d.get("html_url"))
+                 state_reason=d.get("state_reason"), url=d.get("html_url"), created_at=d.get("created_at"))
 
 
 def _comment(c: Any) -> Comment:

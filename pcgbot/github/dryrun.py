@@ -20,6 +20,7 @@ import fcntl
 import json
 import os
 import re
+import time
 from contextlib import contextmanager
 from pathlib import Path
 from typing import Any, Iterator, Optional
@@ -85,7 +86,7 @@ class FolderBackend(Backend):
     @staticmethod
     def _issue(d: dict) -> Issue:
         return Issue(d["number"], d["title"], d["body"], d["state"], list(d["labels"]), d.get("state_reason"),
-                     d.get("url"))
+                     d.get("url"), d.get("created_at"))
 
     def list_issues(self, labels: list[str], state: str = "all") -> list[Issue]:
         want = {x.lower() for x in labels}
@@ -102,7 +103,8 @@ class FolderBackend(Backend):
         with self._lock():
             number = max((d["number"] for d in self._all()), default=0) + 1
             d = {"number": number, "title": self.clean(title, 256), "body": self.clean(body), "state": "open",
-                 "state_reason": None, "labels": list(labels), "url": str(self._issue_path(number).with_suffix(".md"))}
+                 "state_reason": None, "labels": list(labels), "url": str(self._issue_path(number).with_suffix(".md")),
+                 "created_at": time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime())}
             self._write(d)
         return self._issue(d)
 

@@ -25,6 +25,7 @@ from typing import Any, Callable, Optional
 
 from .analysis import sig_failing, sig_regressed
 from .backend import Backend, Issue
+from .brake import HELD_LABEL, Caps, Gate
 from .render import (EVENT_RE, IssueState, change_lines, event_marker, facts, issue_body, issue_title,
                      marker_of, rate, replace_state)
 
@@ -106,7 +107,8 @@ def post_once(b: Backend, number: int, marker: str, text: str) -> bool:
 
 class Syncer:
     def __init__(self, backend: Backend, analysis: dict, *, overrides: Optional[dict] = None,
-                 close_after: int = 1, log: Optional[Callable[[str], None]] = None) -> None:
+                 close_after: int = 1, log: Optional[Callable[[str], None]] = None,
+                 caps: Optional[Caps] = None) -> None:
         self.b = backend
         self.a = analysis
         self.overrides = overrides or {}
@@ -118,6 +120,8 @@ class Syncer:
         self.commit = sweep.get("commit")
         self.run_url = analysis.get("run_url")
         self._index: Optional[dict[str, list[Issue]]] = None
+        self._all: list[Issue] = []
+        self.caps = caps          # None: no cap (the library default; the CLI applies Caps())
 
     # --- finding --------------------------------------------------------------------------------
     def snapshot(self) -> dict[str, list[Issue]]:
@@ -125,11 +129,17 @@ class Syncer:
         instead of one request per signature."""
         if self._index is None:
             self._index = {}
-            for i in self.b.list_issues([BOT_LABEL], "all"):
+            self._all = self.b.list_issues([BOT_LABEL], "all")
+            for i in self._all:
                 fp = marker_of(i.body)
                 if fp:
                     self._index.setdefault(fp, []).append(i)
         return self._index
+
+    def all_issues(self) -> list[Issue]:
+        """Every issue labelled pcgbot (the snapshot's listing, the summary issue included)."""
+        self.snapshot()
+        return self._all
 
     def find(self, fp: str, fresh: bool = False) -> Optional[tuple[Issue, IssueState]]:
         """The live issue of a fingerprint; closes extra live ones as duplicates of the lowest.
@@ -333,16 +343,23 @@ class Syncer:
     def run(self) -> SyncResult:
         sigs = {s["fingerprint"]: s for s in self.a["signatures"]}
         failing = {fp for fp, s in sigs.items() if sig_failing(s)}
+        gate = Gate(self, self.caps, [BOT_LABEL, HELD_LABEL])
+        new = []
         for fp in sorted(failing):
             sig = sigs[fp]
             got = self.find(fp)
             if got is None:
-                if sig_regressed(sig):
-                    self.file(sig)
+                # a signature the caps held back is filed later although no longer "new"
+                if sig_regressed(sig) or gate.is_held(fp):
+                    new.append(sig)
                 else:
                     self.result.skipped.append(f"{fp} (failing, but not a new regression)")
             else:
+                gate.removed.add(fp)     # has its issue (filed by hand or by another sync): not held
                 self.update(sig, *got)
+        gate.file_all(new)
+        gate.drop_settled(failing, bool((self.a.get("sweep") or {}).get("partial")))
+        gate.save()
         if (self.a.get("sweep") or {}).get("partial"):
             self.post_rates()
         for fp, issues in sorted(self.snapshot().items()):
