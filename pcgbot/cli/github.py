@@ -86,9 +86,12 @@ def github_group() -> None:
               "and filed by later syncs.")
 @click.option("--max-new-per-day", type=click.IntRange(0, 10000), default=DEFAULT_PER_DAY,
               show_default=True, help="New pcgbot issues in the repository in any 24 hours at most.")
+@click.option("--notify-author/--no-notify-author", default=True, show_default=True,
+              help="When a culprit is found, comment once on the pull request that merged it "
+              "(or on the commit), mentioning its author.")
 def sync_cmd(sweep_dir: str, repo: Optional[str], api_url: Optional[str], dry_run: Optional[str],
              as_json: bool, store_path: Optional[str], close_after: int, max_new: int,
-             max_new_per_day: int) -> int:
+             max_new_per_day: int, notify_author: bool) -> int:
     """File or update one issue per failure signature in DIR/analysis.json.
 
     Nothing is written while an open issue carries the `pcgbot-paused` label.
@@ -109,12 +112,21 @@ def sync_cmd(sweep_dir: str, repo: Optional[str], api_url: Optional[str], dry_ru
         return 0
     store = _store(store_path)
     ov = overrides(store, cfg.repo or "") if store is not None else {}
+    told: list[str] = []
+
+    def tell(number: int, st: Any, sig: dict) -> None:
+        from ..github.author import tell_author
+        t = tell_author(backend, st, sig, number, log=_log)
+        if t is not None:
+            told.append(f"author of {st.culprit['sha'][:12]} told on {t.where}"
+                        + ("" if t.posted else " (already)"))
     result = sync(backend, analysis, overrides=ov, close_after=close_after, log=_log,
-                  caps=Caps(per_sweep=max_new, per_day=max_new_per_day))
+                  caps=Caps(per_sweep=max_new, per_day=max_new_per_day),
+                  on_culprit=tell if notify_author else None)
     if as_json:
         _out(json.dumps(result.__dict__, indent=2))
     else:
-        for line in result.lines():
+        for line in result.lines() + told:
             _out(f"github sync ({backend.name}): {line}")
     return 0
 

@@ -94,6 +94,18 @@ class Backend(ABC):
     def dispatch(self, workflow: str, ref: str, inputs: dict[str, str]) -> None: ...
     @abstractmethod
     def permission(self, login: str) -> str: ...
+    # telling a culprit's author (author.py)
+    @abstractmethod
+    def commit_pulls(self, sha: str) -> list[dict]:
+        """Pull requests that contain commit ``sha`` (``GET /commits/SHA/pulls``), each as
+        ``{number, state, merged_at, merge_commit_sha, user}``."""
+    @abstractmethod
+    def commit_author(self, sha: str) -> Optional[str]:
+        """The GitHub login of the commit's author, None when its email maps to no account."""
+    @abstractmethod
+    def list_commit_comments(self, sha: str) -> list[Comment]: ...
+    @abstractmethod
+    def add_commit_comment(self, sha: str, body: str) -> Comment: ...
 
 
 def _raw(obj: Any) -> dict:
@@ -293,6 +305,32 @@ class RemoteBackend(Backend):
 
     def permission(self, login: str) -> str:
         return str(self._call(f"permission of {login}", lambda: self.repo.get_collaborator_permission(login)))
+
+    def commit_pulls(self, sha: str) -> list[dict]:
+        items = self._call(f"pulls of {sha[:12]}", lambda: list(self.repo.get_commit(sha).get_pulls()))
+        out = []
+        for pr in items:
+            d = _raw(pr)
+            out.append({"number": int(d["number"]), "state": d.get("state"), "merged_at": d.get("merged_at"),
+                        "merge_commit_sha": d.get("merge_commit_sha"),
+                        "user": (d.get("user") or {}).get("login")})
+        return out
+
+    def commit_author(self, sha: str) -> Optional[str]:
+        def get() -> dict:
+            c = self.repo.get_commit(sha)
+            c.commit  # noqa: B018  (lazy object: force the GET inside the retry loop)
+            return _raw(c)
+        d = self._call(f"commit {sha[:12]}", get)
+        return (d.get("author") or {}).get("login") or None
+
+    def list_commit_comments(self, sha: str) -> list[Comment]:
+        items = self._call(f"comments of {sha[:12]}", lambda: list(self.repo.get_commit(sha).get_comments()))
+        return [_comment(c) for c in items]
+
+    def add_commit_comment(self, sha: str, body: str) -> Comment:
+        text = self.clean(body) or ""
+        return _comment(self._call(f"comment on {sha[:12]}", lambda: self.repo.get_commit(sha).create_comment(text)))
 
 
 # Inputs newer pcgbot sends that an older copy of a caller workflow may not declare yet (GitHub

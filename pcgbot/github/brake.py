@@ -79,10 +79,11 @@ def _filed_by_sweep(issues: list[Issue], sweep_id: str, since: float) -> int:
     return n
 
 
-def _code(text: str) -> str:
-    """``text`` as one inline code span that nothing in it can end (and so cannot @mention)."""
+def code(text: object) -> str:
+    """``text`` as one inline code span that nothing in it can end: nothing in it renders as a
+    mention, a link or a hidden marker (also used by author.py)."""
     # "<!--" broken up: a quoted pcgbot marker must not make this issue look like another one
-    one = " ".join(str(text).split())[:200].replace("<!--", "< !--")
+    one = " ".join(str(text).split())[:300].replace("<!--", "< !--")
     ticks = "`" * (max((len(m) for m in re.findall(r"`+", one)), default=0) + 1)
     pad = " " if one.startswith("`") or one.endswith("`") or not one else ""
     return f"{ticks}{pad}{one}{pad}{ticks}"
@@ -127,9 +128,9 @@ def held_body(held: dict[str, dict], caps: Caps) -> str:
         lines += ["| Signature | Title | Config | Tests | Held since |", "|---|---|---|---|---|"]
         for fp, h in sorted(held.items(), key=lambda kv: (str(kv[1].get("since_at") or ""), kv[0])):
             tests = [str(t) for t in (h.get("tests") or [])]
-            shown = ", ".join(_code(t) for t in tests[:3]) + (f" +{len(tests) - 3}" if len(tests) > 3 else "")
-            lines.append(f"| {_code(fp)} | {_code(h.get('title') or fp)} | {_code(h.get('config') or '-')} | "
-                         f"{shown} | {_code(h.get('since') or '?')} |")
+            shown = ", ".join(code(t) for t in tests[:3]) + (f" +{len(tests) - 3}" if len(tests) > 3 else "")
+            lines.append(f"| {code(fp)} | {code(h.get('title') or fp)} | {code(h.get('config') or '-')} | "
+                         f"{shown} | {code(h.get('since') or '?')} |")
     else:
         lines.append("Nothing is held back now.")
     text = json.dumps({"held": held}, sort_keys=True, separators=(",", ":")).replace(">", "\\u003e")

@@ -108,7 +108,8 @@ def post_once(b: Backend, number: int, marker: str, text: str) -> bool:
 class Syncer:
     def __init__(self, backend: Backend, analysis: dict, *, overrides: Optional[dict] = None,
                  close_after: int = 1, log: Optional[Callable[[str], None]] = None,
-                 caps: Optional[Caps] = None) -> None:
+                 caps: Optional[Caps] = None,
+                 on_culprit: Optional[Callable[[int, IssueState, dict], Any]] = None) -> None:
         self.b = backend
         self.a = analysis
         self.overrides = overrides or {}
@@ -122,6 +123,8 @@ class Syncer:
         self._index: Optional[dict[str, list[Issue]]] = None
         self._all: list[Issue] = []
         self.caps = caps          # None: no cap (the library default; the CLI applies Caps())
+        # called once when an issue first gets a found culprit (author.tell_author, from the CLI)
+        self.on_culprit = on_culprit
 
     # --- finding --------------------------------------------------------------------------------
     def snapshot(self) -> dict[str, list[Issue]]:
@@ -232,6 +235,8 @@ class Syncer:
                                     issue_body(sig, st), self.labels(st, []))
         self.result.created.append(issue.number)
         self.log(f"github: filed #{issue.number} for {fp}")
+        if st.announced.get("culprit") and self.on_culprit:
+            self.on_culprit(issue.number, st, sig)
         self.find(fp, fresh=True)   # a concurrent bot may have filed the same fingerprint: settle it now
 
     def _await_issue(self, fp: str) -> Optional[tuple[Issue, IssueState]]:
@@ -279,6 +284,10 @@ class Syncer:
             # the next sync (of this sweep or a later one) finds this comment and does not repeat it.
             self.comment_once(st.redirect or issue.number, f"{fp}:{st.seq}", text)
             st.seq += 1
+        if new.get("culprit") and new["culprit"] != old.get("culprit") and self.on_culprit:
+            # before the body records it: a crash in between tells again, and the note's marker
+            # keeps that to one comment
+            self.on_culprit(st.redirect or issue.number, st, sig)
         st.announced = new
         body = issue_body(sig, st)
         title = issue_title(sig.get("title") or fp, list(st.tests))
