@@ -124,7 +124,7 @@ def sync_cmd(sweep_dir: str, repo: Optional[str], api_url: Optional[str], dry_ru
                   caps=Caps(per_sweep=max_new, per_day=max_new_per_day),
                   on_culprit=tell if notify_author else None)
     if as_json:
-        _out(json.dumps(result.__dict__, indent=2))
+        _out(json.dumps(dict(result.__dict__, told=told), indent=2))
     else:
         for line in result.lines() + told:
             _out(f"github sync ({backend.name}): {line}")

@@ -287,7 +287,7 @@ class Syncer:
         if new.get("culprit") and new["culprit"] != old.get("culprit") and self.on_culprit:
             # before the body records it: a crash in between tells again, and the note's marker
             # keeps that to one comment
-            self.on_culprit(st.redirect or issue.number, st, sig)
+            self.on_culprit(issue.number, st, sig)     # the issue whose state holds this culprit
         st.announced = new
         body = issue_body(sig, st)
         title = issue_title(sig.get("title") or fp, list(st.tests))
