@@ -166,9 +166,11 @@ class Gate:
         self.queue = HeldQueue.find(syncer.all_issues())
         self.config = str(syncer.a.get("config") or "")
         self.created = 0
-        self.filed_today = filed_since(syncer.all_issues(), self.now - DAY_S)
-        # issues this very sweep filed already (a re-run of the job must not file another batch)
-        self.this_sweep = _filed_by_sweep(syncer.all_issues(), syncer.sweep_id, self.now - DAY_S)
+        # what was filed already: in the last 24 hours, and by this very sweep (a re-run of the job
+        # must not file another batch); not needed without caps (each reads every body)
+        since = self.now - DAY_S
+        self.filed_today = filed_since(syncer.all_issues(), since) if caps else 0
+        self.this_sweep = _filed_by_sweep(syncer.all_issues(), syncer.sweep_id, since) if caps else 0
         self.added: dict[str, dict] = {}
         self.removed: set[str] = set()
 
