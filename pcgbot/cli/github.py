@@ -117,16 +117,17 @@ def sync_cmd(sweep_dir: str, repo: Optional[str], api_url: Optional[str], dry_ru
     def tell(number: int, st: Any, sig: dict) -> None:
         from ..github.author import tell_author
         t = tell_author(backend, st, sig, number, log=_log)
-        if t is not None:
+        if t is not None:    # on stderr with the other progress lines; --json has the list too
             told.append(f"author of {st.culprit['sha'][:12]} told on {t.where}"
                         + ("" if t.posted else " (already)"))
+            _log(f"github: {told[-1]}")
     result = sync(backend, analysis, overrides=ov, close_after=close_after, log=_log,
                   caps=Caps(per_sweep=max_new, per_day=max_new_per_day),
                   on_culprit=tell if notify_author else None)
     if as_json:
         _out(json.dumps(dict(result.__dict__, told=told), indent=2))
     else:
-        for line in result.lines() + told:
+        for line in result.lines():
             _out(f"github sync ({backend.name}): {line}")
     return 0
 

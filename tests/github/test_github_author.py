@@ -178,7 +178,7 @@ def test_cli_tells_by_default_and_not_with_the_opt_out(tmp_path: Path, gh):
     gh.repo("o/r").labels.pop(f"sig:{FP}".lower(), None)
     p = pcgbot("github", "sync", str(d))              # filed with its culprit already known
     assert p.returncode == 0, p.stderr
-    assert f"author of {CULPRIT[:12]} told on pull request #{pr}" in p.stdout and len(notes(gh, pr)) == 1
+    assert f"author of {CULPRIT[:12]} told on pull request #{pr}" in p.stderr and len(notes(gh, pr)) == 1
     for method, path in gh.requests:
         sub = path[len("/api/v3"):]
         assert any(m == method and re.fullmatch(pat, sub) for m, pat in DOCUMENTED + NEW_ENDPOINTS), (method, sub)
