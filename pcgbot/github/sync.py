@@ -25,6 +25,7 @@ from typing import Any, Callable, Optional
 
 from .analysis import sig_failing, sig_regressed
 from .backend import Backend, Issue
+from .brake import HELD_LABEL, Caps, Gate
 from .render import (EVENT_RE, IssueState, change_lines, event_marker, facts, issue_body, issue_title,
                      marker_of, rate, replace_state)
 
@@ -106,7 +107,9 @@ def post_once(b: Backend, number: int, marker: str, text: str) -> bool:
 
 class Syncer:
     def __init__(self, backend: Backend, analysis: dict, *, overrides: Optional[dict] = None,
-                 close_after: int = 1, log: Optional[Callable[[str], None]] = None) -> None:
+                 close_after: int = 1, log: Optional[Callable[[str], None]] = None,
+                 caps: Optional[Caps] = None,
+                 on_culprit: Optional[Callable[[int, IssueState, dict], Any]] = None) -> None:
         self.b = backend
         self.a = analysis
         self.overrides = overrides or {}
@@ -118,6 +121,10 @@ class Syncer:
         self.commit = sweep.get("commit")
         self.run_url = analysis.get("run_url")
         self._index: Optional[dict[str, list[Issue]]] = None
+        self._all: list[Issue] = []
+        self.caps = caps          # None: no cap (the library default; the CLI applies Caps())
+        # called once when an issue first gets a found culprit (author.tell_author, from the CLI)
+        self.on_culprit = on_culprit
 
     # --- finding --------------------------------------------------------------------------------
     def snapshot(self) -> dict[str, list[Issue]]:
@@ -125,11 +132,17 @@ class Syncer:
         instead of one request per signature."""
         if self._index is None:
             self._index = {}
-            for i in self.b.list_issues([BOT_LABEL], "all"):
+            self._all = self.b.list_issues([BOT_LABEL], "all")
+            for i in self._all:
                 fp = marker_of(i.body)
                 if fp:
                     self._index.setdefault(fp, []).append(i)
         return self._index
+
+    def all_issues(self) -> list[Issue]:
+        """Every issue labelled pcgbot (the snapshot's listing, the summary issue included)."""
+        self.snapshot()
+        return self._all
 
     def find(self, fp: str, fresh: bool = False) -> Optional[tuple[Issue, IssueState]]:
         """The live issue of a fingerprint; closes extra live ones as duplicates of the lowest.
@@ -222,6 +235,8 @@ class Syncer:
                                     issue_body(sig, st), self.labels(st, []))
         self.result.created.append(issue.number)
         self.log(f"github: filed #{issue.number} for {fp}")
+        if st.announced.get("culprit") and self.on_culprit:
+            self.on_culprit(issue.number, st, sig)
         self.find(fp, fresh=True)   # a concurrent bot may have filed the same fingerprint: settle it now
 
     def _await_issue(self, fp: str) -> Optional[tuple[Issue, IssueState]]:
@@ -269,6 +284,10 @@ class Syncer:
             # the next sync (of this sweep or a later one) finds this comment and does not repeat it.
             self.comment_once(st.redirect or issue.number, f"{fp}:{st.seq}", text)
             st.seq += 1
+        if new.get("culprit") and new["culprit"] != old.get("culprit") and self.on_culprit:
+            # before the body records it: a crash in between tells again, and the note's marker
+            # keeps that to one comment
+            self.on_culprit(issue.number, st, sig)     # the issue whose state holds this culprit
         st.announced = new
         body = issue_body(sig, st)
         title = issue_title(sig.get("title") or fp, list(st.tests))
@@ -333,16 +352,23 @@ class Syncer:
     def run(self) -> SyncResult:
         sigs = {s["fingerprint"]: s for s in self.a["signatures"]}
         failing = {fp for fp, s in sigs.items() if sig_failing(s)}
+        gate = Gate(self, self.caps, [BOT_LABEL, HELD_LABEL])
+        new = []
         for fp in sorted(failing):
             sig = sigs[fp]
             got = self.find(fp)
             if got is None:
-                if sig_regressed(sig):
-                    self.file(sig)
+                # a signature the caps held back is filed later although no longer "new"
+                if sig_regressed(sig) or gate.is_held(fp):
+                    new.append(sig)
                 else:
                     self.result.skipped.append(f"{fp} (failing, but not a new regression)")
             else:
+                gate.removed.add(fp)     # has its issue (filed by hand or by another sync): not held
                 self.update(sig, *got)
+        gate.file_all(new)
+        gate.drop_settled(failing, bool((self.a.get("sweep") or {}).get("partial")))
+        gate.save()
         if (self.a.get("sweep") or {}).get("partial"):
             self.post_rates()
         for fp, issues in sorted(self.snapshot().items()):

@@ -241,6 +241,9 @@ def test_head_sweep_files_statuses_and_bisects_to_the_culprit(world):
     assert result["sha"] == culprit
     comments = list(state.comments.values())[before:]
     assert any(culprit[:10] in c["body"] for c in comments), [c["body"] for c in comments]
+    # the culprit's author is told once, on the commit (the demo repository has no pull requests)
+    notes = [c for c in state.commit_comments.values() if c["commit_id"] == culprit]
+    assert len(notes) == 1 and "<!-- pcgbot:culprit sig=" in notes[0]["body"], notes
 
 
 def _comment_event(world, issue: dict, body: str) -> dict:
