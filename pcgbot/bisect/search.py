@@ -15,11 +15,17 @@ p_before ~ Beta(1 + good seed passes, 1 + good seed fails) and p_after likewise 
 are learned from the probes as the search goes.  Hypotheses that differ only in which probed
 commits fall before them share one likelihood, so a step costs O(n + probed commits).
 
-Probes are chosen by expected information gain (bits about h) per unit cost.  The first run at a
-commit pays ``setup_cost`` on top of ``run_cost``; to value a setup fairly its gain is the gain of
-a batch of runs there.  Repeating at a commit happens exactly while another run there is worth
-more per cost than anything else, and the search stops once one hypothesis (or a block of
-hypotheses that unbuildable commits make indistinguishable) holds ``confidence``.
+Probes are chosen by expected information gain (bits about h) per unit cost.  A run at a commit
+whose setup is not the one installed pays ``setup_cost`` on top of ``run_cost`` (``setup_groups``
+says which commits share a setup; without them every commit's first run pays it); to value a
+setup fairly its gain is the gain of a batch of runs there.  Repeating at a commit happens
+exactly while another run there is worth more per cost than anything else, and the search stops
+once one hypothesis (or a block of hypotheses that unbuildable commits make indistinguishable)
+holds ``confidence``.
+
+The ends are commits like the others: without sweeps to seed them (``seed_before = seed_after =
+(0, 0)``) the search runs them only while a run there tells more per cost than one inside the
+range, and "good is bad" / "no culprit" are decided by the same posterior as any culprit.
 """
 
 from __future__ import annotations
@@ -27,7 +33,7 @@ from __future__ import annotations
 import math
 from dataclasses import dataclass
 from functools import lru_cache
-from typing import Optional, Sequence
+from typing import Hashable, Optional, Sequence
 
 PASS, FAIL, OTHER = "pass", "fail", "other"
 
@@ -46,7 +52,9 @@ class SearchConfig:
     prior_none: float = 0.2       # P(no culprit | the diff raised an alarm); FACF saw ~40% flakes
     prior_good_bad: float = 0.03  # P(the good commit already fails)
     run_cost: float = 1.0
-    setup_cost: float = 1.0       # extra cost of the first run at a commit (worktree + setup)
+    # Extra cost of a run at a commit whose setup is not installed, in runs.  The engine sets
+    # it to the measured setup / run duration ratio (pcgbot.bisect.timing).
+    setup_cost: float = 1.0
     batches: tuple[int, ...] = (1, 4)  # runs a setup is valued for
     # Rate changes (0.95 -> 0.6) need ~80-140 runs on average with a long tail: at 150 10-20% of
     # them ended inconclusive for lack of budget; the budget is a cap, the mean barely moves.
@@ -69,6 +77,11 @@ class SearchConfig:
     # Prior weight of a commit that changes only files the plan calls unlikely culprits (docs,
     # CI config; plan key unlikely_culprits), relative to 1 for any other commit.
     unlikely_weight: float = 0.1
+    # Pseudo-counts of the rates' prior, Beta(rate_prior, rate_prior) before any seed: below 1
+    # it puts its mass near 0 and 1, as test pass rates are (most tests pass or fail every
+    # time), so a clean step pattern is believed sooner.  Measured (docs/bisect.md): without
+    # stored sweeps 1.0 -> 0.0 at n = 64 took 19 runs with 1.0 (uniform), 14 with 0.3.
+    rate_prior: float = 1.0
 
 
 @dataclass
@@ -166,19 +179,22 @@ class Search:
 
     def __init__(self, n: int, seed_before: tuple[int, int] = (0, 0),
                  seed_after: tuple[int, int] = (0, 0), config: Optional[SearchConfig] = None,
-                 weights: Optional[Sequence[float]] = None):
+                 weights: Optional[Sequence[float]] = None,
+                 setup_groups: Optional[Sequence[Hashable]] = None):
         """``n`` = index of the bad commit (n >= 1); seeds are (passed, runs) at each end;
-        ``weights[i-1]`` optionally scales the prior of commit i being the culprit."""
+        ``weights[i-1]`` optionally scales the prior of commit i being the culprit;
+        ``setup_groups[j]`` names commit j's setup (commits with equal names share one installed
+        environment; None = each commit needs its own)."""
         if n < 1:
             raise ValueError("a range needs at least one commit after the good one")
         self.n = n
         self.cfg = config or SearchConfig()
         kg, ng = seed_before
         kb, nb = seed_after
-        w = self.cfg.seed_weight
-        self.a_before = (1.0 + w * kg, 1.0 + w * (ng - kg))
-        self.a_after = (1.0 + w * kb, 1.0 + w * (nb - kb))
-        self.a_none = (1.0 + w * (kg + kb), 1.0 + w * (ng - kg + nb - kb))
+        w, a0 = self.cfg.seed_weight, self.cfg.rate_prior
+        self.a_before = (a0 + w * kg, a0 + w * (ng - kg))
+        self.a_after = (a0 + w * kb, a0 + w * (nb - kb))
+        self.a_none = (a0 + w * (kg + kb), a0 + w * (ng - kg + nb - kb))
         self.ev = [CommitEvidence() for _ in range(n + 1)]
         w = list(weights) if weights is not None else [1.0] * n
         if len(w) != n or any(x < 0 for x in w) or sum(w) <= 0:
@@ -188,16 +204,32 @@ class Search:
         self.log_prior = [math.log(self.cfg.prior_good_bad)]
         self.log_prior += [math.log(rest * x / tot) if x > 0 else -math.inf for x in w]
         self.log_prior.append(math.log(self.cfg.prior_none))
+        if setup_groups is not None and len(setup_groups) != n + 1:
+            raise ValueError("setup_groups: need one name per commit, 0..n")
+        self.groups = list(setup_groups) if setup_groups is not None else None
+        self.installed: Optional[Hashable] = None   # setup group of the last run's commit
         self.runs = 0
         self.setups = 0
         self._post: Optional[list[float]] = None
 
     # -- evidence --------------------------------------------------------------------------
+    def needs_setup(self, j: int) -> bool:
+        """Would a run at j pay ``setup_cost``?"""
+        if self.groups is None:
+            return not self.ev[j].set_up
+        return self.groups[j] != self.installed
+
+    def end_runs(self) -> int:
+        """Runs at the two ends (verdicts and no-verdict runs alike)."""
+        return sum(self.ev[j].runs + self.ev[j].other for j in (0, self.n))
+
     def record(self, j: int, outcome: str) -> None:
         e = self.ev[j]
         if not e.set_up:
             e.set_up = True
             self.setups += 1
+        if self.groups is not None:
+            self.installed = self.groups[j]
         self.runs += 1
         if outcome == PASS:
             e.passed += 1
@@ -329,7 +361,7 @@ class Search:
         out: dict[int, float] = {}
         for j in self._candidates(lo, hi, cum):
             e = self.ev[j]
-            if e.set_up:
+            if not self.needs_setup(j) or cfg.setup_cost <= 0:
                 useful = (e.runs + 1) / (e.runs + e.other + 2) if e.other else 1.0
                 val = self._gain(j, 1, classes, pmfs, cum, cumlog) * useful / cfg.run_cost
             else:
@@ -367,8 +399,10 @@ class Search:
         ranked = [j for j in ranked if sc[j] >= self.cfg.min_gain]
         if not ranked:
             # Cold start: with unknown rates a single commit's runs tell nothing about where
-            # the change is; runs at both ends (which every hypothesis places) break the tie.
-            ends = [j for j in (self.n, 0) if self.ev[j].runs < 3 and not self.ev[j].untestable
+            # the change is; runs at both ends (which every hypothesis places) break the tie,
+            # the failing end first (its failures name the regression's signature).
+            order = (self.n, 0) if self.cfg.direction < 0 else (0, self.n)
+            ends = [j for j in order if self.ev[j].runs < 3 and not self.ev[j].untestable
                     and (allowed is None or j in allowed)]
             ranked = ends[:1]
         if not ranked:
