@@ -453,6 +453,16 @@ class Search:
         if p[best] >= need:
             status = (GOOD_IS_BAD if best == 0 else NO_CULPRIT if best == self.n + 1 else FOUND)
             return Decision(status, best if status == FOUND else None, p[best], best, best, True)
+        # "Good is bad" and "no culprit" both say the range behaves the same throughout; only a
+        # seed of the good end's rate tells them apart.  Without one (ends measured, not seeded)
+        # their sum answers, named by the range's rate: failing like the bad end -> the good
+        # end is bad too; passing -> the failure did not reproduce.
+        same = p[0] + p[self.n + 1]
+        if same >= min(conf, self.cfg.none_confidence or conf):
+            a, b = self._classes()[-1].before
+            fails = (b / (a + b) > 0.5) if self.cfg.direction < 0 else (a / (a + b) > 0.5)
+            h = 0 if fails else self.n + 1
+            return Decision(GOOD_IS_BAD if fails else NO_CULPRIT, None, same, h, h, True)
         for a, b in self.blocks():
             mass = sum(p[a:b + 1])
             if b > a and mass >= conf:
