@@ -32,8 +32,9 @@ from __future__ import annotations
 
 import math
 from dataclasses import dataclass
-from functools import lru_cache
 from typing import Hashable, Optional, Sequence
+
+from .rates import bb_pmf, lbeta, xlogx, prob_shift
 
 PASS, FAIL, OTHER = "pass", "fail", "other"
 
@@ -106,63 +107,6 @@ class Decision:
     hi: int
     done: bool                    # True = no more probes are worth running
     why: str = ""
-
-
-def _lbeta(a: float, b: float) -> float:
-    return math.lgamma(a) + math.lgamma(b) - math.lgamma(a + b)
-
-
-def _bb_pmf(m: int, a: float, b: float) -> list[float]:
-    """Beta-binomial P(k passes of m | Beta(a, b)), k = 0..m, by the ratio recurrence."""
-    p0 = 1.0
-    for i in range(m):
-        p0 *= (b + i) / (a + b + i)
-    out = [p0]
-    for k in range(m):
-        out.append(out[-1] * (m - k) / (k + 1) * (a + k) / (b + m - k - 1))
-    return out
-
-
-_GRID = 128
-_P = [(i + 0.5) / _GRID for i in range(_GRID)]
-_LP = [math.log(x) for x in _P]
-_LQ = [math.log(1.0 - x) for x in _P]
-
-
-@lru_cache(maxsize=8192)
-def _grid_pdf(a: float, b: float) -> tuple[float, ...]:
-    """Beta(a, b) as weights on a fixed grid (normalised by their sum, so grid error cancels).
-    Cached: between two runs most classes keep their parameters."""
-    lw = [(a - 1.0) * lp + (b - 1.0) * lq for lp, lq in zip(_LP, _LQ)]
-    top = max(lw)
-    w = [math.exp(x - top) for x in lw]
-    z = sum(w)
-    return tuple(x / z for x in w)
-
-
-@lru_cache(maxsize=8192)
-def _grid_cdf(a: float, b: float) -> tuple[float, ...]:
-    acc, out = 0.0, []
-    for x in _grid_pdf(a, b):
-        acc += x
-        out.append(acc)
-    return tuple(out)
-
-
-@lru_cache(maxsize=16384)
-def prob_shift(before: tuple[float, float], after: tuple[float, float], delta: float,
-               direction: int) -> float:
-    """P(p_after <= p_before - delta) for direction -1 (>= p_before + delta for +1), with
-    independent Beta distributions, integrated on a grid."""
-    if direction > 0:        # mirror p -> 1 - p: "rose by delta" becomes "fell by delta"
-        before, after = before[::-1], after[::-1]
-    wb, cdf = _grid_pdf(*before), _grid_cdf(*after)
-    shift = int(round(delta * _GRID))
-    return sum(w * c for w, c in zip(wb[shift:], cdf))
-
-
-def _xlogx(x: float) -> float:
-    return x * math.log(x) if x > 0.0 else 0.0
 
 
 @dataclass
@@ -284,9 +228,9 @@ class Search:
         ab, bb = self.a_after
         cfg = self.cfg
         classes = self._classes()
-        lls = [(_lbeta(*c.before) - _lbeta(ag, bg)) + (_lbeta(*c.after) - _lbeta(ab, bb))
+        lls = [(lbeta(*c.before) - lbeta(ag, bg)) + (lbeta(*c.after) - lbeta(ab, bb))
                for c in classes[:-1]]
-        lls.append(_lbeta(*classes[-1].before) - _lbeta(*self.a_none))
+        lls.append(lbeta(*classes[-1].before) - lbeta(*self.a_none))
         for c, ll in zip(classes, lls):
             for h in range(c.lo, c.hi + 1):
                 logp[h] += ll
@@ -345,7 +289,7 @@ class Search:
         cum, cumlog = [0.0], [0.0]
         for x in post:
             cum.append(cum[-1] + x)
-            cumlog.append(cumlog[-1] + _xlogx(x))
+            cumlog.append(cumlog[-1] + xlogx(x))
         classes = self._classes()
         # Only commits that split the hypotheses still carrying mass can tell us anything.
         live = [h for h, x in enumerate(post) if x > 1e-9]
@@ -357,7 +301,7 @@ class Search:
             if cum[c.hi + 1] - cum[c.lo] > 1e-15:
                 for m in set(cfg.batches) | {1}:
                     for side, ab in ((1, c.after), (0, c.before)):
-                        pmfs[ci, side, m] = [(q, _xlogx(q)) for q in _bb_pmf(m, *ab)]
+                        pmfs[ci, side, m] = [(q, xlogx(q)) for q in bb_pmf(m, *ab)]
         out: dict[int, float] = {}
         for j in self._candidates(lo, hi, cum):
             e = self.ev[j]

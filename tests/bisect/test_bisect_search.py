@@ -10,7 +10,8 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from pcgbot.bisect.search import (FAIL, FOUND, GOOD_IS_BAD, INCONCLUSIVE, NO_CULPRIT, OTHER, PASS,
-                                  Search, SearchConfig, _bb_pmf, prob_shift, run_search)
+                                  Search, SearchConfig, run_search)
+from pcgbot.bisect.rates import bb_pmf as _bb_pmf, prob_shift
 
 
 def simulate(n: int, culprit, before: float, after: float, seed: int,
