@@ -486,3 +486,45 @@ def test_time_budget_also_bounds_measuring_the_ends(tmp_path):
     assert saved["result"]["verdict"] == "inconclusive"
     r2 = bisect_test(plan, "test_embedding_models", resume=True, **kw)
     assert r2.status == "found" and r2.sha == shas[5]
+
+
+def test_a_bad_end_that_never_fails_is_no_culprit(tmp_path):
+    # No sweeps, and the "bad" commit passes like every other: the posterior says so.
+    shas = make_repo(tmp_path / "repo", 8, lambda i: 1.0)
+    r = bisect(tmp_path, shas, 0, 8)
+    assert r.status == "no-culprit" and r.sha is None, r.render()
+    assert "the bad commit does not reproduce the failure" in r.message
+    assert f"/{r.evidence[-1]['runs']} at {shas[8][:10]}" in r.message
+    assert r.end_runs > 0 and f"{r.runs} runs: {r.end_runs} at the ends" in r.render()
+
+
+def test_setup_and_run_durations_set_the_setup_cost(tmp_path):
+    # The setup sleeps 0.6 s, a run of the toy takes ~0.05-0.2 s: the search's setup cost is
+    # their measured ratio, kept in state.json and in the store for the next bisection.
+    from pcgbot.bisect.timing import RUN, SETUP, stored
+    shas = make_repo(tmp_path / "repo", 10, step(6))
+    plan = make_plan(tmp_path, tmp_path / "repo")
+    plan.setup = "sleep 0.6 && grep -qx ok build.txt"
+    store_path = tmp_path / "store.db"
+    Store(store_path).close()                                  # a store with no sweeps
+    r = bisect_test(plan, "test_embedding_models", good=shas[0], bad=shas[10],
+                    store=store_path, state_dir=tmp_path / "st")
+    assert r.status == "found" and r.sha == shas[6], r.render()
+    state = json.loads(Path(r.state).read_text())
+    setup_s = [s["duration_s"] for s in state["setups"].values()]
+    assert setup_s and all(s >= 0.6 for s in setup_s)
+    cost = state["cost"]
+    assert cost["setup_s"] >= 0.6 and 0 < cost["run_s"] < cost["setup_s"]
+    assert cost["setup_cost"] == pytest.approx(cost["setup_s"] / cost["run_s"], rel=0.01)
+    assert "setups here" in cost["from"] and "runs here" in cost["from"]
+    st = Store(store_path)
+    assert len(stored(st, "toy", TEST_PATH, SETUP)) == len(setup_s)
+    assert len(stored(st, "toy", TEST_PATH, RUN)) == r.runs
+    st.close()
+    # The next bisection of that plan starts from the store's figures, before any setup of its own.
+    from pcgbot.bisect.timing import measure
+    t = measure({"setups": {}, "probes": []}, Store(store_path), "toy", TEST_PATH, 60.0)
+    assert t.ratio == pytest.approx(cost["setup_s"] / cost["run_s"], rel=0.3)
+    assert t.source == "setups from the store, runs from the store"
+    t = measure({"setups": {}, "probes": []}, None, "toy", TEST_PATH, 30.0)
+    assert t.ratio is None and t.run_s == 30.0 and "est_time" in t.source
