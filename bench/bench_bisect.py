@@ -255,6 +255,53 @@ def targets(cells: dict) -> list[str]:
     return out
 
 
+# The terminal cases: `pcgbot bisect TEST --plan P --good A --bad B` on a real git
+# history (tests/bisect_repo.py: one commit = one behaviour.json, the test a real process), with
+# an empty store, counting the runs the result reports.  (label, commits, culprit, pass rate
+# after it, plan repeats, --confidence, trials)
+GIT_CASES = [("64 commits, fails every run from 41 on, repeats: 10", 64, 41, 0.0, 10, 0.99, 1),
+             ("same, repeats: 3", 64, 41, 0.0, 3, 0.99, 1),
+             ("32 commits, fails half the runs from 20 on, --confidence 0.95", 32, 20, 0.5, 3,
+              0.95, 5),
+             ("80 commits, fails half the runs from 50 on, defaults", 80, 50, 0.5, 3, 0.99, 5)]
+
+
+def git_cases(trials: Optional[int]) -> None:
+    import json
+    import subprocess
+    import tempfile
+    from pathlib import Path
+    sys.path.insert(0, os.path.join(os.path.dirname(os.path.abspath(__file__)), "..", "tests"))
+    from bisect_repo import make_plan, make_repo, step
+    print("real git, real processes, empty store (pcgbot bisect TEST --plan P --good A --bad B)")
+    print(f"{'case':<62} {'trials':>6} {'right':>6} {'runs':>6} {'ends':>5} {'range':>6} "
+          f"{'s/trial':>8}")
+    for label, n, c, after, repeats, conf, k in GIT_CASES:
+        k = trials or k
+        right, runs, ends, t0 = 0, [], [], time.time()
+        for i in range(k):
+            with tempfile.TemporaryDirectory() as tmp:
+                t = Path(tmp)
+                shas = make_repo(t / "repo", n, step(c, 1.0, after), seed=100 + i)
+                make_plan(t, t / "repo", repeats=repeats)
+                p = subprocess.run([sys.executable, "-m", "pcgbot", "bisect",
+                                    "test_embedding_models", "--plan", str(t / "toy.yaml"),
+                                    "--good", shas[0], "--bad", shas[-1], "--confidence",
+                                    str(conf), "--store", str(t / "empty.db"), "--state-dir",
+                                    str(t / "st"), "--json"], capture_output=True, text=True,
+                                   cwd=t)
+                if p.returncode != 0:
+                    print(p.stderr, file=sys.stderr)
+                    raise SystemExit(1)
+                r = json.loads(p.stdout)
+                right += r["sha"] == shas[c]
+                runs.append(r["runs"])
+                ends.append(r["end_runs"])
+        mean = statistics.mean
+        print(f"{label:<62} {k:>6} {right:>3}/{k:<2} {mean(runs):6.1f} {mean(ends):5.1f} "
+              f"{mean(runs) - mean(ends):6.1f} {(time.time() - t0) / k:8.1f}", flush=True)
+
+
 def main() -> int:
     ap = argparse.ArgumentParser(description=__doc__.split("\n")[0])
     ap.add_argument("--trials", type=int, default=100)
@@ -278,10 +325,16 @@ def main() -> int:
     ap.add_argument("--config", default="",
                     help="extra SearchConfig fields for a method 'pcgbot*' (key=value,...): "
                     "for trying a variant, e.g. rate_prior=0.5")
+    ap.add_argument("--git", action="store_true",
+                    help="instead: the issue's terminal cases on real git repositories and "
+                    "processes (tests/bisect_repo.py), runs counted from pcgbot bisect --json")
     ap.add_argument("--docs-share", type=float, default=0.0,
                     help="share of commits that change only docs (never the culprit); "
                     "pcgbot+p / pcgbot+hp give them the plan's unlikely_culprits prior")
     a = ap.parse_args()
+    if a.git:
+        git_cases(a.trials if "--trials" in sys.argv else None)
+        return 0
     if a.quick:
         a.trials, a.sizes = 20, "40"
         a.methods, a.scenarios = "pcgbot,oracle,plain,syzbot", "1.0->0.0,1.0->0.5,flake"
