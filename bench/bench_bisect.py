@@ -1,33 +1,47 @@
 """Bisection strategies on simulated histories: accuracy and cost.
 
     python bench/bench_bisect.py [--trials 100] [--sizes 40,80,320] [--procs N] [--markdown]
+        [--families sweeps,none] [--setup-cost 0,1,5] [--targets] [--quick] [--git]
 
-(The default takes ~2.5 min with 2 processes; docs/bisect.md's table is --trials 300.)
+(--quick: 20 trials at n = 40, a few seconds, for CI.  docs/bisect.md says how long the tables
+took and on what.)
 
 Each trial: a linear history of n commits after the good one, a culprit drawn uniformly from
-1..n that changes the pass rate (before -> after), or none ("flake").  The bisection starts the
-way pcgbot starts one: the diff of two 10-run sweeps (good end, bad end) flagged a regression
-(pcgbot.results.stats.verdict == "regression"), so sweeps are drawn until they do -- which biases them
-(winner's curse), as in real life.  In the flake scenario the test passes 95% everywhere and
-the bad sweep caught a burst of failures (its runs drawn at 50%).
+1..n that changes the pass rate (before -> after), or none ("flake").  Two families:
+- sweeps: the bisection starts the way pcgbot's automatic one does: the diff of two 10-run
+  sweeps (good end, bad end) flagged a regression (pcgbot.results.stats.verdict ==
+  "regression"), so sweeps are drawn until they do -- which biases them (winner's curse), as in
+  real life.  Flake: the test passes 95% everywhere and the bad sweep caught a burst (its runs
+  drawn at 50%).  The sweeps are free to every method: they were run anyway.
+- none: no stored sweeps (a person runs pcgbot bisect --good A --bad B from a terminal).  Every
+  method pays for what it needs to know: pcgbot's runs at the ends count like any run, syzbot
+  pays its 10-run reproduction at the bad end, plain and fixed10 take the ends on trust (as
+  git bisect run does).  Flake: 95% everywhere, nothing else.
+--setup-cost S (runs): --setup-share of the commits change the setup key; every method pays S
+whenever it runs a commit whose setup is not the installed one (cost = runs + S x setups), and
+pcgbot's search is told S and the keys, as the engine tells it the measured ratio.
 
 Strategies (all see the same histories and random outcomes per trial seed):
-- pcgbot: bisect_search.Search with its defaults (confidence 0.99, max 300 runs), seeded by the
-  two sweeps.  pcgbot+h: the same, with the good prior also fed by up to 4 older healthy 10-run
-  sweeps at the good rate, as bisect_seed does from the store (a sweep counts while it fails at
-  most half as often as the bad sweep; the first one that does not ends the history).
-  Not in the default set: pcgbot95 (confidence 0.95, max 300 runs), pcgbot-old (the old
-  defaults: confidence 0.95, max 150 runs), pcgbot-n95 and pcgbot+h-n95 (--none-confidence
-  0.95: "no culprit" / "good is bad" at 0.95, a commit at 0.99), oracle (the defaults told
-  the true rates: the floor that learning the rates from sweeps adds to), pcgbot+p and
-  pcgbot+hp (with --docs-share: docs-only commits get the unlikely_culprits prior, 0.1).
+- pcgbot: bisect.search.Search with its defaults (confidence 0.99, max 300 runs), seeded by the
+  two sweeps (family sweeps) or by nothing (family none).  pcgbot+h: the same, with the good
+  prior also fed by up to 4 older healthy 10-run sweeps at the good rate, as bisect.seed does
+  from the store (a sweep counts while it fails at most half as often as the bad sweep; the
+  first one that does not ends the history); family sweeps only.
+  Not in the default set: pcgbot95 (confidence 0.95, max 300 runs), pcgbot-old (confidence
+  0.95, max 150 runs), pcgbot-n95 and pcgbot+h-n95 (--none-confidence 0.95), oracle (the
+  defaults told the true rates: the floor that learning the rates adds to; the issue's targets
+  are relative to it), pcgbot+p and pcgbot+hp (with --docs-share: docs-only commits get the
+  unlikely_culprits prior, 0.1).  --config k=v,... changes SearchConfig fields of every pcgbot*
+  method (to try a variant).
 - plain: git bisect with 1 run per step (fail = bad).
 - fixed10: 10 runs per step, bad if any run fails.
 - syzbot: 10 runs per step, bad at >= max(2, n/6) fails, good at 0 fails, else skip; the bad
-  end is checked first and "no culprit" is reported when it does not reproduce.
+  end is checked first (from the bad sweep when there is one) and "no culprit" is reported
+  when it does not reproduce.
 
 Accuracy = the exact culprit (or "no culprit" for the flake); wrong = any other definite answer;
 the rest are inconclusive (pcgbot's answer below its confidence, syzbot's all-skipped range).
+--git instead runs the issue's terminal cases on real git and real processes.
 """
 
 from __future__ import annotations
