@@ -154,8 +154,11 @@ def build_result(b: Bisection) -> BisectResult:
     # The ends' own runs back the answers that blame no commit: say what they were.
     measured = end_counts(b) if b.search.end_runs() else ""
     if d.status == NO_CULPRIT:
-        lead = (f"the bad commit does not reproduce the failure ({measured}): "
-                if unseeded_end(b, 0 if b.fix else n) else "")
+        # The newer end did not behave as claimed: the bad one passes (a regression), the
+        # good one still fails (a fix).
+        shows = ("the good commit does not show the fix" if b.fix
+                 else "the bad commit does not reproduce the failure")
+        lead = f"{shows} ({measured}): " if unseeded_end(b, n) else ""
         return _base(b, NO_CULPRIT, d.confidence, [c[0], c[n]],
                      f"{lead}no commit in the range changed the pass rate "
                      f"(P={d.confidence:.3f}): the {'fix' if b.fix else 'alarm'} did not "

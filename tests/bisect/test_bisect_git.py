@@ -528,3 +528,11 @@ def test_setup_and_run_durations_set_the_setup_cost(tmp_path):
     assert t.source == "setups from the store, runs from the store"
     t = measure({"setups": {}, "probes": []}, None, "toy", TEST_PATH, 30.0)
     assert t.ratio is None and t.run_s == 30.0 and "est_time" in t.source
+
+
+def test_fix_without_sweeps_whose_good_end_still_fails(tmp_path):
+    # --fix with a "good" (newer) commit that fails like the old one: nothing fixed it.
+    shas = make_repo(tmp_path / "repo", 6, lambda i: 0.0)
+    r = bisect(tmp_path, shas, 6, 0, fix=True)
+    assert r.status == "no-culprit" and r.kind == "fix", r.render()
+    assert "the good commit does not show the fix" in r.message
