@@ -32,7 +32,7 @@ from ..model import (FAIL as R_FAIL, INFRA as R_INFRA, PASS as R_PASS, TIMEOUT a
                     RunRecord, short_name)
 from ..plan.schema import Plan, TestSpec
 from ..sweep.pools import probe_slots
-from ..procs import run_process
+from ..procs import KillOnSignal, run_process
 
 # run(sha, worktree, attempt, out_dir) -> RunRecord; the default is pcgbot.sweep.run_one.
 Runner = Callable[[str, Path, int, Path], RunRecord]
@@ -368,8 +368,12 @@ class Bisection:
         continues (a CI job ends with a result instead of being killed).  Ends that no sweep
         seeds are probed by the search like any commit, as long as that pays (``ends``)."""
         try:
-            while not self.out_of_time() and self.step():
-                pass
+            # A cancelled CI job (SIGTERM) or Ctrl-C: probes killed, worktrees removed, the
+            # state kept for --resume.
+            with KillOnSignal(then=f"continue with the same pcgbot bisect command and --resume "
+                                   f"(state: {self.state.path})"):
+                while not self.out_of_time() and self.step():
+                    pass
             res = build_result(self)
         finally:
             if not keep_worktrees:

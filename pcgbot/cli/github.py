@@ -10,6 +10,7 @@ from typing import TYPE_CHECKING, Any, Callable, Optional
 
 import click
 
+from ..errors import UsageError
 from ..github.analysis import load_analysis
 from ..github.brake import DEFAULT_PER_DAY, DEFAULT_PER_SWEEP
 
@@ -35,13 +36,15 @@ def _out(text: str) -> None:
 
 
 def _backend(cfg: "GitHubConfig", dry_run: Optional[str], default_dir: Path) -> "Backend":
-    """Real GitHub with a token and a repo; else the dry-run folder (given, or next to the data)."""
+    """Real GitHub with a token; the dry-run folder only when one is asked for."""
     from ..github.dryrun import FolderBackend
     if dry_run:
         return FolderBackend(dry_run)
     if not cfg.token:
-        _log(f"github: no GITHUB_TOKEN: writing to {default_dir} instead (dry run)")
-        return FolderBackend(default_dir)
+        # Never a silent dry run: "created #1, #2" into a folder must not read as done.
+        raise UsageError("no GITHUB_TOKEN: set it (the workflow's secrets.GITHUB_TOKEN), or pass "
+                         f"--dry-run OUTDIR to write the issues and statuses as files "
+                         f"(e.g. --dry-run {default_dir})")
     from ..github.backend import RemoteBackend
     return RemoteBackend(cfg, log=_log)
 
@@ -70,8 +73,8 @@ def github_group() -> None:
     """File and update GitHub issues, post statuses, handle /pcgbot commands.
 
     Configured like a GitHub Actions step: GITHUB_TOKEN, GITHUB_REPOSITORY, GITHUB_API_URL,
-    GITHUB_SERVER_URL, GITHUB_SHA, GITHUB_RUN_ID (flags override). Without a token everything
-    is written to a dry-run folder."""
+    GITHUB_SERVER_URL, GITHUB_SHA, GITHUB_RUN_ID (flags override). Without a token, pass
+    --dry-run OUTDIR: everything is then written there as files."""
 
 
 @github_group.command("sync")

@@ -291,7 +291,11 @@ class Handler:
 
     def _run(self, verb: str, args: list[str]) -> Outcome:
         if verb not in STATEFUL:
-            self.reply(HELP if verb == "help" else f"I don't know `{verb[:30]}`.\n\n{HELP}")
+            # The word is the commenter's: echo only its letters, digits, '-' and '_' (a
+            # backtick would leave the code span and let the bot @mention people).
+            word = re.sub(r"[^A-Za-z0-9_-]", "", verb)[:30]
+            self.reply(HELP if verb == "help" else
+                       f"I don't know {'`' + word + '`' if word else 'that command'}.\n\n{HELP}")
             return Outcome(verb, "help", HELP)
         if not self.allowed():
             text = ("thanks! Only repository owners, members and collaborators can run "
