@@ -21,6 +21,7 @@ from ..plan.schema import Plan, load_plan
 from ..signatures.signature import signature_of_log
 from ..results.store import Store
 from ..results.sweepdir import read_meta, read_runs, run_log
+from .links import add_dashboard_links
 
 ALARM = {"regression", "new-test", "still-failing", "flaky"}
 
@@ -71,7 +72,9 @@ def analyze(sweep_dir: str | os.PathLike, *, baseline: Optional[str] = "auto",
             plan: Optional[str | Plan] = None, differential: bool = False,
             run_url: Optional[str] = None, store: Optional[Store] = None,
             culprits: Iterable[dict] = (), config: Optional[str] = None,
-            rerun_dirs: Iterable[str] = ()) -> dict[str, Any]:
+            rerun_dirs: Iterable[str] = (), dashboard: Optional[str] = None) -> dict[str, Any]:
+    """``dashboard``: the published site's base URL (``pcgbot site`` on GitHub Pages): statuses
+    and issues then link to the configuration's and the signature's pages."""
     sweep_dir = Path(sweep_dir)
     meta = read_meta(sweep_dir)
     runs = read_runs(sweep_dir)
@@ -166,6 +169,8 @@ def analyze(sweep_dir: str | os.PathLike, *, baseline: Optional[str] = "auto",
         "signatures": sorted(groups.values(), key=lambda g: (-len(g["tests"]), g["fingerprint"])),
         "healthy_tests": healthy,
     }
+    if dashboard:
+        add_dashboard_links(result, dashboard)
     write_analysis(sweep_dir, result)
     return result
 

@@ -160,7 +160,8 @@ def status_cmd(sweep_dir: str, sha: Optional[str], context: Optional[str], check
     from ..github.brake import paused_by
     pause = paused_by(backend)
     res = post_status(backend, analysis, sha, context=context, check_run=check_run,
-                      target_url=target_url or analysis.get("run_url") or cfg.run_url(),
+                      target_url=target_url or analysis.get("dashboard_url")
+                      or analysis.get("run_url") or cfg.run_url(),
                       paused=pause.number if pause else None)
     if as_json:
         _out(json.dumps(res.__dict__, indent=2))

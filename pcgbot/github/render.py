@@ -159,6 +159,8 @@ def _body(sig: dict, state: IssueState, excerpt_lines: int, max_tests: int) -> s
     lines += [f"- **Signature** `{fp}`" + (f" (rule `{sig['rule']}`)" if sig.get("rule") else ""),
               f"- **Category**: `{state.category}`" + (f" · **GPUs**: {gpus}" if gpus else ""),
               f"- **PCG-specific**: {_pcg_line(state.pcg_specific)}"]
+    if sig.get("dashboard_url"):
+        lines.append(f"- **Dashboard**: [pass rates, tests and bisect evidence]({sig['dashboard_url']})")
     if state.redirect:
         lines.append(f"- Tracked in #{state.redirect} (marked duplicate).")
     if state.fixed_by:

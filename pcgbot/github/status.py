@@ -93,7 +93,8 @@ def post_status(backend: Backend, analysis: dict, sha: str, *, context: Optional
     if paused is not None:
         state = "success"
         desc = f"pcgbot paused (#{paused}), not judged · {desc}"[:STATUS_DESC_LIMIT]
-    url = target_url or analysis.get("run_url")
+    # the configuration's page of the published dashboard, else the CI run
+    url = target_url or analysis.get("dashboard_url") or analysis.get("run_url")
     if check_run:
         conclusion = "neutral" if paused is not None else \
             {"success": "success", "failure": "failure", "error": "neutral"}.get(state, "neutral")
