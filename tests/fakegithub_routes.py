@@ -272,6 +272,15 @@ def install_routes(gh: FakeGitHub, route: Callable) -> None:
                                 "author": None, "committer": None, "tree": {"sha": sha, "url": url}},
                      "author": gh.user_json(login) if login else None, "committer": None, "parents": []}, {}
 
+    @route("GET", R + "/pages")
+    def get_pages(body: Any, q: dict, name: str) -> tuple:
+        r = repo_of(name)
+        if r.pages is None:
+            raise _Reply(404, "Not Found")
+        return 200, {"url": f"{gh.url}/repos/{r.full_name}/pages", "status": "built", "cname": None,
+                     "custom_404": False, "public": True, "html_url": r.pages,
+                     "build_type": "workflow", "https_enforced": True}, {}
+
     @route("POST", R + r"/statuses/([^/]+)")
     def create_status(body: Any, q: dict, name: str, sha: str) -> tuple:
         r = repo_of(name)

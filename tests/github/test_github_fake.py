@@ -72,6 +72,9 @@ def test_responses_have_openapi_required_fields(gh):
     r = call(gh, "GET", "/repos/o/r/issues/99")
     assert r.status_code == 404
     check(r.json(), "basic-error")
+    assert call(gh, "GET", "/repos/o/r/pages").status_code == 404     # Pages not enabled
+    gh.repo("o/r").pages = "https://o.github.io/r/"
+    check(call(gh, "GET", "/repos/o/r/pages").json(), "page")
 
 
 def test_own_address_in_urls_and_link_headers_and_pagination(gh):

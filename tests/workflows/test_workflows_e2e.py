@@ -17,6 +17,7 @@ the PR check runs while only the baseline is on the data branch.
 from __future__ import annotations
 
 import json
+import re
 import subprocess
 from pathlib import Path
 
@@ -149,6 +150,10 @@ def test_baseline_sweep_shards_and_data_branch(world):
     # A green baseline: success status on the baseline commit, nothing filed or dispatched.
     assert world.statuses("pcg/1-gpu", world.info["baseline"]) == ["success"]
     assert not world.state.dispatches
+    # Pages is not enabled yet: the dashboard job warns in its summary and does not fail.
+    dash = next(j for j in world.baseline_jobs if j.id.endswith("/dashboard"))
+    assert dash.result == "success" and "GitHub Pages is not enabled" in dash.summary
+    assert not list((world.tmp / "run1").glob("pages/index.html"))
 
 
 def _pr_event(world, fork: bool) -> dict:
@@ -189,8 +194,20 @@ def test_pr_check_runs_same_repo_smoke_and_never_a_fork(world):
 @pytest.mark.slow
 def test_head_sweep_files_statuses_and_bisects_to_the_culprit(world):
     info, state = world.info, world.state
+    state.pages = "https://pages.example/demo/"      # Settings > Pages > Source: GitHub Actions
     jobs = world.run(world.sweep_wf, info["head"], "push", {"after": info["head"]})
     assert all(j.result in ("success", "called") for j in jobs), _failures(jobs)
+    # The dashboard was published from the data branch, and the status and the issues link
+    # to the pages of what they report.
+    site = world.tmp / f"run{world.runs}" / "pages"
+    assert (site / "index.html").is_file() and (site / "data" / "index.json").is_file()
+    head_status = [s for s in state.statuses if s["sha"] == info["head"]][-1]
+    page = head_status["target_url"].removeprefix("https://pages.example/demo/")
+    assert head_status["target_url"].startswith("https://pages.example/demo/")
+    assert (site / page).is_file(), page
+    linked = [re.search(r"https://pages\.example/demo/(signatures/\S+\.html)", i["body"])
+              for i in state.issues.values()]
+    assert linked and all(m and (site / m.group(1)).is_file() for m in linked), linked
     analyze = next(j for j in jobs if j.id.endswith("/analyze"))
     assert analyze.concurrency == {"group": "pcgbot-data", "cancel-in-progress": False}
     assert 0 < len(analyze.summary.encode()) <= 1024 * 1024
