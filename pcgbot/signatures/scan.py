@@ -24,6 +24,10 @@ TRIGGER_WORDS = [
     "out of memory", "mismatch", "already in use", "NCCL", "SIG", "Terminated", "atchdog",
     "refused", "exitcode", "exit code", "gated", "cuDNN", "cudnn", "CUDNN", "restricted",
     "died", "dead", "exited", "Not enough memory", "lmsys/sglang-ci", "context_length",
+    # scheme v2: frames without a traceback header (cut excerpts), faulthandler dumps, hints
+    # that follow frames, and the compiler / device-capability families with no error word.
+    'File "', "most recent call first", "ptxas", "no kernel image", "peer access",
+    "Free memory on device", "TORCHDYNAMO_VERBOSE", "Piecewise CUDA Graph is enabled",
 ]
 
 CHUNK = 1 << 20           # bytes per read
@@ -32,7 +36,15 @@ MAX_CARRY = 4 << 20       # an unterminated traceback longer than this is parsed
 MAX_TB_LINES = 400        # lines read for one traceback
 TB_WINDOW = 256 * 1024    # bytes read after a traceback header to parse it
 PER_RANK = 16             # events kept per rank (first ones win: we want the root)
-RANK_HIGH, RANK_NORMAL, RANK_CASCADE = 0, 1, 2
+RANK_HIGH, RANK_NORMAL, RANK_WEAK, RANK_CASCADE = 0, 1, 2, 3
+RUN_GAP = 4096            # frame lines further apart than this are two different stacks
+MAX_RUN = 60              # frames kept of one orphan run (the innermost ones matter)
+_FAILED = re.compile(r"^FAILED (?P<test>\S+)(?: - (?P<rest>.*))?$")
+_ASSERT_SRC = re.compile(r"^assert \S")       # pytest prints the rewritten assert at column 0
+# Another process's chatter printed into the middle of a stack (NCCL_DEBUG=INFO, warnings): it
+# neither ends nor starts a traceback.
+_CHATTER = re.compile(r"NCCL INFO|NCCL WARN|Warning|^\[?W\d{3,4}|^\s*warnings\.warn")
+_FH_HEADER = re.compile(r"^(?:Current thread|Thread) 0x[0-9a-f]+ \(most recent call first\):")
 
 
 @dataclass
@@ -51,6 +63,8 @@ class Event:
     groups: dict[str, str] = field(default_factory=dict)  # named groups of the rule's regex
     rank: int = RANK_NORMAL
     borrowed: Optional["Event"] = None  # traceback lent its frames to this frameless event
+    origin: str = ""                  # "pytest" for pytest's FAILED / E lines
+    test: str = ""                    # the failing test id, when the log line names it
 
 
 @dataclass
@@ -76,6 +90,8 @@ def match_rule(ev: Event, rules: list[Rule], frames_known: bool) -> Match:
     keys = [f.key for f in ev.frames]
     out = Match()
     for rule in rules:
+        if rule.origin and rule.origin != ev.origin:
+            continue
         is_banner = rule.role == "banner"
         if (out.banner if is_banner else out.rule) is not None:
             continue
@@ -119,7 +135,8 @@ class _Scanner:
         self.markers = [(m, m.encode()) for m in markers]
         self.seen_active = self.seen_inactive = self.seen_weak = False
         self.events: list[Event] = []
-        self.count = [0, 0, 0]
+        self.count = [0, 0, 0, 0]
+        self.run: list[tuple[int, Frame, str]] = []   # frame lines seen outside any traceback
         self.last_ignored_end = -10
         self.cache: dict[str, Match] = {}
 
@@ -132,6 +149,8 @@ class _Scanner:
             return RANK_NORMAL
         if rule.role == "cascade":
             return RANK_CASCADE
+        if rule.priority == "low":
+            return RANK_WEAK
         return RANK_HIGH if rule.priority == "high" else RANK_NORMAL
 
     def _add(self, ev: Event) -> None:
@@ -166,6 +185,7 @@ class _Scanner:
         above = read_at(start, ev.offset - start).decode("utf-8", "replace").split("\n")
         frames: list[Frame] = []
         kept: list[str] = []
+        chatter = 0
         for raw in reversed(above[1:] if start else above):
             line = strip_prefix(raw.rstrip("\r"))
             fr = parse_frame(line, self.roots)
@@ -174,6 +194,8 @@ class _Scanner:
                 kept.append(raw.rstrip())
             elif line[:1] in (" ", "\t") and line.strip():
                 kept.append(raw.rstrip())     # source line or carets under a frame
+            elif line.strip() and _CHATTER.search(line) and chatter < 8:
+                chatter += 1                  # interleaved by another process: look past it
             elif line.strip():
                 break
             if len(kept) > 60:
@@ -185,18 +207,33 @@ class _Scanner:
     def _line_event(self, raw: str, offset: int, end: int,
                     read_at: Optional[Callable[[int, int], bytes]] = None) -> None:
         body = strip_prefix(raw)
-        if parse_frame(body, self.roots) is not None:
+        fr = parse_frame(body, self.roots)
+        if fr is not None:
+            self._orphan_frame(offset, fr, raw.rstrip())
             return                            # a frame line outside a parsed traceback
         if body.startswith("    ") and read_at is not None and self._under_frame(offset, read_at):
             return                            # source line of a traceback frame, not an error
         text = body.strip()
+        if _FH_HEADER.match(text) and read_at is not None:
+            self._thread_dump(raw.rstrip(), offset, end, read_at)
+            return
         hm = _HIT.match(text)
         if hm:
             text = hm.group(1)
         if not text:
             return
+        origin, test = "", ""
+        fm = _FAILED.match(text)
+        if fm:                                # pytest: "FAILED path::test - Error: msg"
+            origin, test, text = "pytest", fm.group("test"), (fm.group("rest") or "").strip()
+            if not text:
+                return
+        elif body.lstrip().startswith("E ") or raw.lstrip().startswith("E "):
+            origin = "pytest"
+        if origin == "pytest" and _ASSERT_SRC.match(text):
+            text = f"AssertionError: {text}"  # pytest's rewritten assert (a bare one is source)
         exc = parse_exception(text)
-        ev = Event(offset, text, lines=[raw.rstrip()])
+        ev = Event(offset, text, lines=[raw.rstrip()], origin=origin, test=test)
         if exc:
             ev.exc_type, ev.msg = exc
         hit = self._match_cached(ev)
@@ -209,9 +246,11 @@ class _Scanner:
             return
         if hit.rule is None and hit.banner is None and not exc:
             return                            # a trigger word in an ordinary log line
-        if exc and read_at is not None and self.count[RANK_NORMAL] + self.count[RANK_HIGH] < 8:
+        if (exc or hit.rule is not None) and read_at is not None \
+                and self.count[RANK_NORMAL] + self.count[RANK_HIGH] < 8:
             self._headless_frames(ev, read_at)
             if ev.frames:
+                self.run = []                 # those orphan frames were this error's
                 hit = match_rule(ev, self.rs.rules, frames_known=True)
         if "Fatal Python error" in text and read_at is not None:
             self._faulthandler_frames(ev, end, read_at)
@@ -219,6 +258,45 @@ class _Scanner:
         ev.banner, ev.banner_groups = hit.banner, hit.banner_groups
         ev.rank = self._rank(ev)
         self._add(ev)
+
+    # -- stacks without an error line (scheme v2) ----------------------------------------------
+    def _truncated(self, ev: Event) -> None:
+        """A stack whose error line is not in the log (cut excerpt, killed process): a weak event
+        named by its innermost frames, chosen only when the log shows nothing better."""
+        rule = self.rs.by_id("truncated-traceback")
+        if not ev.frames or rule is None:
+            return
+        ev.text = ev.text or "traceback without its error line"
+        ev.rule, ev.rank = rule, self._rank(Event(0, "", rule=rule))
+        self._add(ev)
+
+    def _orphan_frame(self, offset: int, fr: Frame, raw: str) -> None:
+        if self.run and offset - self.run[-1][0] > RUN_GAP:
+            self.flush_run()                  # a new stack starts: keep the old one as an event
+        self.run.append((offset, fr, raw))
+        if len(self.run) > MAX_RUN:
+            del self.run[0]
+
+    def flush_run(self) -> None:
+        """Turn the pending run of frame lines (no header, no error line) into an event."""
+        run, self.run = self.run, []
+        if not run:
+            return
+        ev = Event(run[0][0], "", frames=[f for _o, f, _r in run],
+                   lines=[r for _o, _f, r in run[-8:]])
+        self._truncated(ev)
+
+    def _thread_dump(self, header: str, offset: int, end: int,
+                     read_at: Callable[[int, int], bytes]) -> None:
+        """faulthandler's "Current thread 0x... (most recent call first):" with no "Fatal Python
+        error" line above it in the excerpt: the dumped stack names where the process hung or
+        crashed."""
+        for prev in self.events[-3:]:
+            if "Fatal Python error" in prev.text and offset - prev.offset < 64 * 1024:
+                return                        # already the segfault's own stack
+        ev = Event(offset, "", lines=[header])
+        self._faulthandler_frames(ev, offset, read_at)
+        self._truncated(ev)
 
     def _faulthandler_frames(self, ev: Event, end: int,
                              read_at: Callable[[int, int], bytes]) -> None:
@@ -284,7 +362,7 @@ class _Scanner:
                     frame_lines[-1].append(raw.rstrip())      # source line / carets
                 continue
             exc = parse_exception(line)
-            if exc is None:
+            if exc is None or exc[0].endswith("Warning"):
                 stray += 1                   # another process's line interleaved
                 if stray > 20:
                     break
@@ -313,7 +391,12 @@ class _Scanner:
             ev.lines += tail
             break
         if not ev.exc_type:
-            return pos                        # truncated traceback: nothing to name
+            # Cut before its exception line: the innermost frames still say where it failed.
+            kept = frame_lines[-8:]
+            for fl in kept:
+                ev.lines += fl
+            self._truncated(ev)
+            return pos
         if ev.offset - self.last_ignored_end <= 1:
             return pos                        # "Exception ignored in ...": handled
         hit = match_rule(ev, self.rs.rules, frames_known=True)

@@ -179,8 +179,22 @@ def test_handled_exception_is_ignored(tmp_path: Path) -> None:
 
 def test_no_error_log_names_itself_and_shows_tail(tmp_path: Path) -> None:
     sig = signature_of_log(write(tmp_path, "n.log", noise(1, 2, "2026-01-01 00:00:00")))
-    assert sig.title == "no error found in log" and sig.rule is None
+    assert sig.rule == "no-error" and sig.title.startswith("no error line in log; it ends with: ")
+    assert "Decode batch" in sig.title          # HTTP access lines are not "meaningful"
     assert sig.excerpt and "POST /generate" in sig.excerpt[-1]
+
+
+def test_silent_logs_are_named_by_what_they_show_not_one_catch_all(tmp_path: Path) -> None:
+    a = signature_of_log(write(tmp_path, "a.log", noise(1, 2, "2026-01-01 00:00:00")))
+    a2 = signature_of_log(write(tmp_path, "a2.log", noise(77, 9, "2026-02-03 04:05:06")))
+    b = signature_of_log(write(tmp_path, "b.log", noise(1, 2, "2026-01-01 00:00:00")
+                               + "Capture cuda graph begin. This can take up to several minutes.\n"))
+    c = signature_of_log(write(tmp_path, "c.log", noise(1, 2, "2026-01-01 00:00:00")
+                               + "Capture cuda graph begin. This can take up to several minutes.\n"
+                               + "Process exited with code -9\n"))
+    assert a.fingerprint == a2.fingerprint      # same place, other run: one issue
+    assert len({a.fingerprint, b.fingerprint, c.fingerprint}) == 3
+    assert "(exited with code -9)" in c.title or "code -9" in c.title
 
 
 def test_missing_log_is_usage_error(tmp_path: Path) -> None:
