@@ -33,7 +33,7 @@ _PREFIXES: list[tuple[str, str]] = [
              r"|\[[EWIF]\d{3,4} [\d:.]+ [\w/.]+:\d+\]\s?"),
     ("vllm logger", r"(?:INFO|WARNING|ERROR|DEBUG|CRITICAL)\s+\d\d-\d\d \d\d:\d\d:\d\d(?:\.\d+)?\s+"
                     r"\[?[\w.]+:\d+\]\s?|\[[\w.]+\.py:\d+\]\s"),
-    ("actor tag", r"\((?:[A-Za-z_]\w*(?:[ _]\w+)*)?(?:,? ?(?:pid|rank|ip)=[\w.]+)*\)\s+"),
+    ("actor tag", r"\((?:[A-Za-z_]\w*(?:[ _]\w+)*)?(?:,? ?(?:pid|rank|ip)=[\w.]+)*\)\s"),
     ("wrapper tag", r"\[[A-Z][A-Z0-9_]{1,15}\]\s"),              # [BASH] , [ERROR]
     ("pytest", r"\s?E\s{2,}(?=\S)|\s?E$"),                      # "E   AssertionError: ..."
 ]

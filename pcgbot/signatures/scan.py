@@ -44,6 +44,7 @@ _ASSERT_SRC = re.compile(r"^assert \S")       # pytest prints the rewritten asse
 # Another process's chatter printed into the middle of a stack (NCCL_DEBUG=INFO, warnings): it
 # neither ends nor starts a traceback.
 _CHATTER = re.compile(r"NCCL INFO|NCCL WARN|Warning|^\[?W\d{3,4}|^\s*warnings\.warn")
+_SOURCE = re.compile(r"^\s{3,}(?:raise|return|assert|if|elif|for|while|with|yield|await)\b")
 _FH_HEADER = re.compile(r"^(?:Current thread|Thread) 0x[0-9a-f]+ \(most recent call first\):")
 
 
@@ -213,6 +214,8 @@ class _Scanner:
             return                            # a frame line outside a parsed traceback
         if body.startswith("    ") and read_at is not None and self._under_frame(offset, read_at):
             return                            # source line of a traceback frame, not an error
+        if _SOURCE.match(body):
+            return                            # pytest's "> raise X(...)" source display
         text = body.strip()
         if _FH_HEADER.match(text) and read_at is not None:
             self._thread_dump(raw.rstrip(), offset, end, read_at)
