@@ -41,6 +41,8 @@ class RunRecord:
     gpus_needed: int = 0           # the test's `gpus:` in the plan
     reason: Optional[str] = None   # why infra/skip/timeout (e.g. "GPU 1 held by pid 4242 (python3)")
     signature: Optional[str] = None  # failure fingerprint, filled by signatures for fail runs
+    signature_scheme: Optional[int] = None  # fingerprint scheme of `signature` (None: written
+                                   # before schemes existed, i.e. scheme 1; see signatures.schemes)
     leaked_mib: Optional[float] = None  # GPU memory still used after the run ended
     host: str = ""                 # hostname that ran it
 
