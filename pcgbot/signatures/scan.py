@@ -44,7 +44,8 @@ _ASSERT_SRC = re.compile(r"^assert \S")       # pytest prints the rewritten asse
 # Another process's chatter printed into the middle of a stack (NCCL_DEBUG=INFO, warnings): it
 # neither ends nor starts a traceback.
 _CHATTER = re.compile(r"NCCL INFO|NCCL WARN|Warning|^\[?W\d{3,4}|^\s*warnings\.warn")
-_SOURCE = re.compile(r"^\s{3,}(?:raise|return|assert|if|elif|for|while|with|yield|await)\b")
+_SOURCE = re.compile(r"^\s{3,}(?:raise|return|assert|if|elif|for|while|with|yield|await)\b"
+                     r"|^\s*raise [A-Za-z_][\w.]*\(")   # a paste that lost its indentation
 _FH_HEADER = re.compile(r"^(?:Current thread|Thread) 0x[0-9a-f]+ \(most recent call first\):")
 
 
@@ -187,8 +188,9 @@ class _Scanner:
         frames: list[Frame] = []
         kept: list[str] = []
         chatter = 0
-        for raw in reversed(above[1:] if start else above):
-            line = strip_prefix(raw.rstrip("\r"))
+        rows = [strip_prefix(r.rstrip("\r")) for r in (above[1:] if start else above)]
+        for i in range(len(rows) - 1, -1, -1):
+            raw, line = above[i + (1 if start else 0)], rows[i]
             fr = parse_frame(line, self.roots)
             if fr:
                 frames.append(fr)
@@ -197,13 +199,22 @@ class _Scanner:
                 kept.append(raw.rstrip())     # source line or carets under a frame
             elif line.strip() and _CHATTER.search(line) and chatter < 8:
                 chatter += 1                  # interleaved by another process: look past it
-            elif line.strip():
+            elif line.strip() and self._frame_above(rows, i):
+                kept.append(raw.rstrip())     # right under a frame: its source line, dedented
+            elif line.strip():                # by a paste that lost the indentation
                 break
             if len(kept) > 60:
                 break
         if frames:
             ev.frames = frames[::-1]
             ev.lines = kept[::-1][-16:] + ev.lines
+
+    def _frame_above(self, rows: list[str], i: int) -> bool:
+        """Is the nearest line above rows[i] (chatter skipped) a frame line?"""
+        for j in range(i - 1, max(-1, i - 10), -1):
+            if rows[j].strip() and not _CHATTER.search(rows[j]):
+                return parse_frame(rows[j], self.roots) is not None
+        return False
 
     def _line_event(self, raw: str, offset: int, end: int,
                     read_at: Optional[Callable[[int, int], bytes]] = None) -> None:

@@ -86,7 +86,10 @@ def render_title(template: str, values: dict[str, str]) -> str:
 def _values(ev: Event, frames: list[Frame], groups: dict[str, str]) -> dict[str, str]:
     w = _where(frames)
     msg = ev.msg if ev.exc_type else ev.banner_groups.get("err") or ev.text
-    vals = {"type": ev.exc_type or "error", "msg": clean_for_title(msg, 90),
+    typ = ev.exc_type or "error"
+    if ev.exc_type:                   # a title names the innermost cause, not its wrappers
+        typ, msg = innermost(ev.exc_type, msg)
+    vals = {"type": typ, "msg": clean_for_title(msg, 90),
             "where": w.short if w else "", "test": re.sub(r"\[.*", "", ev.test)}
     for k, v in groups.items():
         vals[k] = clean_for_title(v, 90)
