@@ -321,3 +321,21 @@ def test_cli_signature_json_and_text(tmp_path: Path, capsys: pytest.CaptureFixtu
     assert re.search(r"^  [0-9a-f]{12}  torch._dynamo Unsupported", text, re.M)
     assert main(["signature", str(tmp_path / "missing.log")]) == 2
     assert "no such log file" in capsys.readouterr().err
+
+
+def test_explain_shows_the_line_rule_frames_and_key(tmp_path: Path, capsys) -> None:
+    log = write(tmp_path, "w.log", noise(5, 6, "2026-01-01 00:00:00") + (
+        "[rank0]:[E1206 18:44:12.715298746 ProcessGroupNCCL.cpp:607] [Rank 0] Watchdog caught "
+        "collective operation timeout: WorkNCCL(SeqNum=7753, OpType=_REDUCE_SCATTER_BASE, "
+        "NumelIn=5, NumelOut=1, Timeout(ms)=600000) ran for 600061 milliseconds before timing out.\n"))
+    assert main(["signature", "--explain", str(log)]) == 0
+    out = capsys.readouterr().out
+    assert "NCCL watchdog timeout in _REDUCE_SCATTER_BASE" in out
+    assert "root line: [rank0]:[E1206" in out
+    assert "rule: nccl-watchdog-timeout (" in out and "patterns.yaml:" in out
+    assert "    rule:nccl-watchdog-timeout\n    op=_REDUCE_SCATTER_BASE" in out
+    assert "scheme 2; older schemes: `" in out
+    assert main(["signature", "--explain", "--json", str(log)]) == 0
+    d = json.loads(capsys.readouterr().out)[0]
+    assert d["explain"]["key"][:2] == ["rule:nccl-watchdog-timeout", "op=_REDUCE_SCATTER_BASE"]
+    assert d["scheme"] == 2 and len(d["explain"]["aliases"]) == 1
