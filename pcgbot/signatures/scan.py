@@ -21,7 +21,7 @@ from .patterns import Rule, RuleSet
 TRIGGER_WORDS = [
     "Traceback", "rror", "xception", "ailed", "AILED", "Fail", "FAIL", "illed", "signal",
     "ssert", "Unsupported", "imeout", "timed out", "TIMEOUT", "fault", "dumped", "Abort",
-    "out of memory", "mismatch", "already in use", "NCCL", "SIG", "Terminated", "atchdog",
+    "out of memory", "mismatch", "already in use", "NCCL WARN", "SIG", "Terminated", "atchdog",
     "refused", "exitcode", "exit code", "gated", "cuDNN", "cudnn", "CUDNN", "restricted",
     "died", "dead", "exited", "Not enough memory", "lmsys/sglang-ci", "context_length",
     # scheme v2: frames without a traceback header (cut excerpts), faulthandler dumps, hints
@@ -46,6 +46,7 @@ _ASSERT_SRC = re.compile(r"^assert \S")       # pytest prints the rewritten asse
 _CHATTER = re.compile(r"NCCL INFO|NCCL WARN|Warning|^\[?W\d{3,4}|^\s*warnings\.warn")
 _SOURCE = re.compile(r"^\s{3,}(?:raise|return|assert|if|elif|for|while|with|yield|await)\b"
                      r"|^\s*raise [A-Za-z_][\w.]*\(")   # a paste that lost its indentation
+_DIGITS = re.compile(r"\d{3,}")
 _FH_HEADER = re.compile(r"^(?:Current thread|Thread) 0x[0-9a-f]+ \(most recent call first\):")
 
 
@@ -141,6 +142,7 @@ class _Scanner:
         self.run: list[tuple[int, Frame, str]] = []   # frame lines seen outside any traceback
         self.last_ignored_end = -10
         self.cache: dict[str, Match] = {}
+        self.quiet: set[str] = set()      # shapes of trigger lines that were no error at all
 
     # -- events -------------------------------------------------------------------------------
     def _rank(self, ev: Event) -> int:
@@ -219,6 +221,12 @@ class _Scanner:
     def _line_event(self, raw: str, offset: int, end: int,
                     read_at: Optional[Callable[[int, int], bytes]] = None) -> None:
         body = strip_prefix(raw)
+        # A noisy log repeats a few harmless line shapes ("request 4711 failed with a transient
+        # error, retrying") hundreds of thousands of times: one that was no error is skipped at
+        # once.  Only long numbers are blurred: rules read short ones (signal 9, Errno 98).
+        shape = _DIGITS.sub("0", body)
+        if shape in self.quiet:
+            return
         fr = parse_frame(body, self.roots)
         if fr is not None:
             self._orphan_frame(offset, fr, raw.rstrip())
@@ -259,6 +267,8 @@ class _Scanner:
                 hit.banner, hit.banner_groups, offset, raw.rstrip()):
             return
         if hit.rule is None and hit.banner is None and not exc:
+            if len(self.quiet) < 4096:
+                self.quiet.add(shape)
             return                            # a trigger word in an ordinary log line
         if (exc or hit.rule is not None) and read_at is not None \
                 and self.count[RANK_NORMAL] + self.count[RANK_HIGH] < 8:

@@ -126,6 +126,9 @@ def _enrich(events: list[Event]) -> None:
 # bug re-raised by a worker, a compiler wrapper or Ray keeps one fingerprint.
 _WRAPPED = re.compile(r"^(?:[\w.]+\.)?(?P<type>[A-Z]\w*(?:Error|Exception|Unsupported))"
                       r"(?:\((?P<inner>\w+)\))?: (?P<msg>.*)$")
+# Engines' own wrapper sentences around a re-raised error ("Capture cuda graph failed: X").
+_PHRASE = re.compile(r"^(?:Capture cuda graph failed|Piecewise CUDA Graph failed with error|"
+                     r"Worker failed with error|Error in model execution|Exception in \w+)[:,]? *'?")
 _WRAPPERS = {"RuntimeError", "DistBackendError", "InternalTorchDynamoError", "InductorError",
              "BackendCompilerFailed", "TorchRuntimeError", "RayTaskError", "Exception",
              "AcceleratorError", "ChildFailedError"}
@@ -138,21 +141,37 @@ def innermost(exc_type: str, msg: str) -> tuple[str, str]:
     if m0:
         t = m0.group(2)
     for _ in range(4):
-        m = _WRAPPED.match(msg)
-        if t not in _WRAPPERS or not m:
+        if t not in _WRAPPERS:
+            break
+        stripped = _PHRASE.sub("", msg, count=1)
+        m = _WRAPPED.match(stripped)
+        if not m:
+            msg = stripped           # "Worker failed with error 'CUDA error: x" -> "CUDA error: x"
             break
         t, msg = m.group("inner") or m.group("type"), m.group("msg")
     return t, msg
 
 
+def _inner_text(ev: Event) -> str:
+    """The event's line as its innermost cause reads (what a rule's fingerprint hashes)."""
+    if not ev.exc_type:
+        return ev.text
+    t, msg = innermost(ev.exc_type, ev.msg)
+    return f"{t}: {msg}" if msg else t
+
+
 def _fingerprint(ev: Event, frames: list[Frame]) -> tuple[str, list[str]]:
     rule = ev.rule
+    inner = _inner_text(ev)
+    if rule is not None and rule.role == "root" and inner != ev.text \
+            and not rule.regex.search(inner):
+        rule = None                   # the rule named the wrapper (InductorError: X), not X
     if rule is not None:
         parts = [f"rule:{rule.id}"]
         if rule.key_groups:
             parts += [f"{g}={normalize(ev.groups.get(g, ''))}" for g in rule.key_groups]
         elif rule.fingerprint_message:
-            parts.append(normalize(ev.text))
+            parts.append(normalize(inner))
         parts += _fp_frames(frames, rule.fingerprint_frames)
     else:
         # Unknown (or banner-tagged) error: its innermost type + message + where.
