@@ -10,11 +10,16 @@ block.  Events are kept per rank up to a fixed count, so memory stays flat howev
 from __future__ import annotations
 
 import re
-from dataclasses import dataclass, field
 from typing import Callable, Optional
 
+from .events import (RANK_CASCADE, RANK_HIGH, RANK_NORMAL, RANK_WEAK, Event, Match, ScanResult,
+                     match_rule)
 from .normalize import DEFAULT_ENGINE_ROOTS, Frame, parse_exception, parse_frame, strip_prefix
 from .patterns import Rule, RuleSet
+from .stacks import _FH_HEADER, Stacks
+
+__all__ = ["CHUNK", "MAX_CARRY", "MAX_LINE", "TRIGGER_WORDS", "Event", "Match", "ScanResult",
+           "match_rule", "RANK_CASCADE", "RANK_HIGH", "RANK_NORMAL", "RANK_WEAK"]
 
 # Words one of which appears in (nearly) every line a rule can match; the rest of the log is
 # never looked at line by line.  Rules whose lines have none of these add theirs via `trigger:`.
@@ -36,93 +41,19 @@ MAX_CARRY = 4 << 20       # an unterminated traceback longer than this is parsed
 MAX_TB_LINES = 400        # lines read for one traceback
 TB_WINDOW = 256 * 1024    # bytes read after a traceback header to parse it
 PER_RANK = 16             # events kept per rank (first ones win: we want the root)
-RANK_HIGH, RANK_NORMAL, RANK_WEAK, RANK_CASCADE = 0, 1, 2, 3
-RUN_GAP = 4096            # frame lines further apart than this are two different stacks
-MAX_RUN = 60              # frames kept of one orphan run (the innermost ones matter)
+
 _FAILED = re.compile(r"^FAILED (?P<test>\S+)(?: - (?P<rest>.*))?$")
 _ASSERT_SRC = re.compile(r"^assert \S")       # pytest prints the rewritten assert at column 0
-# Another process's chatter printed into the middle of a stack (NCCL_DEBUG=INFO, warnings): it
-# neither ends nor starts a traceback.
-_CHATTER = re.compile(r"NCCL INFO|NCCL WARN|Warning|^\[?W\d{3,4}|^\s*warnings\.warn")
 _SOURCE = re.compile(r"^\s{3,}(?:raise|return|assert|if|elif|for|while|with|yield|await)\b"
                      r"|^\s*raise [A-Za-z_][\w.]*\(")   # a paste that lost its indentation
 _DIGITS = re.compile(r"\d{3,}")
-_FH_HEADER = re.compile(r"^(?:Current thread|Thread) 0x[0-9a-f]+ \(most recent call first\):")
-
-
-@dataclass
-class Event:
-    offset: int                       # byte offset of the event's first line in the file
-    text: str                         # the line rules match: "Type: message" or the log line
-    exc_type: str = ""                # exception class ("" for a plain log line)
-    msg: str = ""                     # exception message, first line
-    detail: list[str] = field(default_factory=list)   # message continuation lines
-    frames: list[Frame] = field(default_factory=list)  # outermost first, as Python prints them
-    lines: list[str] = field(default_factory=list)     # excerpt lines (raw, unredacted)
-    rule: Optional[Rule] = None
-    banner: Optional[Rule] = None     # a PCG banner printed right after this error
-    banner_groups: dict[str, str] = field(default_factory=dict)
-    banner_line: str = ""             # the banner's own log line, when printed separately
-    groups: dict[str, str] = field(default_factory=dict)  # named groups of the rule's regex
-    rank: int = RANK_NORMAL
-    borrowed: Optional["Event"] = None  # traceback lent its frames to this frameless event
-    origin: str = ""                  # "pytest" for pytest's FAILED / E lines
-    test: str = ""                    # the failing test id, when the log line names it
-
-
-@dataclass
-class ScanResult:
-    events: list[Event]               # in file order
-    pcg_active: Optional[bool]
-    tail: list[str]                   # last lines of the log (for logs with no error at all)
-    size: int
-
-
-@dataclass
-class Match:
-    rule: Optional[Rule] = None       # first matching rule that is not a banner
-    groups: dict[str, str] = field(default_factory=dict)
-    banner: Optional[Rule] = None     # first matching banner rule
-    banner_groups: dict[str, str] = field(default_factory=dict)
-
-
-def match_rule(ev: Event, rules: list[Rule], frames_known: bool) -> Match:
-    """First non-banner rule and first banner rule whose regex matches the event's line (or a
-    continuation line).  Rules with a ``frames`` condition only match once frames are known."""
-    texts = [ev.text] + ev.detail[:4]
-    keys = [f.key for f in ev.frames]
-    out = Match()
-    for rule in rules:
-        if rule.origin and rule.origin != ev.origin:
-            continue
-        is_banner = rule.role == "banner"
-        if (out.banner if is_banner else out.rule) is not None:
-            continue
-        if rule.frames is not None:
-            if not frames_known or not any(rule.frames.search(k) for k in keys):
-                continue
-        for t in texts:
-            m = rule.regex.search(t)
-            if m:
-                groups = {k: v for k, v in m.groupdict().items() if v is not None}
-                if is_banner:
-                    out.banner, out.banner_groups = rule, groups
-                else:
-                    out.rule, out.groups = rule, groups
-                break
-        if out.rule is not None and out.banner is not None:
-            break
-    return out
-
-
-# faulthandler's frame lines: '  File "x.py", line 3 in f' (no comma before "in").
-_FH_FRAME = re.compile(r'^\s*File "([^"]+)", line (\d+) in (.+?)\s*$')
-
 # SGLang logs the exception *inside* a sentence: "Scheduler hit an exception: <Type>: <msg>".
 _HIT = re.compile(r"^.{0,80}? hit an exception: (?!Traceback)(.*)$")
 
 
-class _Scanner:
+class _Scanner(Stacks):
+    """One pass over one log: trigger lines in, events out (bounded per rank)."""
+
     def __init__(self, ruleset: RuleSet, engine_roots: Optional[list[str]] = None) -> None:
         self.rs = ruleset
         self.roots = [re.compile(r) for r in (engine_roots or DEFAULT_ENGINE_ROOTS)]
@@ -175,48 +106,6 @@ class _Scanner:
             if len(self.cache) < 4096:
                 self.cache[key] = hit
         return hit
-
-    def _under_frame(self, offset: int, read_at: Callable[[int, int], bytes]) -> bool:
-        start = max(0, offset - 4096)
-        above = read_at(start, offset - start).decode("utf-8", "replace").rstrip("\r\n")
-        prev = above.rsplit("\n", 1)[-1]
-        return parse_frame(strip_prefix(prev), self.roots) is not None
-
-    def _headless_frames(self, ev: Event, read_at: Callable[[int, int], bytes]) -> None:
-        """An exception line whose traceback header was cut off (a pasted excerpt, a log that
-        starts mid-traceback): the frame lines right above it still say where it happened."""
-        start = max(0, ev.offset - 16384)
-        above = read_at(start, ev.offset - start).decode("utf-8", "replace").split("\n")
-        frames: list[Frame] = []
-        kept: list[str] = []
-        chatter = 0
-        rows = [strip_prefix(r.rstrip("\r")) for r in (above[1:] if start else above)]
-        for i in range(len(rows) - 1, -1, -1):
-            raw, line = above[i + (1 if start else 0)], rows[i]
-            fr = parse_frame(line, self.roots)
-            if fr:
-                frames.append(fr)
-                kept.append(raw.rstrip())
-            elif line[:1] in (" ", "\t") and line.strip():
-                kept.append(raw.rstrip())     # source line or carets under a frame
-            elif line.strip() and _CHATTER.search(line) and chatter < 8:
-                chatter += 1                  # interleaved by another process: look past it
-            elif line.strip() and self._frame_above(rows, i):
-                kept.append(raw.rstrip())     # right under a frame: its source line, dedented
-            elif line.strip():                # by a paste that lost the indentation
-                break
-            if len(kept) > 60:
-                break
-        if frames:
-            ev.frames = frames[::-1]
-            ev.lines = kept[::-1][-16:] + ev.lines
-
-    def _frame_above(self, rows: list[str], i: int) -> bool:
-        """Is the nearest line above rows[i] (chatter skipped) a frame line?"""
-        for j in range(i - 1, max(-1, i - 10), -1):
-            if rows[j].strip() and not _CHATTER.search(rows[j]):
-                return parse_frame(rows[j], self.roots) is not None
-        return False
 
     def _line_event(self, raw: str, offset: int, end: int,
                     read_at: Optional[Callable[[int, int], bytes]] = None) -> None:
@@ -282,67 +171,6 @@ class _Scanner:
         ev.banner, ev.banner_groups = hit.banner, hit.banner_groups
         ev.rank = self._rank(ev)
         self._add(ev)
-
-    # -- stacks without an error line (scheme v2) ----------------------------------------------
-    def _truncated(self, ev: Event) -> None:
-        """A stack whose error line is not in the log (cut excerpt, killed process): a weak event
-        named by its innermost frames, chosen only when the log shows nothing better."""
-        rule = self.rs.by_id("truncated-traceback")
-        if not ev.frames or rule is None:
-            return
-        ev.text = ev.text or "traceback without its error line"
-        ev.rule, ev.rank = rule, self._rank(Event(0, "", rule=rule))
-        self._add(ev)
-
-    def _orphan_frame(self, offset: int, fr: Frame, raw: str) -> None:
-        if self.run and offset - self.run[-1][0] > RUN_GAP:
-            self.flush_run()                  # a new stack starts: keep the old one as an event
-        self.run.append((offset, fr, raw))
-        if len(self.run) > MAX_RUN:
-            del self.run[0]
-
-    def flush_run(self) -> None:
-        """Turn the pending run of frame lines (no header, no error line) into an event."""
-        run, self.run = self.run, []
-        if not run:
-            return
-        ev = Event(run[0][0], "", frames=[f for _o, f, _r in run],
-                   lines=[r for _o, _f, r in run[-8:]])
-        self._truncated(ev)
-
-    def _thread_dump(self, header: str, offset: int, end: int,
-                     read_at: Callable[[int, int], bytes]) -> None:
-        """faulthandler's "Current thread 0x... (most recent call first):" with no "Fatal Python
-        error" line above it in the excerpt: the dumped stack names where the process hung or
-        crashed."""
-        for prev in self.events[-3:]:
-            if "Fatal Python error" in prev.text and offset - prev.offset < 64 * 1024:
-                return                        # already the segfault's own stack
-        ev = Event(offset, "", lines=[header])
-        self._faulthandler_frames(ev, offset, read_at)
-        self._truncated(ev)
-
-    def _faulthandler_frames(self, ev: Event, end: int,
-                             read_at: Callable[[int, int], bytes]) -> None:
-        """A segfault has no Python traceback, but faulthandler prints each thread's stack,
-        innermost first; the "Current thread" one says where it crashed."""
-        lines = read_at(end, 64 * 1024).decode("utf-8", "replace").split("\n")
-        for i, raw in enumerate(lines[:400]):
-            if strip_prefix(raw).startswith("Current thread"):
-                frames: list[Frame] = []
-                kept: list[str] = [raw.rstrip()]
-                for fl in lines[i + 1:i + 60]:
-                    m = _FH_FRAME.match(strip_prefix(fl))
-                    if not m:
-                        break
-                    fr = parse_frame(f'  File "{m.group(1)}", line {m.group(2)}, in {m.group(3)}',
-                                     self.roots)
-                    if fr:
-                        frames.append(fr)
-                        kept.append(fl.rstrip())
-                ev.frames = frames[::-1]      # faulthandler prints the innermost frame first
-                ev.lines += kept[:12]
-                return
 
     def _attach_banner(self, rule: Rule, groups: dict, offset: int, line: str) -> bool:
         """HEAD prints "Fail when using backend: tc_piecewise" right after the exception: that
