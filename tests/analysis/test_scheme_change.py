@@ -77,6 +77,7 @@ def test_v1_store_and_issues_then_v2_sync_and_diff_files_nothing_new(tmp_path: P
     store = Store(tmp_path / "store.db")
     store.import_sweep(cur)
     assert all(r.signature_scheme is None for r in read_runs(cur))     # legacy records
+    assert all(r.signature_scheme is None for r in store.runs("s1"))   # ... in the store too
     old = analyze(cur, baseline=str(base), store=store, scheme=1)
     assert len(old["signatures"]) == 5
     b = remote(gh)
@@ -125,3 +126,16 @@ def test_a_v1_fingerprint_that_v2_splits_keeps_its_issue_and_links_the_new_one(
     assert "Split from #1" in two["body"]
     comments = [c["body"] for c in gh.repo("o/r").comments_of(1)]
     assert any("#2" in c and "splits this signature" in c for c in comments)
+
+
+def test_a_run_recorded_now_says_its_scheme_and_round_trips_the_store(tmp_path: Path) -> None:
+    from pcgbot.signatures import SCHEME, fingerprint_in_scheme
+    _, cur = two_sweeps(tmp_path, {"t/test_ptxas.py": "057"})
+    rec = read_runs(cur)[0]
+    log = cur / rec.log
+    v2 = fingerprint_in_scheme(rec.signature, rec.signature_scheme, log)
+    assert v2 != rec.signature                            # v1's fingerprint, recomputed from the log
+    rec.signature, rec.signature_scheme = v2, SCHEME
+    assert RunRecord.from_dict(json.loads(rec.to_json())).signature_scheme == SCHEME
+    assert fingerprint_in_scheme(rec.signature, rec.signature_scheme, None) == v2   # no re-read
+    assert fingerprint_in_scheme("11dfa735ea8e", None, None) is None   # v1, log gone: unknown
