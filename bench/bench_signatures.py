@@ -153,7 +153,7 @@ def corpus_table() -> None:
     print(f"coarse on purpose (pairs inside them are not counted as merges): {', '.join(coarse)}")
     cols = ("logs", "same-bug groups", "family named %", "no error found on an error log",
             "same-bug pairs", "same-bug pairs joined %", "different-bug pairs",
-            "different-bug pairs merged %", "invariant %")
+            "different-bug pairs merged %", "look-alike pairs", "invariant %")
     print("scheme  split    " + " | ".join(cols))
     for scheme in (1, 2):
         fn = signer(scheme)

@@ -141,6 +141,7 @@ class Measures:
     same_pairs_joined: int
     diff_pairs: int               # pairs of different bugs, coarse families excluded
     diff_pairs_merged: int
+    lookalike_pairs: int          # different bugs of one non-coarse family (the hard ones)
     invariant: int                # logs whose fingerprint survives ``perturb``
     misses: list[str] = field(default_factory=list)   # what went wrong, for the tuner
 
@@ -153,6 +154,7 @@ class Measures:
                 "same-bug pairs": f"{self.same_pairs_joined}/{self.same_pairs}",
                 "different-bug pairs merged %": pct(self.diff_pairs_merged, self.diff_pairs),
                 "different-bug pairs": f"{self.diff_pairs_merged}/{self.diff_pairs}",
+                "look-alike pairs": self.lookalike_pairs,
                 "invariant %": pct(self.invariant, self.logs)}
 
 
@@ -171,7 +173,7 @@ def measure(cases: Iterable[Case], families: dict[str, Family], fn: Callable[[Pa
             split: str) -> Measures:
     cases = [c for c in cases if split == "all" or c.split == split]
     answers = {c.path.name: _answer_of(fn, c.body) for c in cases}
-    m = Measures(split, len(cases), 0, 0, 0, 0, 0, 0, 0, 0)
+    m = Measures(split, len(cases), 0, 0, 0, 0, 0, 0, 0, 0, 0)
     for c in cases:
         a = answers[c.path.name]
         fam = families.get(c.family)
@@ -200,6 +202,7 @@ def measure(cases: Iterable[Case], families: dict[str, Family], fn: Callable[[Pa
         if x.family == y.family and families.get(x.family, Family(x.family)).coarse:
             continue
         m.diff_pairs += 1
+        m.lookalike_pairs += x.family == y.family
         if fx == fy:
             m.diff_pairs_merged += 1
             m.misses.append(f"merged: {x.path.name} / {y.path.name}")

@@ -32,7 +32,7 @@ def read_case(path: Path) -> tuple[dict[str, str], str]:
 
 
 def test_corpus_is_big_and_varied() -> None:
-    assert len(FILES) >= 40
+    assert len(FILES) >= 120
     rules = Counter(read_case(f)[0].get("RULE") for f in FILES)
     # Several logs per family, and some that no rule knows (the fingerprint still names them).
     assert sum(1 for r, n in rules.items() if r not in ("null", None) and n >= 2) >= 10
