@@ -58,9 +58,9 @@ def test_measure_counts_pairs_as_documented(tmp_path: Path) -> None:
     cases = [case("a", "oom", "g1", "A"), case("b", "oom", "g1", "B"),     # one bug, split
              case("c", "oom", "g2", "A"),                                  # look-alike, merged with a
              case("d", "port", "g3", "P"), case("e", "port", "g4", "P"),   # coarse: not counted
-             case("f", "none", "g5", "")]
+             case("f", "no-error-shown", "g5", "")]
     fams = {"oom": Family("oom", rules=["cuda-oom"]), "port": Family("port", rules=["x"], coarse=True),
-            "none": Family("none", rules=["no-error"])}
+            "no-error-shown": Family("no-error-shown", rules=["no-error"])}
 
     def fn(p: Path) -> Answer:
         body = p.read_text().strip().splitlines()
