@@ -35,7 +35,7 @@ from pathlib import Path
 
 from pcgbot.signatures.corpus import Answer, load_cases, load_families, measure as corpus_measure
 from pcgbot.signatures.schemes import signer
-from pcgbot.signatures.signature import signature_of_log
+from pcgbot.signatures.signature import SCHEME
 
 CORPUS = Path(__file__).resolve().parents[1] / "tests" / "data" / "signatures"
 
@@ -111,11 +111,11 @@ def make_log(path: Path, mb: int, seed: int = 0) -> None:
             f.write(noise_line(rng, i + j))
 
 
-def child_rss(path: Path, env: dict[str, str]) -> tuple[float, float]:
+def child_rss(path: Path, env: dict[str, str], scheme: int) -> tuple[float, float]:
     """Peak RSS (MiB) of a fresh interpreter: after imports, and after fingerprinting."""
-    code = ("import resource,sys;from pcgbot.signatures.signature import signature_of_log;"
-            "a=resource.getrusage(resource.RUSAGE_SELF).ru_maxrss;"
-            "s=signature_of_log(sys.argv[1]);"
+    code = ("import resource,sys;from pcgbot.signatures.schemes import signer;"
+            f"f=signer({scheme});a=resource.getrusage(resource.RUSAGE_SELF).ru_maxrss;"
+            "s=f(sys.argv[1]);"
             "b=resource.getrusage(resource.RUSAGE_SELF).ru_maxrss;print(a,b)")
     out = subprocess.run([sys.executable, "-c", code, str(path)], capture_output=True, text=True,
                          check=True, env=env).stdout.split()
@@ -129,7 +129,8 @@ def _cpu() -> float:
     return me.ru_utime + me.ru_stime + kids.ru_utime + kids.ru_stime
 
 
-def measure(path: Path, reps: int) -> tuple[float, float, float, object]:
+def measure(path: Path, reps: int, scheme: int) -> tuple[float, float, float, object]:
+    signature_of_log = signer(scheme)
     times, cpus = [], []
     sig = None
     for _ in range(reps):
@@ -174,6 +175,8 @@ def main() -> int:
     part = ap.add_mutually_exclusive_group()
     part.add_argument("--corpus-only", action="store_true", help="only part 1 (the corpus)")
     part.add_argument("--perf-only", action="store_true", help="only part 2 (large logs)")
+    ap.add_argument("--scheme", type=int, choices=range(1, SCHEME + 1), default=SCHEME,
+                    help="fingerprint scheme of part 2 (1: the frozen v1, for comparison)")
     args = ap.parse_args()
     if not args.perf_only:
         corpus_table()
@@ -192,10 +195,10 @@ def main() -> int:
             if kind == "python":
                 os.environ["PCGBOT_NO_GREP"] = env["PCGBOT_NO_GREP"] = "1"
             try:
-                med, cpu, peak, sig = measure(path, reps)
+                med, cpu, peak, sig = measure(path, reps, args.scheme)
             finally:
                 os.environ.pop("PCGBOT_NO_GREP", None)
-            rss0, rss1 = child_rss(path, env)
+            rss0, rss1 = child_rss(path, env, args.scheme)
             rows.append((mb, kind, size / 1e6, med, cpu, size / 1e6 / med, peak / 2**20, rss0, rss1,
                          sig))
     print(f"{'log':>6} {'path':>7} {'MB':>7} {'median s':>9} {'cpu s':>6} {'MB/s':>7} "
@@ -204,7 +207,7 @@ def main() -> int:
         print(f"{mb:>4}MB {kind:>7} {size:>7.1f} {med:>9.3f} {cpu:>6.2f} {rate:>7.1f} {peak:>21.2f} "
               f"{rss0:>13.1f} {rss1:>13.1f}")
     sig = rows[-1][-1]
-    print("\nsignature of the largest log:")
+    print(f"\nscheme v{args.scheme}; signature of the largest log:")
     print(json.dumps({k: v for k, v in sig.to_dict().items() if k != "excerpt"}, indent=1))
     print(f"cpu: {os.cpu_count()} cores, load average {os.getloadavg()[0]:.1f}; "
           f"python {sys.version.split()[0]}")
