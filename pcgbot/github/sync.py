@@ -59,6 +59,8 @@ def label_specs(state: IssueState) -> dict[str, tuple[str, str]]:
     specs = {BOT_LABEL: ("5319e7", "Filed by pcgbot"),
              KIND_LABEL: ("b60205", "Failure found with Piecewise CUDA Graph forced on"),
              sig_label(state.fp): ("c5def5", "pcgbot failure signature")}
+    for alias in state.aliases:       # the fingerprints it was known by under earlier schemes
+        specs[sig_label(alias)] = ("c5def5", "pcgbot failure signature (earlier scheme)")
     cat = _safe_label(state.category)
     specs[cat] = (CATEGORY_COLORS.get(cat, "cccccc"), "pcgbot triage category")
     if state.gpus:
