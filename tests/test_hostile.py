@@ -505,3 +505,10 @@ def test_bisect_out_to_a_missing_folder_keeps_the_answer(tmp_path):
                 "--state-dir", str(tmp_path / "state"), "--out", str(blocker / "r.json"))
     one_line_error(r, "r.json")
     assert shas[2][:10] in r.stdout               # the culprit is printed all the same
+
+
+def test_every_record_field_is_type_checked():
+    import dataclasses
+
+    from pcgbot.model import _FIELD_TYPES, RunRecord
+    assert {f.name for f in dataclasses.fields(RunRecord)} == set(_FIELD_TYPES)

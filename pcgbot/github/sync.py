@@ -13,6 +13,11 @@ Invariants (each has a test in tests/test_github_sync.py):
 - A failure part-way leaves nothing the next sync cannot finish: comments go out before the
   body that records them, and a posted comment is recognised by its key, so a retry neither
   loses nor doubles it.
+- A new fingerprint scheme never files an issue twice: a signature with no issue of its own is
+  looked up by its ``aliases`` (its fingerprints under older schemes).  The issue found is
+  adopted (new marker and ``sig:`` label; old fingerprint kept in its state and labels); when
+  one old fingerprint splits, the largest part keeps the issue and the others are filed with a
+  link to it; when several merge, the oldest issue survives and the others close as duplicates.
 """
 
 from __future__ import annotations
@@ -28,6 +33,7 @@ from .backend import Backend, Issue
 from .brake import HELD_LABEL, Caps, Gate
 from .render import (EVENT_RE, IssueState, change_lines, event_marker, facts, issue_body, issue_title,
                      marker_of, rate, replace_state)
+from .rescheme import resolve_schemes
 
 BOT_LABEL = "pcgbot"
 KIND_LABEL = "pcg-regression"
@@ -54,6 +60,8 @@ def label_specs(state: IssueState) -> dict[str, tuple[str, str]]:
     specs = {BOT_LABEL: ("5319e7", "Filed by pcgbot"),
              KIND_LABEL: ("b60205", "Failure found with Piecewise CUDA Graph forced on"),
              sig_label(state.fp): ("c5def5", "pcgbot failure signature")}
+    for alias in state.aliases:       # the fingerprints it was known by under earlier schemes
+        specs[sig_label(alias)] = ("c5def5", "pcgbot failure signature (earlier scheme)")
     cat = _safe_label(state.category)
     specs[cat] = (CATEGORY_COLORS.get(cat, "cccccc"), "pcgbot triage category")
     if state.gpus:
@@ -125,6 +133,7 @@ class Syncer:
         self.caps = caps          # None: no cap (the library default; the CLI applies Caps())
         # called once when an issue first gets a found culprit (author.tell_author, from the CLI)
         self.on_culprit = on_culprit
+        self.touched: set[int] = set()    # issues this run adopted or merged (skip their close)
 
     # --- finding --------------------------------------------------------------------------------
     def snapshot(self) -> dict[str, list[Issue]]:
@@ -213,9 +222,9 @@ class Syncer:
         return keep + list(specs)
 
     # --- the three cases ------------------------------------------------------------------------
-    def file(self, sig: dict) -> None:
+    def file(self, sig: dict, split_from: Optional[int] = None) -> None:
         fp = sig["fingerprint"]
-        st = IssueState(fp=fp)
+        st = IssueState(fp=fp, scheme=int(sig.get("scheme") or 1), split_from=split_from)
         self.apply_overrides(st)
         if st.ignored:
             self.result.skipped.append(f"{fp} (marked invalid)")
@@ -237,6 +246,10 @@ class Syncer:
         self.log(f"github: filed #{issue.number} for {fp}")
         if st.announced.get("culprit") and self.on_culprit:
             self.on_culprit(issue.number, st, sig)
+        if split_from:
+            self.comment_once(split_from, f"scheme-split:{fp}:{issue.number}",
+                              f"Fingerprint scheme {st.scheme} splits this signature: the failure "
+                              f"`{fp}` is now tracked in #{issue.number}.")
         self.find(fp, fresh=True)   # a concurrent bot may have filed the same fingerprint: settle it now
 
     def _await_issue(self, fp: str) -> Optional[tuple[Issue, IssueState]]:
@@ -354,9 +367,13 @@ class Syncer:
         failing = {fp for fp, s in sigs.items() if sig_failing(s)}
         gate = Gate(self, self.caps, [BOT_LABEL, HELD_LABEL])
         new = []
+        adopted, splits = resolve_schemes(self, sigs, failing)
         for fp in sorted(failing):
             sig = sigs[fp]
-            got = self.find(fp)
+            got = adopted.get(fp) or self.find(fp)
+            if got is None and fp in splits:
+                self.file(sig, split_from=splits[fp])
+                continue
             if got is None:
                 # a signature the caps held back is filed later although no longer "new"
                 if sig_regressed(sig) or gate.is_held(fp):
@@ -375,7 +392,7 @@ class Syncer:
             if fp in failing:
                 continue
             for issue in issues:
-                if issue.state == "open":
+                if issue.state == "open" and issue.number not in self.touched:
                     self.close_if_healthy(issue, sigs)
         return self.result
 

@@ -176,6 +176,9 @@ def execute(plan: Plan, test: TestSpec, *, out_dir: Path, mode: str, attempt: in
     rec.pcg_active = detect_pcg(log)
     if rec.outcome in (FAIL, TIMEOUT):
         rec.signature = _signature(log)
+        if rec.signature:
+            from ..signatures.signature import SCHEME
+            rec.signature_scheme = SCHEME   # every stored fingerprint says which function made it
     if pool is not None:
         rec.leaked_mib = pool.after_run(list(gpus), run_id)
     return rec
