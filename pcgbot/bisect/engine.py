@@ -33,6 +33,7 @@ from ..model import (FAIL as R_FAIL, INFRA as R_INFRA, PASS as R_PASS, TIMEOUT a
 from ..plan.schema import Plan, TestSpec
 from ..sweep.pools import probe_slots
 from ..procs import KillOnSignal, run_process
+from ..results.sweepdir import run_log
 
 # run(sha, worktree, attempt, out_dir) -> RunRecord; the default is pcgbot.sweep.run_one.
 Runner = Callable[[str, Path, int, Path], RunRecord]
@@ -51,11 +52,18 @@ def probe_verdict(rec: RunRecord, signature: Optional[str], plan: Plan,
     if not (rec.outcome == R_FAIL or (rec.outcome == R_TIMEOUT and plan.timeout_is_failure)):
         return OTHER, rec.signature
     sig = rec.signature
-    if sig is None and rec.log:
+    log = run_log(out_dir, rec)
+    if sig is None and log is not None:
         from ..signatures.signature import signature_of_log
-        sig = signature_of_log(out_dir / rec.log).fingerprint
+        sig = signature_of_log(log).fingerprint
     if sig_matches(signature, sig):
         return FAIL, sig
+    if signature is not None and log is not None:
+        # a signature from an issue filed under an older fingerprint scheme: the same failure
+        # under any scheme counts (the run is reported by its current fingerprint)
+        from ..signatures.schemes import fingerprints_of_log
+        if any(sig_matches(signature, f) for f in fingerprints_of_log(log).values()):
+            return FAIL, sig
     return OTHER, sig
 
 

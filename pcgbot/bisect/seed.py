@@ -78,10 +78,28 @@ def open_store(store: Any):
     return store
 
 
+def _runs(st, sw: dict) -> list[RunRecord]:
+    """A stored sweep's runs, their fingerprints in the current scheme: a sweep stored by an
+    older pcgbot is re-fingerprinted from its logs, so a scheme change alone never moves a
+    bisection's seeds.  A failure whose log did not travel (bundles carry logs only with
+    --logs) keeps its old fingerprint: it no longer matches, so that end is measured again
+    rather than seeded with a guess."""
+    from ..results.sweepdir import run_log
+    from ..signatures.schemes import SCHEME, fingerprint_in_scheme
+    runs = st.runs(sw["sweep_id"])
+    for r in runs:
+        if r.signature and (r.signature_scheme or 1) != SCHEME:
+            log = run_log(sw["dir"], r) if sw.get("dir") else None
+            now = fingerprint_in_scheme(r.signature, r.signature_scheme, log)
+            if now is not None:
+                r.signature, r.signature_scheme = now, SCHEME
+    return runs
+
+
 def _history(st, plan: Plan, test: str, mode: str) -> list[tuple[dict, list[RunRecord]]]:
     out = []
     for sw in st.sweeps(plan=plan.name, mode=mode):
-        runs = [r for r in st.runs(sw["sweep_id"]) if r.test == test and r.mode == mode]
+        runs = [r for r in _runs(st, sw) if r.test == test and r.mode == mode]
         if sw.get("commit") and runs:
             out.append((sw, runs))
     return out   # newest first
@@ -157,7 +175,7 @@ def _sweep_at(st, plan: Plan, test: str, mode: str, sha: str
     if st is None:
         return None
     for sw in st.sweeps(plan=plan.name, mode=mode, commit=sha):
-        runs = st.runs(sw["sweep_id"])
+        runs = _runs(st, sw)
         _, n, fails = counts(runs, test, mode, None)
         if n or fails:
             return sw["sweep_id"], runs, fails
