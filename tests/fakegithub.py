@@ -476,7 +476,9 @@ def make_analysis(sigs: list, sweep: str = "sweep-1", commit: str = "c0ffee" * 6
     regs = sum(1 for r in rows if r["verdict"] == "regression")
     out = {"sweep": {"sweep_id": sweep, "plan": "sglang-1gpu", "mode": "pcg", "commit": commit,
                      "branch": "main", "complete": True},
-           "baseline": None, "config": "1-gpu", "run_url": f"https://github.com/o/r/actions/runs/{sweep}",
+           # regressions are measured against a baseline (an analysis without one is its own case)
+           "baseline": {"sweep_id": "sweep-0", "commit": "ba5e11" * 6 + "abcd", "branch": "main"},
+           "config": "1-gpu", "run_url": f"https://github.com/o/r/actions/runs/{sweep}",
            "totals": {"tests": 181, "passed": 181 - regs, "failed": regs, "regressions": regs, "fixed": 0,
                       "flaky": 0, "infra": 0},
            "tests": rows, "signatures": sigs, "healthy_tests": list(healthy)}

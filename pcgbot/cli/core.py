@@ -296,7 +296,8 @@ def analyze_cmd(sweep_dir, baseline, plan_file, differential, rerun_dirs, culpri
     base = data["baseline"]
     click.echo(f"{sweep_dir}/analysis.json: {t['tests']} tests, {t['passed']} passed, "
                f"{t['regressions']} regression(s), {t['fixed']} fixed, {t['flaky']} flaky; "
-               f"baseline {(base or {}).get('commit', 'none')}")
+               + (f"baseline {base.get('commit')}" if base else
+                  "NO BASELINE (nothing to compare with: regressions unknown)"))
     for g in data["signatures"]:
         tests = ", ".join(x["test"].rsplit("/", 1)[-1] for x in g["tests"])
         click.echo(f"  [{g['fingerprint']}] {g['category']}: {g['title']}  ({tests})")

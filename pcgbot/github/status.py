@@ -45,6 +45,11 @@ def describe(analysis: dict) -> tuple[str, str]:
     if sweep.get("complete") is False:
         desc = "incomplete sweep · " + desc
     state = "failure" if regs else ("error" if sweep.get("complete") is False else "success")
+    if "baseline" in analysis and not analysis.get("baseline"):
+        # Nothing to compare with (a branch's first sweep, or --baseline none): "0 new
+        # regressions" would be a guess, so never success -- pending (a check run: neutral).
+        desc = f"no baseline: {passed}/{tests} passed; regressions unknown"
+        state = "error" if sweep.get("complete") is False else "pending"
     if len(desc) > STATUS_DESC_LIMIT:
         desc = desc[: STATUS_DESC_LIMIT - 1] + "…"
     return state, desc

@@ -359,7 +359,10 @@ def render_markdown(data: dict[str, Any]) -> str:
     out = [f"# {sw.get('plan', '?')}: {sw.get('mode', '?')} sweep report", ""]
     out += [f"- **Commit:** `{sw.get('commit')}` (branch {sw.get('branch') or 'n/a'})",
             "- **Baseline:** " + (f"`{base.get('commit')}` ({base.get('sweep_id')})"
-                                   if base else "none (no analysis.json)"),
+                                   if base else
+                                   "**none**: nothing to compare with, so regressions are unknown "
+                                   "(a branch's first sweep, or --baseline none)"
+                                   if data.get("analysed") else "none (no analysis.json)"),
             f"- **Runs per test:** {sw.get('repeats')} - **Host:** {sw.get('host')}",
             f"- **Started:** {sw.get('started_at')} - **Finished:** {sw.get('finished_at')}"
             + ("" if all(s.get("complete") for s in data["sweeps"]) else " (INCOMPLETE)"), ""]

@@ -91,3 +91,18 @@ def test_dry_run_status_files(tmp_path):
     assert len(items) == 1 and items[0]["description"] == "143/181 passed · 2 new regressions"
     (md,) = (tmp_path / "out" / "checks").glob("*.md")
     assert "143/181 passed" in md.read_text()
+
+
+def test_a_missing_baseline_never_reads_as_success(tmp_path):
+    """No baseline (a branch's first sweep, or --baseline none): "0 new regressions" would be a
+    guess, so the status is pending (a check run neutral) and says so."""
+    a = make_analysis([], baseline=None)
+    state, desc = describe(a)
+    assert state == "pending" and desc.startswith("no baseline") and "regressions unknown" in desc
+    b = FolderBackend(tmp_path / "dry")
+    assert post_status(b, a, "c" * 40, context="pcg/1-gpu").state == "pending"
+    post_status(b, a, "c" * 40, context="pcg/1-gpu-check", check_run=True)
+    written = "".join(p.read_text() for p in (tmp_path / "dry").rglob("*") if p.is_file())
+    assert '"neutral"' in written or "neutral" in written
+    # with a baseline and no regression it is a success
+    assert describe(make_analysis([]))[0] == "success"
