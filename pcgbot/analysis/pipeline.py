@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import json
 import os
+import shlex
 from collections import Counter
 from pathlib import Path
 from typing import Any, Iterable, Optional
@@ -266,14 +267,17 @@ def _run_url() -> Optional[str]:
 
 
 def _reproduce(meta: dict, test: str, mode: str) -> str:
+    """The command that runs the test again, as a reader of the issue would type it: the plan
+    relative to the checkout that holds it (the repository under test, or pcgbot's own with its
+    plans/), never relative to wherever pcgbot happened to run; else its absolute path."""
     plan = meta.get("plan_file") or f"plans/{meta.get('plan')}.yaml"
-    try:
-        plan = os.path.relpath(plan)
-    except ValueError:
-        pass
-    if plan.startswith(".."):
-        plan = f"plans/{Path(plan).name}"
-    return f"pcgbot run-one {plan} {test} --mode {mode}"
+    p = Path(plan)
+    if p.is_absolute():
+        for root in p.parents:
+            if (root / ".git").exists():
+                plan = str(p.relative_to(root))
+                break
+    return f"pcgbot run-one {shlex.quote(plan)} {shlex.quote(test)} --mode {mode}"
 
 
 def write_analysis(sweep_dir: Path, data: dict) -> Path:

@@ -125,13 +125,15 @@ def _commit_block(label: str, c: dict) -> list[str]:
     if c.get("status") != "found" or not c.get("sha"):
         rng = c.get("range") or []
         span = f" in {rng[0]}...{rng[1]}" if len(rng) == 2 else ""
-        return [f"### {label}", f"Bisect inconclusive{span} (confidence {c.get('confidence') or 0:.0%}).", ""]
+        return [f"### {label}", f"Bisect inconclusive{span} (P = {c.get('confidence') or 0:.3f}).", ""]
     lines = [f"### {label}",
              f"{c['sha']} {c.get('subject') or ''} (author: {c.get('author') or '?'}), "
-             f"confidence **{(c.get('confidence') or 0):.0%}**"]
+             f"confidence **P = {(c.get('confidence') or 0):.3f}**"]
     rng = c.get("range") or []
     if len(rng) == 2:
-        lines.append(f"Searched {rng[0]} (good) .. {rng[1]} (bad).")
+        # the answer's last good commit and the culprit, not the range that was searched
+        searched = f", found among {c['commits']} commits" if c.get("commits") else ""
+        lines.append(f"Last good commit {rng[0]}, first bad {rng[1]}{searched}.")
     ev = c.get("evidence") or []
     if ev:
         lines += ["", "| Commit | Passed | Runs |", "|---|---|---|"]

@@ -160,7 +160,7 @@ def _signatures_html(sigs: list[dict], sig_href: Optional[Callable[[str], str]] 
         c = s.get("culprit") or {}
         culprit = (f"<code>{_esc(str(c.get('sha'))[:10])}</code> {_esc(c.get('subject'))} "
                    f"<small>by {_esc(c.get('author'))}, confidence "
-                   f"{float(c.get('confidence') or 0):.2f}</small>"
+                   f"{float(c.get('confidence') or 0):.3f}</small>"
                    if c.get("status") == "found" else _esc(c.get("status") or "not bisected"))
         tests = "<br>".join(f"{_test_link(t.get('test'), test_href)} {_esc(t.get('verdict'))} "
                             f"{_esc('/'.join(map(str, t.get('current') or [])))}"

@@ -301,7 +301,7 @@ def _next_steps(data: dict[str, Any]) -> list[str]:
         if c.get("status") == "found":
             steps.append(f"Fix regression \"{s['title']}\" ({names}): culprit "
                          f"{str(c.get('sha'))[:10]} \"{c.get('subject')}\" by {c.get('author')}"
-                         f" (confidence {c.get('confidence', 0):.2f}).")
+                         f" (confidence {c.get('confidence', 0):.3f}).")
         else:
             steps.append(f"Bisect regression \"{s['title']}\" ({names}): no culprit yet.")
     untriaged = [t["test"] for t in tests if t.get("category") == "untriaged"]
@@ -348,7 +348,7 @@ def _culprit(c: Optional[dict]) -> str:
         return ""
     if c.get("status") != "found":
         return "inconclusive"
-    return f"{str(c.get('sha'))[:10]} {c.get('subject', '')} ({c.get('confidence', 0):.2f})"
+    return f"{str(c.get('sha'))[:10]} {c.get('subject', '')} (P = {c.get('confidence', 0):.3f})"
 
 
 def render_markdown(data: dict[str, Any]) -> str:

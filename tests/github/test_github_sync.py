@@ -96,7 +96,7 @@ def test_culprit_found_is_announced(gh):
     sync(b, make_analysis([make_signature(culprit=culprit)], sweep="sweep-2"))
     c = gh.repo("o/r").comments_of(1)
     assert len(c) == 1 and "Culprit found: `deadbeefdead` Enable fused MoE (confidence 97%)" in c[0]["body"]
-    assert "confidence **97%**" in gh.repo("o/r").issues[1]["body"]
+    assert "confidence **P = 0.970**" in gh.repo("o/r").issues[1]["body"]
 
 
 def test_found_by_marker_not_by_title_and_prs_ignored(gh):

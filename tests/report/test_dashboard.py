@@ -59,7 +59,7 @@ def test_heatmap_cells_per_commit_and_signatures(history):
     assert rows["registered/lora/test_lora_update.py"].count('class="cell nv"') == 3
     assert "RuntimeError: size mismatch" in page and "ghp_" not in page
     assert 'href="https://github.com/o/r/issues/7">#7</a>' in page
-    assert "cccccccccc" in page and "confidence 0.97" in page
+    assert "cccccccccc" in page and "confidence 0.970" in page
 
 
 def test_sweep_not_in_store_still_shows(tmp_path):

@@ -116,7 +116,7 @@ def test_markdown_has_the_seed_sections_with_right_numbers(sweeps):
     assert "### Category 1: Confirmed PCG bugs (need fix)" in md
     pcg = md.split("### Category 1")[1].split("###")[0]
     assert "`registered/models/test_embedding.py`" in pcg and "0/10" in pcg
-    assert "cccccccccc piecewise: slice to bucket (0.97)" in pcg
+    assert "cccccccccc piecewise: slice to bucket (P = 0.970)" in pcg
     assert "### Category 2: Not PCG-related" in md and "test_tok.py" in md.split(
         "### Category 2")[1].split("###")[0]
     assert "### Category 5: Flaky" in md
