@@ -10,6 +10,7 @@ from typing import Optional
 import click
 
 from ..fsutil import write_text
+from .options import renamed, store_option
 
 from ..bisect.engine import bisect_test
 from ..bisect.search import SearchConfig
@@ -73,16 +74,17 @@ def _gpus(text: Optional[str]) -> tuple[int, ...]:
 @click.option("--slots", type=click.IntRange(min=1), default=None,
               help="Probe runs in parallel [default: as many as the free GPUs hold (GPU "
               "tests), else 1].")
-@click.option("--gpus", help="GPUs the probes may use, e.g. 0,1,2,3 [default: all visible].")
+@click.option("--gpu-ids", "--gpus", "gpus", callback=renamed("--gpus", "--gpu-ids"),
+              help="GPUs the probes may use, e.g. 0,1,2,3 [default: all visible].")
 @click.option("--fix", is_flag=True, help="Find the commit that fixed it (--bad older, "
               "--good newer).")
 @click.option("--resume", is_flag=True, help="Continue an interrupted bisection.")
-@click.option("--store", "store_path", type=click.Path(dir_okay=False), envvar="PCGBOT_STORE",
-              help="Results store [default: .pcgbot/pcgbot.db].")
+@store_option()
 @click.option("--state-dir", type=click.Path(file_okay=False), default=".pcgbot/bisect",
               show_default=True, help="Where worktrees, probe logs and state live.")
 @click.option("--keep-worktrees", is_flag=True, help="Leave the probe worktrees in place.")
-@click.option("--out", type=click.Path(dir_okay=False), help="Also write the result JSON here.")
+@click.option("-o", "--output", "--out", "out", type=click.Path(dir_okay=False),
+              callback=renamed("--out", "-o/--output"), help="Also write the result JSON here.")
 @click.option("--json", "as_json", is_flag=True, help="Print the result as JSON.")
 def bisect_cmd(test: str, plan_file: Optional[str], repo: Optional[str], good: Optional[str],
                bad: Optional[str], mode: Optional[str], signature: Optional[str],

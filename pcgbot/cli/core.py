@@ -10,7 +10,8 @@ import click
 
 from ..errors import PcgbotError, UsageError
 from ..fsutil import write_text
-from .options import REPEATS, SECONDS
+from .options import REPEATS, SECONDS, folder_value, renamed
+from .options import store_option as _store_option
 from ..model import FAIL, TIMEOUT, INFRA
 from ..plan.schema import dump_plan, load_plan, parse_plan, validate_files
 from ..sweep.progress import ProgressPrinter
@@ -18,9 +19,7 @@ from ..results.store import Store
 from ..sweep.sweep import check_repo, parse_shard, read_meta, read_runs, run_one, run_sweep
 from ..results.sweepdir import merge_dirs
 
-store_option = click.option("--store", "store_path", type=click.Path(dir_okay=False),
-                            envvar="PCGBOT_STORE", default=None,
-                            help="SQLite results store [default: .pcgbot/pcgbot.db].")
+store_option = _store_option()
 
 
 def open_store(path: Optional[str]) -> Store:
@@ -118,7 +117,7 @@ def _resolve_tests(plan, pattern):
 @click.option("--adaptive/--no-adaptive", default=None,
               help="Stop/extend repeats by statistics [default: on when a baseline exists].")
 @click.option("--sweep-id", help="Identifier shared by the shards of one sweep.")
-@click.option("-q", "--quiet", is_flag=True, help="No progress output.")
+@click.option("-q", "--quiet", is_flag=True, help="Print errors only.")
 @store_option
 def sweep_cmd(plan_file, mode, repeats, timeout, out_dir, resume, shard, pattern, slots, repo,
               cpu, adaptive, sweep_id, quiet, store_path) -> int:
@@ -137,10 +136,10 @@ def sweep_cmd(plan_file, mode, repeats, timeout, out_dir, resume, shard, pattern
               tests=_resolve_tests(plan, pattern), slots=slots_n, resume=resume,
               shard=shard_ij, repo=repo, progress=ProgressPrinter(quiet=quiet),
               pool=pool, history=history, adaptive=policy, baseline=base, sweep_id=sweep_id)
-    return _summarize(out, store_path)
+    return _summarize(out, store_path, quiet)
 
 
-def _summarize(out: Path, store_path: Optional[str]) -> int:
+def _summarize(out: Path, store_path: Optional[str], quiet: bool = False) -> int:
     runs = read_runs(out)
     open_store(store_path).import_sweep(out)
     by: dict[str, int] = {}
@@ -148,6 +147,8 @@ def _summarize(out: Path, store_path: Optional[str]) -> int:
         by[r.outcome] = by.get(r.outcome, 0) + 1
     tests = {r.test for r in runs}
     clean = {t for t in tests if all(r.outcome == "pass" for r in runs if r.test == t)}
+    if quiet:          # -q: errors only
+        return 0
     click.echo(f"{out}: {len(runs)} runs of {len(tests)} tests "
                f"({', '.join(f'{k} {v}' for k, v in sorted(by.items()))}); "
                f"{len(clean)}/{len(tests)} tests passed every run")
@@ -156,7 +157,8 @@ def _summarize(out: Path, store_path: Optional[str]) -> int:
 
 @click.command("merge")
 @click.argument("dirs", nargs=-1, required=True, type=click.Path(exists=True, file_okay=False))
-@click.option("-o", "--out", "out_dir", required=True, type=click.Path(file_okay=False))
+@click.option("--out", "-o", "out_dir", required=True, type=click.Path(file_okay=False),
+              callback=renamed("-o", "--out"), help="Folder to write the merged sweep to (new).")
 @store_option
 def merge_cmd(dirs, out_dir, store_path) -> int:
     """Join shard sweep directories of one commit into OUT."""
@@ -172,8 +174,9 @@ def merge_cmd(dirs, out_dir, store_path) -> int:
 
 @click.command("rerun")
 @click.argument("sweep_dir", type=click.Path(exists=True, file_okay=False))
-@click.option("--failed", is_flag=True, required=True,
-              help="Re-run tests with a fail or timeout run (the only selection for now).")
+@click.option("--failed", is_flag=True, default=True,
+              help="Re-run tests with a fail or timeout run (the default, and the only "
+                   "selection for now).")
 @click.option("--include-infra", is_flag=True, help="Also re-run tests with infra outcomes.")
 @click.option("--repeats", type=REPEATS, help="Runs per test [default: plan].")
 @click.option("--out", "out_dir", type=click.Path(file_okay=False),
@@ -181,7 +184,7 @@ def merge_cmd(dirs, out_dir, store_path) -> int:
 @click.option("--plan", "plan_file", type=click.Path(), help="Plan [default: sweep.json's].")
 @click.option("--slots", type=click.IntRange(min=1), default=None)
 @click.option("--repo", type=click.Path(file_okay=False))
-@click.option("-q", "--quiet", is_flag=True)
+@click.option("-q", "--quiet", is_flag=True, help="Print errors only.")
 @store_option
 def rerun_cmd(sweep_dir, failed, include_infra, repeats, out_dir, plan_file, slots, repo, quiet,
               store_path) -> int:
@@ -213,10 +216,11 @@ def rerun_cmd(sweep_dir, failed, include_infra, repeats, out_dir, plan_file, slo
         click.echo(f"pcgbot: warning: {sweep_dir} swept {meta['commit'][:12]}, the checkout is "
                    f"at {head[:12]}: the re-run tests that commit", err=True)
     pool, slots_n = choose_pool(slots, False)
-    click.echo(f"re-running {len(tests)} test(s) into {out_dir}", err=True)
+    if not quiet:
+        click.echo(f"re-running {len(tests)} test(s) into {out_dir}", err=True)
     run_sweep(plan, out_dir, mode=meta.get("mode"), repeats=repeats, tests=tests, slots=slots_n,
               repo=repo, progress=ProgressPrinter(quiet=quiet), pool=pool)
-    return _summarize(Path(out_dir), store_path)
+    return _summarize(Path(out_dir), store_path, quiet)
 
 
 @click.command("run-one")
@@ -227,7 +231,8 @@ def rerun_cmd(sweep_dir, failed, include_infra, repeats, out_dir, plan_file, slo
               show_default=True)
 @click.option("--timeout", type=SECONDS)
 @click.option("--repo", type=click.Path(file_okay=False))
-@click.option("--gpus", help="CUDA_VISIBLE_DEVICES for the run, e.g. 0,1.")
+@click.option("--gpu-ids", "--gpus", "gpus", callback=renamed("--gpus", "--gpu-ids"),
+              help="CUDA_VISIBLE_DEVICES for the run, e.g. 0,1.")
 def run_one_cmd(plan_file, test, mode, out_dir, timeout, repo, gpus) -> int:
     """Run one TEST (path or short name) once, streaming its log (the report's manual_test.py)."""
     plan = load_plan(plan_file)
@@ -269,7 +274,7 @@ def import_cmd(dirs, store_path) -> int:
 @click.option("--plan", "plan_file", type=click.Path(), help="Plan [default: sweep.json's].")
 @click.option("--differential", is_flag=True,
               help="Re-run failing tests in the plan's nopcg mode to tell PCG bugs apart.")
-@click.option("--rerun", "rerun_dirs", multiple=True, type=click.Path(exists=True),
+@click.option("--rerun", "rerun_dirs", multiple=True, type=click.Path(exists=True, file_okay=False),
               help="Sweep dirs of re-runs (for 'resolved on rerun').")
 @click.option("--culprit", "culprit_files", multiple=True, type=click.Path(exists=True),
               help="Bisect results (pcgbot bisect --json output) to attach.")

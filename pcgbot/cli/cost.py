@@ -9,7 +9,7 @@ import click
 
 from ..results.cost import estimate, history, render
 from ..plan.schema import load_plan
-from .options import REPEATS
+from .options import REPEATS, store_option
 
 
 @click.command("cost")
@@ -22,9 +22,7 @@ from .options import REPEATS
 @click.option("--adaptive", is_flag=True,
               help="Assume adaptive repeats: stable tests stop after ~1/3 of the runs.")
 @click.option("--tests", "pattern", default=None, help="Only tests matching these globs.")
-@click.option("--store", "store_path", default=None,
-              help="History database for durations and flaky tests "
-                   "[default: $PCGBOT_STORE or .pcgbot/pcgbot.db if it exists].")
+@store_option("Durations and flaky tests come from its history.")
 @click.option("--json", "as_json", is_flag=True, help="Print the estimate as JSON.")
 def cost_cmd(plan_file: str, gpus: int, runners: int, repeats: Optional[int], adaptive: bool,
              pattern: Optional[str], store_path: Optional[str], as_json: bool) -> int:

@@ -15,9 +15,10 @@ from ..errors import UsageError
 from ..results.store import Store
 from ..results.sweepdir import read_meta, read_runs
 
-store_option = click.option("--store", "store_path", type=click.Path(dir_okay=False),
-                            envvar="PCGBOT_STORE", default=None,
-                            help="SQLite results store [default: .pcgbot/pcgbot.db].")
+from .options import renamed
+from .options import store_option as _store_option
+
+store_option = _store_option()
 
 HEADER = (f"verdicts: one-sided Fisher exact test on passes/(pass+fail) runs, alarm at "
           f"p<{stats.ALARM_P}; beta-binomial P(rate fell) (uniform priors) shown; timeouts and "
@@ -101,7 +102,8 @@ def baseline_group() -> None:
 
 
 @baseline_group.command("show")
-@click.option("--plan", help="Only this plan.")
+@click.option("--plan-name", "--plan", "plan", callback=renamed("--plan", "--plan-name"),
+              help="Only this plan (its name).")
 @click.option("--mode", help="Only this mode.")
 @click.option("--branch", help="Only this branch.")
 @click.option("--json", "as_json", is_flag=True, help="Print JSON.")
@@ -137,7 +139,8 @@ def set_cmd(sweep_dir, store_path) -> int:
 
 
 @baseline_group.command("unset")
-@click.option("--plan", required=True)
+@click.option("--plan-name", "--plan", "plan", required=True,
+              callback=renamed("--plan", "--plan-name"), help="The plan (its name).")
 @click.option("--mode", required=True)
 @click.option("--branch", default=None)
 @store_option
@@ -151,7 +154,9 @@ def unset_cmd(plan, mode, branch, store_path) -> int:
 @baseline_group.command("export")
 @click.option("-o", "--output", required=True, type=click.Path(dir_okay=False),
               help="Bundle file to write (.tar.gz).")
-@click.option("--plan", "plans", multiple=True, help="Only sweeps of this plan (repeatable).")
+@click.option("--plan-name", "--plan", "plans", multiple=True,
+              callback=renamed("--plan", "--plan-name"),
+              help="Only sweeps of this plan (its name; repeatable).")
 @click.option("--logs", is_flag=True, help="Include run logs.")
 @click.option("--complete-only", is_flag=True, help="Leave out incomplete sweeps.")
 @store_option

@@ -11,6 +11,7 @@ from typing import TYPE_CHECKING, Any, Callable, Optional
 import click
 
 from ..errors import UsageError
+from .options import folder_value, renamed, store_option
 from ..github.analysis import load_analysis
 from ..github.brake import DEFAULT_PER_DAY, DEFAULT_PER_SWEEP
 
@@ -58,9 +59,12 @@ def _store(path: Optional[str]) -> Any:
 
 def _common(fn: Callable) -> Callable:
     for opt in reversed([
-        click.option("--repo", default=None, help="owner/name [default: $GITHUB_REPOSITORY]."),
+        # owner/name on GitHub (elsewhere --repo is the checkout under test)
+        click.option("--repository", "--repo", "repo", default=None, metavar="OWNER/NAME",
+                     callback=renamed("--repo", "--repository"),
+                     help="owner/name [default: $GITHUB_REPOSITORY]."),
         click.option("--api-url", default=None, help="API base URL [default: $GITHUB_API_URL or api.github.com]."),
-        click.option("--dry-run", "dry_run", default=None, metavar="OUTDIR",
+        click.option("--dry-run", "dry_run", default=None, metavar="OUTDIR", callback=folder_value,
                      help="Write issues/comments/statuses as files in OUTDIR instead of calling GitHub."),
         click.option("--json", "as_json", is_flag=True, help="Print the result as JSON."),
     ]):
@@ -80,8 +84,7 @@ def github_group() -> None:
 @github_group.command("sync")
 @click.argument("sweep_dir", metavar="DIR", type=click.Path(exists=True))
 @_common
-@click.option("--store", "store_path", default=None, help="Store with /pcgbot command decisions "
-              "[default: $PCGBOT_STORE or .pcgbot/pcgbot.db if it exists].")
+@store_option("It holds the /pcgbot command decisions (used only if it exists).")
 @click.option("--close-after", type=click.IntRange(1, 100), default=1, show_default=True,
               help="Healthy sweeps needed before an issue is closed.")
 @click.option("--max-new", type=click.IntRange(0, 1000), default=DEFAULT_PER_SWEEP, show_default=True,
@@ -99,7 +102,7 @@ def sync_cmd(sweep_dir: str, repo: Optional[str], api_url: Optional[str], dry_ru
 
     Nothing is written while an open issue carries the `pcgbot-paused` label.
 
-    Example: pcgbot github sync sweeps/abc123 --repo sgl-project/sglang"""
+    Example: pcgbot github sync sweeps/abc123 --repository sgl-project/sglang"""
     from ..github.brake import Caps, paused_by
     from ..github.overrides import overrides
     from ..github.sync import sync
@@ -177,8 +180,7 @@ def status_cmd(sweep_dir: str, sha: Optional[str], context: Optional[str], check
               help="issue_comment event JSON [default: $GITHUB_EVENT_PATH].")
 @click.option("--plan", "plan_file", default=None, type=click.Path(dir_okay=False),
               help="Plan whose tests `rerun`/`bisect` may name [default: the issue's own tests].")
-@click.option("--store", "store_path", default=None,
-              help="Store recording decisions [default: $PCGBOT_STORE or .pcgbot/pcgbot.db].")
+@store_option("It records the decisions of /pcgbot commands.")
 @_common
 def command_cmd(event_path: Optional[str], plan_file: Optional[str], store_path: Optional[str],
                 repo: Optional[str], api_url: Optional[str], dry_run: Optional[str], as_json: bool) -> int:

@@ -38,7 +38,9 @@ from .bisect import register as _r; _r(cli)  # noqa: E402
 
 def main(argv: list[str] | None = None) -> int:
     try:
-        rv = cli.main(args=argv, prog_name="pcgbot", standalone_mode=False)
+        args = list(sys.argv[1:] if argv is None else argv)
+        # the typed words, for the warning about an old option spelling (cli/options.renamed)
+        rv = cli.main(args=args, prog_name="pcgbot", standalone_mode=False, obj={"argv": args})
     except PcgbotError as e:
         click.echo(f"pcgbot: error: {e}", err=True)
         return e.exit_code

@@ -11,6 +11,7 @@ import click
 
 from ..errors import UsageError
 from ..fsutil import write_text
+from .options import store_option
 
 SUMMARY_LIMIT = 1 << 20       # GitHub rejects job summaries over 1 MiB
 
@@ -77,19 +78,20 @@ def register(group: click.Group) -> None:
                   default="md", show_default=True, help="Output format.")
     @click.option("-o", "--output", type=click.Path(dir_okay=False),
                   help="Write here instead of stdout.")
-    @click.option("--store", "store_path", type=click.Path(dir_okay=False),
-                  help="Store with the history (default: $PCGBOT_STORE or .pcgbot/pcgbot.db "
-                       "if present).")
+    @store_option("Its history fills the report's history (used only if it exists).")
+    @click.option("--json", "as_json", is_flag=True, help="The report as JSON (= --format json).")
     def report_cmd(directory: str, fmt: str, output: Optional[str],
-                   store_path: Optional[str]) -> int:
+                   store_path: Optional[str], as_json: bool) -> int:
         """Report on a sweep directory (or a folder of sweep directories): the seed report's
         tables in Markdown, JUnit XML for CI dashboards, the HTML dashboard, or JSON.
 
         With --format md and $GITHUB_STEP_SUMMARY set, the Markdown is also appended to the
         job summary (cut at 1 MiB)."""
+        fmt = "json" if as_json else fmt
         text = report_text(directory, fmt, store_path)
         if output:
             write_text(output, text)
+            click.echo(f"wrote {output}", err=True)
         else:
             click.echo(text, nl=False)
         if fmt == "md" and os.environ.get("GITHUB_STEP_SUMMARY"):
@@ -106,8 +108,7 @@ def register(group: click.Group) -> None:
                        "--json's 'issues').")
     @click.option("--last", type=click.IntRange(1, 1000), default=60, show_default=True,
                   help="Commits per configuration (the newest sweep of each).")
-    @click.option("--store", "store_path", type=click.Path(dir_okay=False),
-                  help="Store with the sweeps [default: $PCGBOT_STORE or .pcgbot/pcgbot.db].")
+    @store_option("Its sweeps are what the site shows.")
     @click.option("--json", "as_json", is_flag=True, help="Print what was written as JSON.")
     def site_cmd(out_dir: str, analyses: tuple[str, ...], issues_file: Optional[str], last: int,
                  store_path: Optional[str], as_json: bool) -> int:
@@ -139,7 +140,7 @@ def register(group: click.Group) -> None:
     @group.command("demo")
     @click.option("--dir", "out", type=click.Path(file_okay=False),
                   help="Folder to build the demo in (new or empty; default: a temp dir).")
-    @click.option("--slots", type=int, default=2, show_default=True,
+    @click.option("--slots", type=click.IntRange(min=1), default=2, show_default=True,
                   help="Parallel CPU slots for the sweeps.")
     @click.option("--json", "as_json", is_flag=True, help="Print the result as JSON.")
     def demo_cmd(out: Optional[str], slots: int, as_json: bool) -> int:

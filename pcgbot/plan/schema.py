@@ -332,7 +332,8 @@ def parse_plan(text: str, source: str = "<plan>") -> Plan:
                 _complex_keys(body, errs, where)
                 for k, v in _mapping(body):
                     if k.value not in _MODE_KEYS:
-                        errs.add(k, f"{where}.{k.value}", "unknown key (known: env, server_args)")
+                        errs.add(k, f"{where}.{k.value}",
+                                 f"unknown key (known: {', '.join(sorted(_MODE_KEYS))})")
                         continue
                     try:
                         val = _py(v)
