@@ -16,6 +16,8 @@ import subprocess
 from pathlib import Path
 from typing import Callable, Optional
 
+import pytest
+
 from pcgbot.plan.schema import Plan, load_plan
 
 TEST_PATH = "tests/test_embedding_models.py"
@@ -112,3 +114,37 @@ def toy_signature(tmp: Path, crash: bool) -> str:
     p = subprocess.run(["python3", TEST_PATH], cwd=d, capture_output=True, text=True)
     (d / "run.log").write_text(p.stdout + p.stderr)
     return signature_of_log(d / "run.log").fingerprint
+
+
+def bisect_toy(tmp: Path, shas: list[str], good: int, bad: int, **kw):
+    """``bisect_test`` of the toy test over shas[good]..shas[bad] (no store unless given)."""
+    from pcgbot.bisect.engine import bisect_test
+    plan = make_plan(tmp, tmp / "repo")
+    kw.setdefault("store", tmp / "no-store.db")
+    return bisect_test(plan, "test_embedding_models", good=shas[good], bad=shas[bad],
+                       state_dir=tmp / "state", **kw)
+
+
+def two_faced(tmp: Path, n: int, c: int) -> list[str]:
+    """From commit c on, every run fails: half with the embedding assertion, half with an
+    out-of-memory crash -- one regression with two signatures."""
+    return make_repo(tmp / "repo", n, step(c), seed=8,   # 2 of 4 runs at 10 crash
+                     crash=lambda i: 0.5 if i >= c else 0.0)
+
+
+def untouched(repo: Path, head: str) -> None:
+    """The user's checkout is as it was: clean, at ``head``, no probe worktree left."""
+    assert subprocess.run(["git", "status", "--porcelain"], cwd=repo, capture_output=True,
+                          text=True).stdout == ""
+    assert subprocess.run(["git", "rev-parse", "HEAD"], cwd=repo, capture_output=True,
+                          text=True).stdout.strip() == head
+    wts = subprocess.run(["git", "worktree", "list"], cwd=repo, capture_output=True, text=True)
+    assert len(wts.stdout.splitlines()) == 1, wts.stdout   # probe worktrees cleaned up
+
+
+@pytest.fixture(scope="session")
+def sigs(tmp_path_factory) -> dict[str, str]:
+    """Real fingerprints of the toy's two failures (the regression, an unrelated OOM); a test
+    module uses it by importing it."""
+    t = tmp_path_factory.mktemp("sigs")
+    return {"emb": toy_signature(t, False), "oom": toy_signature(t, True)}

@@ -267,3 +267,19 @@ def test_setup_groups_decide_what_costs_a_setup():
     assert [s.needs_setup(j) for j in range(7)] == [True, True, False, False, False, True, True]
     with pytest.raises(ValueError):
         Search(6, setup_groups=["a"])
+
+
+@settings(max_examples=40, deadline=None)
+@given(st.integers(1, 40), st.sampled_from([-1, 1]),
+       st.lists(st.tuples(st.integers(0, 40), st.sampled_from([PASS, FAIL])), max_size=30))
+def test_cold_search_starts_at_the_failing_end_and_answers_only_with_the_mass(n, direction, obs):
+    s = Search(n, *COLD, SearchConfig(direction=direction))
+    assert s.next_probes(1) == [n if direction < 0 else 0]
+    for j, o in obs:
+        s.record(min(j, n), o)
+    d, p = s.decision(), s.posterior()
+    if d.status in (GOOD_IS_BAD, NO_CULPRIT):
+        # alone or together, the hypotheses that blame no commit hold the confidence
+        assert p[0] + p[n + 1] >= 0.99 and d.confidence >= 0.99 and d.index is None
+    elif d.status == FOUND:
+        assert p[d.index] >= 0.99
