@@ -205,10 +205,11 @@ def render_dashboard(d: dict[str, Any], *, test_href: Optional[Callable[[str], s
                     f'<small>{_esc(r["suite"])} · {r["gpus"]} GPU'
                     f'</small></td>{cells}<td class="spark">{_sparkline(r["cells"])}</td></tr>')
     swept = [j for j, c in enumerate(cols) if not c["probe"]]
-    latest = [r["cells"][swept[-1]] for r in d["rows"] if swept and r["cells"][swept[-1]]]
+    every = d.get("all_rows", d["rows"])        # a page of a paginated heatmap counts them all
+    latest = [r["cells"][swept[-1]] for r in every if swept and r["cells"][swept[-1]]]
     passing = sum(1 for c in latest if c["status"] == "passed")
     cards = [(len(swept), "commits swept"), (len(cols) - len(swept), "commits probed by bisect"),
-             (len(d["rows"]), "tests"),
+             (len(every), "tests"),
              (f"{passing}/{len(latest)}", "passing at the newest commit"),
              (len(d["signatures"]), "open signatures")]
     suites = sorted({r["suite"] for r in d["rows"]})

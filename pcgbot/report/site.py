@@ -109,11 +109,14 @@ def build_site(store: Any, out: str | Path, *, analyses: Iterable[str | Path] = 
                 s["issue"] = issues[fp]
             if fp:
                 sigs.setdefault(fp, dict(s, configs=[]))["configs"].append(f"{plan} ({mode})")
-        page = render_dashboard(d, test_href=lambda t: f"../{page_of_test(t)}",
-                                sig_href=lambda fp: f"../{page_of_signature(fp) or '#'}",
-                                nav='<nav><a href="../index.html">all configurations</a></nav>')
         make_dir(out / name)
-        write_text(out / name / "index.html", page)
+        for i, (fname, part) in enumerate(_pages(d)):
+            nav = ('<nav><a href="../index.html">all configurations</a>'
+                   + _page_links(len(_pages_of(d)), i) + "</nav>")
+            page = render_dashboard(part, test_href=lambda t: f"../{page_of_test(t)}",
+                                    sig_href=lambda fp: f"../{page_of_signature(fp) or '#'}",
+                                    nav=nav)
+            write_text(out / name / fname, page)
         write_text(out / "data" / f"{name}.json", json.dumps(d, sort_keys=True) + "\n")
         for r in d["rows"]:
             tests.setdefault(r["test"], {"test": r["test"], "configs": []})["configs"].append(
@@ -153,6 +156,48 @@ def build_site(store: Any, out: str | Path, *, analyses: Iterable[str | Path] = 
     # GitHub Pages would run Jekyll over the site (dropping files that start with _): not needed
     write_text(out / ".nojekyll", "")
     return written
+
+
+# A heatmap page holds at most this many tests (x up to 60 commits: 6,000 cells, which a
+# browser lays out in well under a second); the worst tests come first, on index.html.
+ROWS_PER_PAGE = 100
+
+
+def _worst_first(rows: list[dict]) -> list[dict]:
+    """Tests that failed anywhere first (the lowest newest pass rate first), then the rest in
+    the heatmap's own order."""
+    def badness(r: dict) -> tuple:
+        cells = [c for c in r["cells"] if c and c.get("runs")]
+        newest = cells[-1]["passed"] / cells[-1]["runs"] if cells else 1.0
+        worst = min((c["passed"] / c["runs"] for c in cells), default=1.0)
+        return (worst == 1.0, newest, worst)
+    return sorted(rows, key=badness)
+
+
+def _pages_of(d: dict) -> list[list[dict]]:
+    rows = _worst_first(d["rows"])
+    return [rows[i:i + ROWS_PER_PAGE] for i in range(0, len(rows), ROWS_PER_PAGE)] or [[]]
+
+
+def _pages(d: dict) -> list[tuple[str, dict]]:
+    out = []
+    for i, rows in enumerate(_pages_of(d)):
+        part = dict(d, rows=rows, all_rows=d["rows"])     # the cards count every test
+        out.append(("index.html" if i == 0 else f"page-{i + 1}.html", part))
+    return out
+
+
+def _page_links(n: int, current: int) -> str:
+    if n <= 1:
+        return ""
+    links = []
+    for i in range(n):
+        label = f"{i * ROWS_PER_PAGE + 1}-{(i + 1) * ROWS_PER_PAGE}"
+        if i == current:
+            links.append(f"<b>{label}</b>")
+        else:
+            links.append(f'<a href="{"index.html" if i == 0 else f"page-{i + 1}.html"}">{label}</a>')
+    return " · tests (worst first): " + " ".join(links)
 
 
 def _test_page(t: dict[str, Any], sigs: dict[str, dict]) -> str:
@@ -205,8 +250,8 @@ def _signature_page(s: dict[str, Any]) -> str:
     if c.get("status") == "found":
         culprit = (f"<p>Culprit <code>{_esc(c.get('sha'))}</code> {_esc(c.get('subject'))} "
                    f"by {_esc(c.get('author'))}, confidence {float(c.get('confidence') or 0):.3f}"
-                   f" (first bad commit; searched {_esc(' .. '.join(map(str, c.get('range') or [])))})"
-                   "</p>")
+                   f" (the first bad commit; the last good one is "
+                   f"<code>{_esc(str((c.get('range') or ['?'])[0])[:10])}</code>)</p>")
     else:
         culprit = f"<p>Culprit: {_esc(c.get('status') or 'not bisected')}</p>"
     ev = "".join(f"<tr><td><code>{_esc(str(e.get('sha'))[:10])}</code></td>"

@@ -163,3 +163,18 @@ def test_statuses_and_issues_link_into_the_published_site(tmp_path):
     sync(backend, a)
     body = "".join(p.read_text() for p in (tmp_path / "dry" / "issues").glob("*.md"))
     assert "https://o.github.io/r/signatures/a1b2c3d4e5f6.html" in body
+
+
+def test_a_big_heatmap_is_paginated_worst_first(history, tmp_path, monkeypatch):  # noqa: F811
+    import pcgbot.report.site as site
+    store, dirs = history
+    monkeypatch.setattr(site, "ROWS_PER_PAGE", 2)
+    out = tmp_path / "site"
+    build_site(store, out)
+    cfg = out / json.loads((out / "data" / "index.json").read_text())["configs"][0]["page"]
+    pages = sorted(cfg.parent.glob("*.html"))
+    assert len(pages) == 3                       # 6 tests, 2 a page
+    first = cfg.read_text()
+    assert "test_embedding" in first             # the regressed test leads
+    assert f"<b>{len(TESTS)}</b><span>tests</span>" in first   # the cards count every test
+    _check_links(out)
