@@ -37,7 +37,7 @@ def report_text(directory: str, fmt: str, store_path: Optional[str]) -> str:
             from ..report.dashboard import dashboard_for_dir
             dirs = sweep_dirs(directory)
             if len(dirs) != 1:
-                raise UsageError(f"{directory}:1: --format html: pass one sweep directory "
+                raise UsageError(f"{directory}: --format html: pass one sweep directory "
                                  f"(found {len(dirs)})")
             return dashboard_for_dir(dirs[0], store)
         data = collect(directory, store=store)

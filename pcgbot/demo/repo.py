@@ -357,7 +357,7 @@ def build_demo_repo(path: str | os.PathLike) -> dict[str, Any]:
     root = Path(path)
     repo = root / "repo"
     if repo.exists() and any(repo.iterdir()):
-        raise UsageError(f"{repo}:1: demo: directory exists and is not empty")
+        raise UsageError(f"{repo}: demo: directory exists and is not empty")
     repo.mkdir(parents=True, exist_ok=True)
     _git(repo, "init", "-q")
     shas: list[str] = []

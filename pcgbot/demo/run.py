@@ -59,7 +59,7 @@ def run_demo(out: Optional[str | os.PathLike] = None, *, echo: Echo = print,
     # Absolute: git runs with cwd=the demo repo, where a relative path would land elsewhere.
     root = (Path(out) if out else Path(tempfile.mkdtemp(prefix="pcgbot-demo-"))).resolve()
     if root.exists() and any(root.iterdir()):
-        raise UsageError(f"{root}:1: --dir: exists and is not empty (pick a new folder)")
+        raise UsageError(f"{root}: --dir: exists and is not empty (pick a new folder)")
     root.mkdir(parents=True, exist_ok=True)
     info = build_demo_repo(root)
     plan = load_plan(info["plan"])

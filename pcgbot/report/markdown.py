@@ -102,7 +102,7 @@ def collect(path: str | os.PathLike, store: Any = None) -> dict[str, Any]:
                 sig_runs[r.signature] += 1
         for t, runs in by_test.items():
             if t in tests:
-                raise UsageError(f"{d}:1: report: test {t} is also in another sweep under "
+                raise UsageError(f"{d}: report: test {t} is also in another sweep under "
                                  f"{path}; pass one sweep directory")
             first = runs[0]
             s = summarize_runs(runs, tf)
