@@ -95,6 +95,10 @@ def analyze(sweep_dir: str | os.PathLike, *, baseline: Optional[str] = "auto",
     for r in runs:
         by_test.setdefault(r.test, []).append(r)
 
+    from .triage import pcg_findings, quiet_sentinels
+
+    pcg = pcg_findings(sweep_dir, meta, runs, plan_obj, store)
+    quiet = quiet_sentinels(pcg, runs)     # PCG-inert sentinels: no PCG regression alarm
     sig_cache: dict = {}
     groups: dict[str, dict[str, Any]] = {}
     tests_out = []
@@ -117,7 +121,7 @@ def analyze(sweep_dir: str | os.PathLike, *, baseline: Optional[str] = "auto",
             sig = _signature_of(rep, sweep_dir, sig_cache)
             if sig is not None and fp is None:
                 fp = sig.fingerprint
-            if fp and d.get("verdict") in ALARM:
+            if fp and d.get("verdict") in ALARM and test not in quiet:
                 g = groups.setdefault(fp, {
                     "fingerprint": fp,
                     "title": sig.title if sig else f"failure {fp}",
@@ -165,6 +169,7 @@ def analyze(sweep_dir: str | os.PathLike, *, baseline: Optional[str] = "auto",
         "tests": tests_out,
         "signatures": sorted(groups.values(), key=lambda g: (-len(g["tests"]), g["fingerprint"])),
         "healthy_tests": healthy,
+        "pcg": pcg,
     }
     write_analysis(sweep_dir, result)
     return result

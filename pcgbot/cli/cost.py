@@ -7,7 +7,7 @@ from typing import Optional
 
 import click
 
-from ..results.cost import estimate, history, render
+from ..results.cost import estimate, history, inert_from_store, render
 from ..plan.schema import load_plan
 from .options import REPEATS
 
@@ -25,16 +25,23 @@ from .options import REPEATS
 @click.option("--store", "store_path", default=None,
               help="History database for durations and flaky tests "
                    "[default: $PCGBOT_STORE or .pcgbot/pcgbot.db if it exists].")
+@click.option("--assume-inert", "assume_inert", default=None, metavar="GLOBS",
+              help="What-if: price these tests (globs) as PCG-inert sentinels, one run each, on "
+                   "top of the inert tests the store knows.")
 @click.option("--json", "as_json", is_flag=True, help="Print the estimate as JSON.")
 def cost_cmd(plan_file: str, gpus: int, runners: int, repeats: Optional[int], adaptive: bool,
-             pattern: Optional[str], store_path: Optional[str], as_json: bool) -> int:
+             pattern: Optional[str], store_path: Optional[str], assume_inert: Optional[str],
+             as_json: bool) -> int:
     """Estimate GPU-hours and wall time of sweeping PLAN on RUNNERS machines of GPUS each.
 
     Example: pcgbot plan cost plans/sglang-1gpu.yaml --gpus 1 --runners 4 --adaptive"""
     plan = load_plan(plan_file)
     durations, flaky, source = history(plan, store_path)
+    inert = inert_from_store(plan, store_path)
+    if assume_inert:
+        inert |= {t.path for t in plan.select(assume_inert)}
     est = estimate(plan, gpus=gpus, runners=runners, repeats=repeats, adaptive=adaptive,
-                   durations=durations, flaky=flaky, tests=plan.select(pattern))
+                   durations=durations, flaky=flaky, tests=plan.select(pattern), inert=inert)
     if as_json:
         click.echo(json.dumps(dict(est.to_dict(), source=source), indent=2))
     else:
