@@ -76,6 +76,18 @@ def test_inert_sentinel_quiet_and_coverage_lost(tmp_path):
     md = run_cli("report", str(tmp_path / "s2"), "--store", db).stdout
     lost = md.split("### PCG coverage lost", 1)[1].split("\n### ", 1)[0]
     assert "| `test_flip.py`" in lost and "multimodal" in lost
+    # one GitHub issue for the sweep, listing the test; a re-run files nothing more
+    gh = tmp_path / "gh"
+    for want in ("filed", "exists"):
+        r = run_cli("github", "coverage", str(tmp_path / "s2"), "--dry-run", str(gh), "--json",
+                    env={"GITHUB_TOKEN": ""})
+        assert r.returncode == 0, r.stderr
+        assert json.loads(r.stdout)["result"] == want
+    issues = sorted((gh / "issues").glob("*.json"))
+    assert len(issues) == 1
+    issue = json.loads(issues[0].read_text())
+    assert issue["labels"] == ["pcg-coverage-lost"] and "1 test(s)" in issue["title"]
+    assert "| `test_flip.py`" in issue["body"] and a2["sweep"]["sweep_id"] in issue["body"]
 
     (repo / "broken").write_text("")          # now test_flip fails, with PCG still off
     sweep(plan, tmp_path / "s3", db)
@@ -93,3 +105,6 @@ def test_inert_sentinel_quiet_and_coverage_lost(tmp_path):
     md = run_cli("report", str(tmp_path / "s3"), "--store", db).stdout
     assert "### PCG-inert tests (one sentinel run per sweep)" in md
     assert "This sweep ran 2 sentinel(s); 0 showed PCG active" in md
+    r = run_cli("github", "coverage", str(tmp_path / "s3"), "--dry-run", str(tmp_path / "gh3"),
+                "--json")
+    assert json.loads(r.stdout) == {"result": "none", "tests": 0, "issue": None}
