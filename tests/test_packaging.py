@@ -83,11 +83,15 @@ BENCHES = {
     "bench_adaptive.py": ["--help"],
     "bench_bisect.py": ["--help"],
     "bench_cost.py": ["--help"],
+    # a tiny real run: one trial, a 2.9-day stream (581 commits at 200/day), 1-2 runners
+    "bench_fleet.py": ["--trials", "1", "--runners", "8", "--max-runners", "2", "--target", "48",
+                       "--per-day", "200"],
     "bench_github.py": ["--help"],
     "bench_gpu.py": ["--help"],
     "bench_report.py": ["--help"],
     "bench_runner.py": ["--help"],
     "bench_signatures.py": ["--help"],
+    "bench_site.py": ["--help"],
     "bisect_gpu_repo.py": ["--help"],
 }
 

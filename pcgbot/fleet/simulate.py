@@ -70,6 +70,7 @@ class Regression:
     filed_at: Optional[float] = None   # bisection end that named the planted commit
     bisect_runs: int = 0
     missed_sweeps: int = 0             # sweeps that contained it and did not alarm
+    last_clean: Optional[int] = None   # newest swept commit where the test passed every run
 
 
 @dataclass
@@ -206,7 +207,9 @@ def simulate(plan: Plan, times: list[float], cfg: FleetConfig, rule: Concurrency
             queue.append(("shard", commit, dur))
 
     def end_sweep(commit: int, now: float) -> None:
-        prev = covered[-1] if covered else 0
+        for r in regs:                  # sweeps before the bad commit saw the test clean
+            if commit < r.commit:
+                r.last_clean = commit
         covered.append(commit)
         sweeps_done[0] += 1
         for r in regs:
@@ -216,8 +219,15 @@ def simulate(plan: Plan, times: list[float], cfg: FleetConfig, rule: Concurrency
             gpu_s[0] += max(0, n - stable_runs) * r.duration_s * cfg.gpus  # extra repeats
             if stats.verdict(cfg.baseline, (k, n)).verdict != stats.REGRESSION:
                 r.missed_sweeps += 1
+                if k == n:
+                    # passed every run: to the bisection's seed this sweep looks good, so a
+                    # later alarm bisects from here -- past the culprit ("good is bad")
+                    r.last_clean = commit
                 continue
             r.caught_at = now
+            # the good end: the newest sweep where the test ran clean (pcgbot's bisect seed
+            # walks back over sweeps that failed no more than the bad one, see bisect/seed.py)
+            prev = r.last_clean if r.last_clean is not None else 0
             n_range = max(1, commit - prev)
             culprit = r.commit - prev if r.commit > prev else 0
             found, runs, setups = _bisect(rng, n_range, culprit, (k, n), cfg)
