@@ -25,7 +25,7 @@ FLIP = ("import os, sys\nhere = os.path.join(os.path.dirname(__file__), '..')\n"
         "sys.exit(1 if os.path.exists(os.path.join(here, 'broken')) else 0)\n")
 
 
-def setup(tmp: Path) -> tuple[Path, Path]:
+def setup(tmp: Path, repeats: int = 2) -> tuple[Path, Path]:
     repo = tmp / "repo"
     (repo / "t").mkdir(parents=True)
     (repo / "t" / "test_on.py").write_text("print('Compiling num tokens (num_tokens=8)')\n")
@@ -33,7 +33,8 @@ def setup(tmp: Path) -> tuple[Path, Path]:
     (repo / "t" / "test_flip.py").write_text(FLIP)
     plan = tmp / "plan.yaml"
     plan.write_text(f"name: sec\nrepo: {repo}\nworkdir: t\ncommand: '{{python}} {{path}}'\n"
-                    "timeout: 30\nrepeats: 2\nmodes: {pcg: {}}\npcg_inert: {sweeps: 1, min_runs: 1}\n"
+                    f"timeout: 30\nrepeats: {repeats}\nmodes: {{pcg: {{}}}}\n"
+                    "pcg_inert: {sweeps: 1, min_runs: 1}\n"
                     "tests:\n  - {path: test_on.py}\n  - {path: test_spec.py}\n"
                     "  - {path: test_flip.py}\n")
     return repo, plan
@@ -64,7 +65,8 @@ def test_auto_disabled_lists_passing_tests_with_reason(tmp_path):
 
 
 def test_inert_sentinel_quiet_and_coverage_lost(tmp_path):
-    repo, plan = setup(tmp_path)
+    # 10 runs a sweep: a pooled 20/20 baseline makes one failing sentinel run a regression
+    repo, plan = setup(tmp_path, repeats=10)
     db = str(tmp_path / "db.sqlite")
     (repo / "pcg_on").write_text("")
     sweep(plan, tmp_path / "s1", db)
@@ -95,7 +97,10 @@ def test_inert_sentinel_quiet_and_coverage_lost(tmp_path):
     assert meta["sentinels"] == ["test_flip.py", "test_spec.py"]
     assert len([r for r in read_runs(tmp_path / "s3") if r.test == "test_flip.py"]) == 1
     a3 = json.loads((tmp_path / "s3" / "analysis.json").read_text())
-    # a sentinel failing with PCG off is not a PCG regression: no signature group for it
+    # a sentinel failing with PCG off is not a PCG regression: no signature group for it, and
+    # the commit status's count of regressions leaves it out
+    flip = next(t for t in a3["tests"] if t["test"] == "test_flip.py")
+    assert flip["verdict"] == "regression" and a3["totals"]["regressions"] == 0
     assert not any(t["test"] == "test_flip.py" for s in a3["signatures"] for t in s["tests"])
     inert = {e["test"]: e for e in a3["pcg"]["inert"]}
     assert sorted(inert) == ["test_flip.py", "test_spec.py"]
