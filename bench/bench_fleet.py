@@ -60,7 +60,8 @@ def gpu_table(plan: Plan) -> dict[str, set[str]]:
     print(f"## 1. GPU-h per sweep of {plan.name} (4 x 1-GPU runners; plan est_time)\n")
     print(f"no sentinels: {base.gpu_hours:.1f} GPU-h adaptive ({base.wall_hours:.1f} h wall), "
           f"{fixed.gpu_hours:.1f} GPU-h at {plan.repeats} fixed repeats\n")
-    print("| inert set | tests | share of GPU time | GPU-h adaptive | saved | GPU-h fixed | saved |")
+    print("| inert set | tests | share of GPU time | GPU-h adaptive | saved | GPU-h fixed "
+          "| saved |")
     print("|---|---|---|---|---|---|---|")
     sets = {"EAGLE-family runtime gate (estimate)": _select(plan, INERT_EAGLE),
             "+ LoRA, DFlash (upper, unverified)": _select(plan, INERT_UPPER),

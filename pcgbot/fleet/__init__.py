@@ -1,8 +1,9 @@
 """The fleet stage: how many runners a plan needs, from a replay of real commit times.
 
 ``simulate`` replays a commit stream (``load_times`` from a file such as ``DEFAULT_COMMITS``,
-``git_times`` from a checkout, ``rescale`` to a target rate) against runners: sweeps coalesced by the workflow's concurrency
-rule (``workflow_concurrency``, ``Group``: one running, one pending), the plan's durations with
+``git_times`` from a checkout, ``rescale`` to a target rate) against runners: sweeps coalesced
+by the workflow's concurrency rule (``workflow_concurrency``, ``Group``: one running, one
+pending), the plan's durations with
 adaptive repeats and PCG-inert sentinels (``plan cost``), planted regressions found by the real
 adaptive rule and verdict, culprits by the real bisection search.  ``simulate_trials`` pools
 seeded replays into a ``SimResult`` (time from bad commit to filed culprit, GPU-hours per day,

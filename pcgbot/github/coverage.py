@@ -53,9 +53,10 @@ def render_issue(analysis: dict[str, Any]) -> Optional[tuple[str, str]]:
         "|---|---|---|---|---|",
     ]
     for c in lost:
-        lines.append(f"| `{_cell(c.get('test'))}` | `{_cell(str(c.get('was_active_commit'))[:10])}`"
-                     f" | `{_cell(str(c.get('commit'))[:10])}` | {_cell(c.get('reason') or 'unknown')}"
-                     f" | {_cell(c.get('line') or '(no reason in the log)')} |")
+        was, now = str(c.get("was_active_commit"))[:10], str(c.get("commit"))[:10]
+        lines.append(f"| `{_cell(c.get('test'))}` | `{_cell(was)}` | `{_cell(now)}` | "
+                     f"{_cell(c.get('reason') or 'unknown')} | "
+                     f"{_cell(c.get('line') or '(no reason in the log)')} |")
     if analysis.get("run_url"):
         lines += ["", f"CI run: {analysis['run_url']}"]
     lines += ["", marker(str(sweep.get("sweep_id")))]

@@ -42,7 +42,9 @@ def collect_pcg(dirs: list[Path], analyses: list[dict]) -> dict[str, Any]:
 
 def _said(item: dict) -> str:
     line = item.get("line")
-    return redact(str(line))[:160] if line else "(the log names no reason: SGLang's check is silent)"
+    if not line:
+        return "(the log names no reason: SGLang's check is silent)"
+    return redact(str(line))[:160]
 
 
 def _md_table(head: list[str], rows: list[list[Any]]) -> list[str]:

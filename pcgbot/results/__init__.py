@@ -8,7 +8,8 @@ every sweep and run.  ``find_baseline`` / ``auto_baseline`` choose what a sweep 
 from the plan and the stored history.  ``inert_tests`` finds PCG-inert tests (PCG off in every
 recent run: they run once per sweep as sentinels) and ``coverage_lost`` the tests that lost PCG.
 
-Modules: ``sweepdir``, ``store``, ``baseline``, ``diff``, ``stats``, ``adaptive``, ``cost``, ``inert``.
+Modules: ``sweepdir``, ``store``, ``baseline``, ``diff``, ``stats``, ``adaptive``, ``cost``,
+``inert``.
 """
 
 from .sweepdir import read_meta, read_runs, merge_dirs

@@ -100,7 +100,8 @@ def test_coverage_lost_when_pcg_stops_running(tmp_path):
 
 def test_plan_key_keeps_a_test_out_and_rule_off(tmp_path):
     path = make_repo(tmp_path)
-    text = path.read_text().replace("{path: test_spec.py}", "{path: test_spec.py, pcg_inert: false}")
+    text = path.read_text().replace("{path: test_spec.py}",
+                                    "{path: test_spec.py, pcg_inert: false}")
     plan = parse_plan(text, str(path))
     store = Store(tmp_path / "db.sqlite")
     for i in (1, 2):
