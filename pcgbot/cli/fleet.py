@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+from dataclasses import replace
 from pathlib import Path
 from typing import Optional
 
@@ -77,7 +78,7 @@ def simulate_cmd(plan_file: str, runners_text: str, gpus: int, commits_file: Opt
     Example: pcgbot plan simulate plans/sglang-1gpu.yaml --commits-per-day 40.2 --target-hours 12"""
     from ..fleet import (DEFAULT_COMMITS, FleetConfig, git_times, load_times, rescale,
                          runners_for_target, simulate_trials, workflow_concurrency)
-    from ..results.cost import inert_from_store
+    from ..results.cost import history, inert_from_store
 
     plan = load_plan(plan_file)
     counts = _ints(runners_text)
@@ -93,6 +94,7 @@ def simulate_cmd(plan_file: str, runners_text: str, gpus: int, commits_file: Opt
         raise UsageError("--workflow: no docs/examples/pcgbot-sweep.yml next to this pcgbot; "
                          "pass the sweep workflow file")
     rule = workflow_concurrency(wf)
+    durations, flaky, _ = history(plan, store_path)
     inert: set[str] = set()
     if sentinels:
         inert = inert_from_store(plan, store_path)
@@ -100,8 +102,9 @@ def simulate_cmd(plan_file: str, runners_text: str, gpus: int, commits_file: Opt
             inert |= {t.path for t in plan.select(assume_inert)}
     cfg = FleetConfig(runners=counts[0], gpus=gpus, failure_rate=failure_rate,
                       regressions_per_day=regressions_per_day, setup_s=setup_minutes * 60,
-                      inert=frozenset(inert), seed=seed)
-    results = [simulate_trials(plan, times, FleetConfig(**{**cfg.__dict__, "runners": n}),
+                      inert=frozenset(inert), durations=durations, flaky=frozenset(flaky),
+                      seed=seed)
+    results = [simulate_trials(plan, times, replace(cfg, runners=n),
                                rule, trials) for n in counts]
     need, tried = (None, [])
     if target_hours is not None:

@@ -31,7 +31,7 @@ import heapq
 import math
 import random
 import statistics
-from dataclasses import asdict, dataclass, field
+from dataclasses import asdict, dataclass, field, replace
 from typing import Any, Optional
 
 from ..bisect import Search, SearchConfig
@@ -56,6 +56,8 @@ class FleetConfig:
     baseline: tuple[int, int] = (stats.POOL_RUNS, stats.POOL_RUNS)  # pooled healthy baseline
     plant_share: float = 0.8           # plant in the first 80%: late ones get no second sweep
     inert: frozenset[str] = frozenset()
+    durations: dict[str, float] = field(default_factory=dict)   # store medians (else est_time)
+    flaky: frozenset[str] = frozenset()   # tests whose history mixes pass and fail: all repeats
     nightly_hour: Optional[float] = 2.0   # the workflow's cron "0 2 * * *" (UTC)
     max_repeats: int = adaptive.DEFAULT_MAX_RUNS
     seed: int = 1
@@ -147,7 +149,7 @@ def simulate(plan: Plan, times: list[float], cfg: FleetConfig, rule: Concurrency
         raise UsageError(f"--failure-rate: must be in (0, 1], got {cfg.failure_rate}")
     rng = random.Random(cfg.seed)
     est = estimate(plan, gpus=cfg.gpus, runners=cfg.runners, adaptive=True,
-                   inert=set(cfg.inert))
+                   inert=set(cfg.inert), durations=cfg.durations, flaky=set(cfg.flaky))
     shards = [h * HOUR for h in est.per_runner_hours]
     active = [t for t in plan.tests if t.gpus <= cfg.gpus and t.path not in cfg.inert]
     if not active:
@@ -166,7 +168,8 @@ def simulate(plan: Plan, times: list[float], cfg: FleetConfig, rule: Concurrency
     for _ in range(n_reg):
         t = rng.choice(active)
         regs.append(Regression(rng.randrange(1, last_plant), t.path,
-                               min(t.est_time, t.timeout or plan.timeout)))
+                               min(cfg.durations.get(t.path, t.est_time),
+                                   t.timeout or plan.timeout)))
 
     group = Group(rule)
     events: list[tuple[float, int, str, Any]] = []
@@ -281,8 +284,7 @@ def simulate_trials(plan: Plan, times: list[float], cfg: FleetConfig, rule: Conc
     """``trials`` seeded replays (seeds seed..seed+trials-1) pooled into one result."""
     if trials < 1:
         raise UsageError(f"--trials: must be >= 1, got {trials}")
-    res = [simulate(plan, times, FleetConfig(**{**asdict(cfg), "seed": cfg.seed + i,
-                                                 "inert": cfg.inert}), rule)
+    res = [simulate(plan, times, replace(cfg, seed=cfg.seed + i), rule)
            for i in range(trials)]
     ttc = [x for r in res for x in r.ttc_hours]
     regs = sum(r.regressions for r in res)
@@ -309,8 +311,7 @@ def runners_for_target(plan: Plan, times: list[float], cfg: FleetConfig, rule: C
     (None when ``max_runners`` cannot), and every result tried on the way."""
     tried = []
     for n in range(1, max_runners + 1):
-        r = simulate_trials(plan, times, FleetConfig(**{**asdict(cfg), "runners": n,
-                                                         "inert": cfg.inert}), rule, trials)
+        r = simulate_trials(plan, times, replace(cfg, runners=n), rule, trials)
         tried.append(r)
         if r.ttc_median_hours is not None and r.ttc_median_hours <= target_hours:
             return n, tried

@@ -130,3 +130,14 @@ def test_cli_simulate(tmp_path):
     assert r.returncode != 0 and "--runners" in r.stderr and "Traceback" not in r.stderr
     r = run_cli("plan", "simulate", str(plan), "--commits", str(tmp_path / "none.txt"))
     assert r.returncode != 0 and "none.txt:1: commits: cannot read" in r.stderr
+
+
+def test_store_durations_price_the_sweep():
+    plan, times = _plan(n_tests=4, est=600), _stream(days=3)
+    rule = Concurrency("g")
+    slow = {f"t{i}.py": 1200.0 for i in range(4)}
+    a = simulate(plan, times, FleetConfig(runners=1), rule)
+    b = simulate(plan, times, FleetConfig(runners=1, durations=slow), rule)
+    assert b.gpu_hours_per_sweep == pytest.approx(2 * a.gpu_hours_per_sweep)
+    c = simulate(plan, times, FleetConfig(runners=1, flaky=frozenset({"t0.py"})), rule)
+    assert c.gpu_hours_per_sweep == pytest.approx((3 * 4 + 10) * 600 / 3600)
