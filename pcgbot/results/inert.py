@@ -111,6 +111,10 @@ def _history(store: Any, plan: Plan, mode: str, upto: Optional[str], depth: int,
         sweeps = sweeps[ids.index(upto):] if upto in ids else sweeps
     out: dict[str, list[_Seen]] = {}
     for s in sweeps:
+        if (s.get("meta") or {}).get("partial"):
+            continue                  # a --tests subset or a rerun: not one more sweep
+        # the shards of a sweep and their merge are one sweep (the store holds all of them)
+        base = str(s["sweep_id"]).split("@shard")[0]
         by_test: dict[str, _Seen] = {}
         for r in store.runs(s["sweep_id"]):
             if r.outcome not in (PASS, FAIL):
@@ -126,6 +130,8 @@ def _history(store: Any, plan: Plan, mode: str, upto: Optional[str], depth: int,
                 seen.unknown += 1
         for t, seen in by_test.items():
             lst = out.setdefault(t, [])
+            if lst and str(lst[-1].sweep["sweep_id"]).split("@shard")[0] == base:
+                continue              # already counted from this sweep's merge or a shard
             if len(lst) < depth:
                 lst.append(seen)
         if out and all(len(v) >= depth for v in out.values()) and len(out) >= len(plan.tests):

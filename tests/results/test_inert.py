@@ -159,3 +159,19 @@ def test_cli_sweep_uses_sentinels_from_store(tmp_path):
     r = run_cli("sweep", str(plan), "--out", str(tmp_path / "s4"), "--store", db, "-q",
                 "--cpu", "--no-adaptive", "--no-sentinels")
     assert "sentinels" not in json.loads((tmp_path / "s4" / "sweep.json").read_text())
+
+
+def test_shards_and_their_merge_count_as_one_sweep(tmp_path):
+    from pcgbot.results.sweepdir import merge_dirs
+
+    plan = load_plan(make_repo(tmp_path))
+    store = Store(tmp_path / "db.sqlite")
+    for i in (1, 2):
+        run_sweep(plan, tmp_path / f"sh{i}", slots=2, shard=(i, 2), sweep_id="one")
+        store.import_sweep(tmp_path / f"sh{i}")
+    merge_dirs([tmp_path / "sh1", tmp_path / "sh2"], tmp_path / "merged")
+    store.import_sweep(tmp_path / "merged")
+    assert len(store.sweeps(plan="inert")) == 3
+    assert inert_tests(store, plan, "pcg") == {}          # one sweep, not a window of 2
+    sweep_into(store, plan, tmp_path / "s2")
+    assert sorted(inert_tests(store, plan, "pcg")) == ["test_flip.py", "test_spec.py"]
