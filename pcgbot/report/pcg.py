@@ -47,6 +47,13 @@ def _said(item: dict) -> str:
     return redact(str(line))[:160]
 
 
+def _commits(e: dict) -> str:
+    """The window's sweeps as their short commits, newest first."""
+    n = len(e.get("sweeps") or [])
+    cs = [str(c)[:7] for c in e.get("commits") or [] if c]
+    return f"{n} ({', '.join(cs)})" if cs else str(n)
+
+
 def _md_table(head: list[str], rows: list[list[Any]]) -> list[str]:
     cell = lambda v: str(v).replace("|", "\\|").replace("\n", " ")  # noqa: E731
     return (["| " + " | ".join(head) + " |", "|" + "---|" * len(head)]
@@ -74,9 +81,11 @@ def render_pcg_markdown(pcg: Optional[dict]) -> list[str]:
                 f"{len(woken)} showed PCG active and ran in full"
                 + (": " + ", ".join(f"`{t}`" for t in sorted(woken)) if woken else "") + ".", ""]
         if pcg.get("inert"):
-            out += _md_table(["Test", "Sweeps", "Runs with PCG off", "Reason", "Log said"],
-                             [[f"`{e['test']}`", len(e.get("sweeps") or []), e.get("runs"),
-                               e.get("reason") or "unknown", _said(e)] for e in pcg["inert"]])
+            out += _md_table(["Test", "Sweeps (commits)", "Runs with PCG off", "Reason",
+                              "Log said", "Log"],
+                             [[f"`{e['test']}`", _commits(e), e.get("runs"),
+                               e.get("reason") or "unknown", _said(e), e.get("log") or ""]
+                              for e in pcg["inert"]])
     if pcg.get("auto_disabled"):
         out += ["### PCG auto-disabled", "",
                 "Every run of these tests had PCG off whatever the mode asked: a pass here is "
@@ -102,9 +111,9 @@ def render_pcg_html(pcg: Optional[dict]) -> str:
          lambda c: [c["test"], str(c.get("was_active_commit"))[:10], str(c.get("commit"))[:10],
                     c.get("reason") or "unknown", _said(c)]),
         ("inert", "PCG-inert tests (one sentinel run per sweep)",
-         ["Test", "Sweeps", "Runs with PCG off", "Reason", "Log said"],
-         lambda e: [e["test"], len(e.get("sweeps") or []), e.get("runs"),
-                    e.get("reason") or "unknown", _said(e)]),
+         ["Test", "Sweeps (commits)", "Runs with PCG off", "Reason", "Log said", "Log"],
+         lambda e: [e["test"], _commits(e), e.get("runs"), e.get("reason") or "unknown",
+                    _said(e), e.get("log") or ""]),
         ("auto_disabled", "PCG auto-disabled in this sweep",
          ["Test", "Status", "Passed", "Reason", "Log said"],
          lambda a: [a["test"], a.get("status"), f"{a.get('passed')}/{a.get('runs')}",
