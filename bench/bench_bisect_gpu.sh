@@ -16,6 +16,10 @@
 # Evidence of a run on 2 H200s: docs/evidence/bisect-gpu/ (docs/bisect.md, "On GPUs").
 set -u
 OUT=${1:?OUT folder}
+if ! nvidia-smi -L >/dev/null 2>&1; then
+    echo "bench_bisect_gpu.sh: needs an NVIDIA GPU (nvidia-smi -L fails or is missing); nothing measured. Run it on a GPU host."
+    exit 0
+fi
 W=/tmp/pcgbot-bench-bisect-gpu
 rm -rf "$W"; mkdir -p "$OUT" "$W"
 export PYTHONPATH=$PWD${PYTHONPATH:+:$PYTHONPATH}

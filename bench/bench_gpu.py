@@ -1,6 +1,6 @@
 """Benchmarks of pcgbot's GPU pool.  Plain script; prints tables.
 
-  python bench/bench_gpu.py select            # CPU: try_acquire cost on fake 8/16-GPU hosts
+  python bench/bench_gpu.py select [SECONDS]  # CPU: try_acquire cost on fake 8/16-GPU hosts
   python bench/bench_gpu.py sweep OUT         # GPU host: plans/gpu-smoke.yaml serial vs parallel
   python bench/bench_gpu.py evidence DIR      # print hygiene figures written by the gpu tests
   python bench/bench_gpu.py table SWEEP_DIR   # one line per run of a sweep
@@ -9,7 +9,11 @@
 `sweep` runs `pcgbot sweep plans/gpu-smoke.yaml` twice, with --slots 1 (one run at a time) and
 with the default (one slot per GPU), and prints per run: CUDA_VISIBLE_DEVICES as recorded, when
 it began and ended relative to the sweep start (from the suite's own GPU_SUITE line), its
-duration, and both sweeps' wall times.  Writes OUT/sweep_summary.json.
+duration, and both sweeps' wall times.  Writes OUT/sweep_summary.json.  Without an NVIDIA GPU
+(no NVML) it says so and exits 0 without measuring anything.
+
+`select` times try_acquire + release in a loop for SECONDS (default 0.5) per host and k and prints
+the mean per acquire: wall clock, one pass, no seed (the fake hosts are fixed).
 """
 
 from __future__ import annotations
@@ -43,7 +47,7 @@ class _Topo:
         return Link(nvlink=18, p2p_nvlink=True, level=0) if same else Link(level=50)
 
 
-def bench_select() -> None:
+def bench_select(seconds: float = 0.5) -> None:
     hosts = {"8 GPU, NVSwitch (all linked)": (8, [list(range(8))]),
              "8 GPU, NVLink pairs": (8, [[i, i + 1] for i in range(0, 8, 2)]),
              "16 GPU, 2 NVSwitch islands": (16, [list(range(8)), list(range(8, 16))])}
@@ -52,7 +56,7 @@ def bench_select() -> None:
         for k in (1, 2, 4, 8):
             pool = GpuPool(_Topo(n, groups), check_ports=False)
             reps, t0, ex = 0, time.perf_counter(), None
-            while time.perf_counter() - t0 < 0.5:
+            while time.perf_counter() - t0 < seconds or reps == 0:
                 s = pool.try_acquire(k)
                 ex = ex or s
                 pool.release(s)
@@ -99,7 +103,22 @@ def _sweep(out: Path, slots: list[str], tag: str) -> dict:
             "t0": t0}
 
 
+def no_gpu() -> str | None:
+    """Why there is nothing to measure here (no NVML, or no GPU), else None."""
+    from pcgbot.gpu.nvml import NvmlUnavailable, open_nvml
+    try:
+        n = open_nvml().count()
+    except NvmlUnavailable as e:
+        return str(e)
+    return None if n > 0 else "NVML sees no GPU"
+
+
 def bench_sweep(out: Path) -> None:
+    why = no_gpu()
+    if why:
+        print(f"bench_gpu sweep: needs an NVIDIA GPU ({why}); nothing measured. "
+              "Run it on a GPU host.")
+        return
     out.mkdir(parents=True, exist_ok=True)
     serial = _sweep(out, ["--slots", "1"], "serial")
     parallel = _sweep(out, [], "parallel")
@@ -146,7 +165,10 @@ def bench_evidence(d: Path) -> None:
 if __name__ == "__main__":
     what = sys.argv[1] if len(sys.argv) > 1 else "select"
     if what == "select":
-        bench_select()
+        try:
+            bench_select(float(sys.argv[2]) if len(sys.argv) > 2 else 0.5)
+        except ValueError:
+            sys.exit(f"bench_gpu select: SECONDS must be a number, got {sys.argv[2]!r}")
     elif what == "sweep":
         bench_sweep(Path(sys.argv[2] if len(sys.argv) > 2 else "results/bench-gpu"))
     elif what == "table":

@@ -4,6 +4,10 @@
 # Usage: bash bench/bench_gpu_device.sh OUT   (run from the repository root on the GPU host)
 set -u
 OUT=${1:?OUT folder}
+if ! nvidia-smi -L >/dev/null 2>&1; then
+    echo "bench_gpu_device.sh: needs an NVIDIA GPU (nvidia-smi -L fails or is missing); nothing measured. Run it on a GPU host."
+    exit 0
+fi
 W=/tmp/pcgbot-bench-gpu
 rm -rf "$W"; mkdir -p "$OUT/ev" "$W"
 # The whole CLI imports the GitHub commands (PyGithub); call the click commands directly so
@@ -32,7 +36,7 @@ python3 bench/bench_gpu.py table "$W/sweep-dirty" | tee "$OUT/dirty_sweep.txt"
 gpu
 kill "$FP"; wait "$FP" 2>/dev/null; sleep 2
 echo "== gpu-marked tests"
-PCGBOT_GPU_EVIDENCE="$OUT/ev" timeout 300 python3 -m pytest -q -m gpu tests/test_gpu_real.py \
+PCGBOT_GPU_EVIDENCE="$OUT/ev" timeout 300 python3 -m pytest -q -m gpu tests/gpu/test_gpu_real.py \
     -p no:cacheprovider 2>&1 | tail -5
 python3 bench/bench_gpu.py evidence "$OUT/ev"
 tar czf "$OUT/sweeps.tgz" -C "$W" sweep-serial sweep-parallel sweep-dirty sweep_summary.json

@@ -1,12 +1,17 @@
 """How long reports take at the seed's size and beyond.
 
 Builds sweep folders like the seed's (181 tests x 10 runs over 1/2/4-GPU configs, 38 failing)
-through the real sweepdir API, a store with H sweeps of history, and times each format.
-Run: python bench/bench_report.py
+through the real sweepdir API, a store with H sweeps of history, and times each format.  The
+data are seeded (random.Random(1)); each time printed is the best (minimum) of R timings of one
+call, after one untimed warm-up call for the HTML page.
+
+Run: python bench/bench_report.py [--sizes 181x1,181x40,600x10] [--reps 3]
+Tiny: python bench/bench_report.py --sizes 20x2 --reps 1
 """
 
 from __future__ import annotations
 
+import argparse
 import random
 import sys
 import tempfile
@@ -57,11 +62,28 @@ def timed(fn, reps: int = 3) -> float:
     return best
 
 
+def _sizes(text: str) -> list[tuple[int, int]]:
+    try:
+        out = [(int(a), int(b)) for a, b in (x.split("x") for x in text.split(","))]
+    except ValueError:
+        raise SystemExit(f"bench_report: --sizes: {text!r} is not TESTSxHISTORY[,...], "
+                         "e.g. 181x1,181x40") from None
+    if any(n < 1 or h < 1 for n, h in out):
+        raise SystemExit(f"bench_report: --sizes: {text!r}: tests and history must be >= 1")
+    return out
+
+
 def main() -> int:
+    ap = argparse.ArgumentParser(description=__doc__.split("\n")[0])
+    ap.add_argument("--sizes", default="181x1,181x40,600x10",
+                    help="TESTSxHISTORY pairs: tests per sweep x sweeps in the store")
+    ap.add_argument("--reps", type=int, default=3, help="timings per figure; the best is shown")
+    a = ap.parse_args()
     rng = random.Random(1)
+    print(f"best of {a.reps} timing(s) per figure; seeded data")
     print(f"{'tests':>6} {'history':>8} {'collect ms':>11} {'md ms':>7} {'junit ms':>9} "
           f"{'html ms':>8} {'html KiB':>9}")
-    for n_tests, hist in ((181, 1), (181, 40), (600, 10)):
+    for n_tests, hist in _sizes(a.sizes):
         with tempfile.TemporaryDirectory() as tmp:
             store = Store(Path(tmp) / "db")
             last = None
@@ -69,15 +91,14 @@ def main() -> int:
                 last = make(Path(tmp) / f"s{i}", f"{i:040x}", n_tests, rng, i)
                 store.import_sweep(last)
             data = collect(last, store=store)
-            c = timed(lambda: collect(last, store=store))
-            md = timed(lambda: render_markdown(data))
-            ju = timed(lambda: render_junit(data))
+            c = timed(lambda: collect(last, store=store), a.reps)
+            md = timed(lambda: render_markdown(data), a.reps)
+            ju = timed(lambda: render_junit(data), a.reps)
             page = dashboard_for_dir(last, store)
-            ht = timed(lambda: dashboard_for_dir(last, store))
+            ht = timed(lambda: dashboard_for_dir(last, store), a.reps)
             print(f"{n_tests:>6} {hist:>8} {c * 1e3:>11.1f} {md * 1e3:>7.1f} {ju * 1e3:>9.1f} "
                   f"{ht * 1e3:>8.1f} {len(page) / 1024:>9.0f}")
     return 0
-
 
 if __name__ == "__main__":
     sys.exit(main())

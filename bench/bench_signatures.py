@@ -1,14 +1,21 @@
-"""Benchmark: fingerprinting throughput and memory on large, realistic SGLang logs.
+"""Benchmark: how fingerprints hold on real logs, and throughput and memory on large ones.
 
-Generates logs of 10 MB and 100 MB (server decode-batch lines, uvicorn access lines, tqdm capture
-bars with carriage returns, warnings, a handled traceback early on) with one real failure near the
-end, then measures, per size:
+Part 1 (the golden corpus, tests/data/signatures): for scheme v1 (frozen) and scheme v2 (current),
+on the tune split and on the held-out split, every measure of issue 16's table: family named,
+"no error found" on a log that shows an error, same-bug pairs joined, different-bug pairs merged
+(coarse infra families excluded, see families.yaml), fingerprint unchanged under new PIDs,
+addresses, times, line numbers, paths and interleaved noise.
+
+Part 2: generates logs of 10 MB and 100 MB (server decode-batch lines, uvicorn access lines, tqdm
+capture bars with carriage returns, NCCL_DEBUG=INFO chatter on one line in ten, warnings, retries
+that say "error", a handled traceback early on) with one real failure near the end, then
+measures, per size:
   * wall time of signature_of_log (median of 3 runs; target < 2 s for 100 MB),
   * peak Python allocations (tracemalloc) during the call,
   * peak RSS of a fresh child process that only fingerprints (ru_maxrss), minus its baseline.
 Flat memory from 10 MB to 100 MB shows the log is streamed, not loaded.
 
-    python bench/bench_signatures.py [--sizes 10,100] [--dir /tmp]
+    python bench/bench_signatures.py [--sizes 10,100] [--dir /tmp] [--corpus-only | --perf-only]
 """
 
 from __future__ import annotations
@@ -17,6 +24,7 @@ import argparse
 import json
 import os
 import random
+import resource
 import statistics
 import subprocess
 import sys
@@ -25,7 +33,11 @@ import time
 import tracemalloc
 from pathlib import Path
 
-from pcgbot.signatures.signature import signature_of_log
+from pcgbot.signatures.corpus import Answer, load_cases, load_families, measure as corpus_measure
+from pcgbot.signatures.schemes import signer
+from pcgbot.signatures.signature import SCHEME
+
+CORPUS = Path(__file__).resolve().parents[1] / "tests" / "data" / "signatures"
 
 ERROR = """[2026-01-29 12:00:00 TP0] Scheduler hit an exception: Traceback (most recent call last):
   File "/sgl-workspace/sglang/python/sglang/srt/managers/scheduler.py", line 2900, in run_scheduler_process
@@ -51,6 +63,12 @@ ValueError: I/O operation on closed pipe
 def noise_line(rng: random.Random, i: int) -> str:
     r = rng.random()
     ts = f"2026-01-29 10:{(i // 60) % 60:02d}:{i % 60:02d}"
+    if i % 10 == 0:                   # NCCL_DEBUG=INFO: one line in ten
+        return (f"node-{i % 8}:{4000 + i % 97}:{4100 + i % 89} [{i % 8}] NCCL INFO Channel "
+                f"{i % 32:02d}/32 : {i % 8}[{i % 8}] -> {(i + 1) % 8}[{(i + 1) % 8}] via P2P/CUMEM\n")
+    if r < 0.02:                      # benign "error" words: a retried request, a zero error rate
+        return (f"[{ts}] WARNING: request {i} failed with a transient error (HTTP 503), "
+                f"retrying (attempt {1 + i % 3}/3); error_rate=0.00\n")
     if r < 0.45:
         return (f"[{ts} TP0] Decode batch. #running-req: {rng.randint(1, 64)}, #token: {i % 90000}, "
                 f"token usage: 0.{rng.randint(0, 99):02d}, cuda graph: True, gen throughput "
@@ -93,29 +111,60 @@ def make_log(path: Path, mb: int, seed: int = 0) -> None:
             f.write(noise_line(rng, i + j))
 
 
-def child_rss(path: Path, env: dict[str, str]) -> tuple[float, float]:
+def child_rss(path: Path, env: dict[str, str], scheme: int) -> tuple[float, float]:
     """Peak RSS (MiB) of a fresh interpreter: after imports, and after fingerprinting."""
-    code = ("import resource,sys;from pcgbot.signatures.signature import signature_of_log;"
-            "a=resource.getrusage(resource.RUSAGE_SELF).ru_maxrss;"
-            "s=signature_of_log(sys.argv[1]);"
+    code = ("import resource,sys;from pcgbot.signatures.schemes import signer;"
+            f"f=signer({scheme});a=resource.getrusage(resource.RUSAGE_SELF).ru_maxrss;"
+            "s=f(sys.argv[1]);"
             "b=resource.getrusage(resource.RUSAGE_SELF).ru_maxrss;print(a,b)")
     out = subprocess.run([sys.executable, "-c", code, str(path)], capture_output=True, text=True,
                          check=True, env=env).stdout.split()
     return int(out[0]) / 1024, int(out[1]) / 1024
 
 
-def measure(path: Path, reps: int) -> tuple[float, float, object]:
-    times = []
+def _cpu() -> float:
+    """CPU seconds of this process and its finished children (grep, tr): unlike wall time, a
+    busy shared machine does not inflate it."""
+    me, kids = resource.getrusage(resource.RUSAGE_SELF), resource.getrusage(resource.RUSAGE_CHILDREN)
+    return me.ru_utime + me.ru_stime + kids.ru_utime + kids.ru_stime
+
+
+def measure(path: Path, reps: int, scheme: int) -> tuple[float, float, float, object]:
+    signature_of_log = signer(scheme)
+    times, cpus = [], []
     sig = None
     for _ in range(reps):
-        t = time.perf_counter()
+        t, c = time.perf_counter(), _cpu()
         sig = signature_of_log(path)
         times.append(time.perf_counter() - t)
+        cpus.append(_cpu() - c)
     tracemalloc.start()
     signature_of_log(path)
     _, peak = tracemalloc.get_traced_memory()
     tracemalloc.stop()
-    return statistics.median(times), peak, sig
+    return statistics.median(times), statistics.median(cpus), peak, sig
+
+
+def corpus_table() -> None:
+    """Part 1: every measure, per scheme and split."""
+    cases = load_cases(CORPUS)
+    fams = load_families(CORPUS / "families.yaml")
+    coarse = sorted(f for f, x in fams.items() if x.coarse)
+    print(f"golden corpus: {len(cases)} logs in {CORPUS}")
+    print(f"coarse on purpose (pairs inside them are not counted as merges): {', '.join(coarse)}")
+    cols = ("logs", "same-bug groups", "family named %", "no error found on an error log",
+            "same-bug pairs", "same-bug pairs joined %", "different-bug pairs",
+            "different-bug pairs merged %", "look-alike pairs", "invariant %")
+    print("scheme  split    " + " | ".join(cols))
+    for scheme in (1, 2):
+        fn = signer(scheme)
+
+        def answer(p: Path, fn=fn) -> Answer:
+            s = fn(p)
+            return Answer(s.fingerprint, s.title, s.rule, s.category)
+        for split in ("tune", "heldout"):
+            row = corpus_measure(cases, fams, answer, split).row()
+            print(f"v{scheme}      {split:8} " + " | ".join(str(row[c]) for c in cols))
 
 
 def main() -> int:
@@ -123,11 +172,21 @@ def main() -> int:
     ap.add_argument("--sizes", default="10,100")
     ap.add_argument("--dir", default=tempfile.gettempdir())
     ap.add_argument("--no-fallback", action="store_true", help="skip the pure-Python path rows")
+    part = ap.add_mutually_exclusive_group()
+    part.add_argument("--corpus-only", action="store_true", help="only part 1 (the corpus)")
+    part.add_argument("--perf-only", action="store_true", help="only part 2 (large logs)")
+    ap.add_argument("--scheme", type=int, choices=range(1, SCHEME + 1), default=SCHEME,
+                    help="fingerprint scheme of part 2 (1: the frozen v1, for comparison)")
     args = ap.parse_args()
+    if not args.perf_only:
+        corpus_table()
+        print()
+    if args.corpus_only:
+        return 0
     rows = []
     paths = [("grep", 3)] + ([] if args.no_fallback else [("python", 1)])
     for mb in [int(x) for x in args.sizes.split(",")]:
-        path = Path(args.dir) / f"pcgbot_bench_{mb}mb.log"
+        path = Path(args.dir) / f"pcgbot_bench_v2_{mb}mb.log"
         if not path.exists() or path.stat().st_size < mb * 990_000:
             make_log(path, mb)
         size = path.stat().st_size
@@ -136,20 +195,22 @@ def main() -> int:
             if kind == "python":
                 os.environ["PCGBOT_NO_GREP"] = env["PCGBOT_NO_GREP"] = "1"
             try:
-                med, peak, sig = measure(path, reps)
+                med, cpu, peak, sig = measure(path, reps, args.scheme)
             finally:
                 os.environ.pop("PCGBOT_NO_GREP", None)
-            rss0, rss1 = child_rss(path, env)
-            rows.append((mb, kind, size / 1e6, med, size / 1e6 / med, peak / 2**20, rss0, rss1, sig))
-    print(f"{'log':>6} {'path':>7} {'MB':>7} {'median s':>9} {'MB/s':>7} {'tracemalloc peak MiB':>21} "
-          f"{'RSS base MiB':>13} {'RSS peak MiB':>13}")
-    for mb, kind, size, med, rate, peak, rss0, rss1, _ in rows:
-        print(f"{mb:>4}MB {kind:>7} {size:>7.1f} {med:>9.3f} {rate:>7.1f} {peak:>21.2f} {rss0:>13.1f} "
-              f"{rss1:>13.1f}")
+            rss0, rss1 = child_rss(path, env, args.scheme)
+            rows.append((mb, kind, size / 1e6, med, cpu, size / 1e6 / med, peak / 2**20, rss0, rss1,
+                         sig))
+    print(f"{'log':>6} {'path':>7} {'MB':>7} {'median s':>9} {'cpu s':>6} {'MB/s':>7} "
+          f"{'tracemalloc peak MiB':>21} {'RSS base MiB':>13} {'RSS peak MiB':>13}")
+    for mb, kind, size, med, cpu, rate, peak, rss0, rss1, _ in rows:
+        print(f"{mb:>4}MB {kind:>7} {size:>7.1f} {med:>9.3f} {cpu:>6.2f} {rate:>7.1f} {peak:>21.2f} "
+              f"{rss0:>13.1f} {rss1:>13.1f}")
     sig = rows[-1][-1]
-    print("\nsignature of the largest log:")
+    print(f"\nscheme v{args.scheme}; signature of the largest log:")
     print(json.dumps({k: v for k, v in sig.to_dict().items() if k != "excerpt"}, indent=1))
-    print(f"cpu: {os.cpu_count()} cores; python {sys.version.split()[0]}")
+    print(f"cpu: {os.cpu_count()} cores, load average {os.getloadavg()[0]:.1f}; "
+          f"python {sys.version.split()[0]}")
     return 0
 
 

@@ -43,6 +43,8 @@ class RunRecord:
     gpus_needed: int = 0           # the test's `gpus:` in the plan
     reason: Optional[str] = None   # why infra/skip/timeout (e.g. "GPU 1 held by pid 4242 (python3)")
     signature: Optional[str] = None  # failure fingerprint, filled by signatures for fail runs
+    signature_scheme: Optional[int] = None  # fingerprint scheme of `signature` (None: written
+                                   # before schemes existed, i.e. scheme 1; see signatures.schemes)
     leaked_mib: Optional[float] = None  # GPU memory still used after the run ended
     host: str = ""                 # hostname that ran it
 
@@ -76,13 +78,13 @@ _FIELD_TYPES: dict[str, tuple] = {
     "duration_s": (int, float), "commit": _OPT_STR, "log": _OPT_STR, "started_at": _STR,
     "gpus": (list,), "pcg_active": (bool, type(None)), "run_id": _STR, "plan": _STR, "suite": _STR,
     "gpus_needed": (int,), "reason": _OPT_STR, "signature": _OPT_STR,
-    "leaked_mib": (int, float, type(None)), "host": _STR,
+    "leaked_mib": (int, float, type(None)), "host": _STR, "signature_scheme": (int, type(None)),
 }
 _REQUIRED = ("test", "attempt", "mode", "outcome")
 
 
 def _check_field(k: str, v: Any) -> None:
-    want = _FIELD_TYPES[k]
+    want = _FIELD_TYPES[k]     # every field has a type here (tests/test_hostile.py checks it)
     if not isinstance(v, want) or (isinstance(v, bool) and bool not in want):
         raise TypeError(f"{k}: expected {' or '.join(w.__name__ for w in want)}, "
                         f"got {type(v).__name__}")

@@ -229,3 +229,38 @@ class StopOnSignal:
             name = signal.Signals(self.signum).name
             raise Interrupted(f"interrupted by {name}: runs in flight were killed and not "
                               f"recorded; {self.then}", self.signum)
+
+
+class KillOnSignal:
+    """SIGINT/SIGTERM in a command that runs several process trees from threads (a bisection's
+    parallel probes): kill every process this pcgbot started (they carry its pid as
+    ``OWNER_MARKER``) and raise ``Interrupted`` in the main thread at once, so that the caller's
+    ``finally`` (worktrees, state) runs and nothing outlives it with parent 1."""
+
+    def __init__(self, then: str):
+        self.then = then
+        self._old: dict[int, object] = {}
+
+    def __enter__(self) -> "KillOnSignal":
+        if threading.current_thread() is threading.main_thread():
+            for sig in (signal.SIGINT, signal.SIGTERM):
+                self._old[sig] = signal.signal(sig, self._handle)
+        return self
+
+    def _handle(self, signum, frame) -> None:
+        for sig, old in self._old.items():     # a second signal during the kill: default action
+            signal.signal(sig, old)
+        self._old = {}
+        kill_procs(find_marked(OWNER_MARKER, str(os.getpid())), grace=2.0)
+        raise Interrupted(f"interrupted by {signal.Signals(signum).name}: runs in flight were "
+                          f"killed and not recorded; {self.then}", signum)
+
+    def __exit__(self, exc_type, exc, tb) -> None:
+        for sig, old in self._old.items():
+            signal.signal(sig, old)
+        if isinstance(exc, Interrupted) and self.then not in str(exc):
+            # a run inside handled the signal itself (one run at a time): say what to do here
+            signum = exc.exit_code - 128
+            raise Interrupted(f"interrupted by {signal.Signals(signum).name}: runs in flight "
+                              f"were killed and not recorded; {self.then}", signum) from None
+

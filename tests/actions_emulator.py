@@ -344,6 +344,18 @@ class Emulator:
             return self._upload(w, ws)
         if name == "actions/download-artifact":
             return self._download(w, ws)
+        if name == "actions/upload-pages-artifact":
+            src = ws / to_str(w.get("path") or "_site")
+            if not (src / "index.html").is_file():
+                raise StepFailed(f"upload-pages-artifact: no index.html in {src}")
+            shutil.copytree(src, self.artifacts / "github-pages")
+            return "uploaded github-pages"
+        if name == "actions/deploy-pages":
+            # what GitHub serves: the site of the newest deployment
+            site = self.root / "pages"
+            shutil.rmtree(site, ignore_errors=True)
+            shutil.copytree(self.artifacts / "github-pages", site)
+            return "deployed"
         raise StepFailed(f"{jid}: action {uses} is not emulated")
 
     def _checkout(self, w: dict, ws: Path) -> str:

@@ -10,6 +10,7 @@ case-insensitive, mixed types compare as numbers, a missing property is null.
 from __future__ import annotations
 
 import json
+from pathlib import Path
 import math
 import re
 from typing import Any, Callable
@@ -235,6 +236,20 @@ class _Parser:
             return json.dumps(args[0], indent=2)
         if n == "fromjson":
             return json.loads(to_str(args[0]))
+        if n == "hashfiles":
+            # as on a runner: a SHA-256 over the matching files under the workspace, '' if none
+            import glob
+            import hashlib
+            ws = (self.ctx.get("github") or {}).get("workspace") or "."
+            files = sorted({p for pat in args for p in glob.glob(str(Path(ws) / to_str(pat)),
+                                                                 recursive=True)
+                            if Path(p).is_file()})
+            if not files:
+                return ""
+            h = hashlib.sha256()
+            for p in files:
+                h.update(hashlib.sha256(Path(p).read_bytes()).digest())
+            return h.hexdigest()
         raise ExprError(f"unsupported function {name}()")
 
 

@@ -81,6 +81,9 @@ class RepoState:
     # inputs provided" to any other); a workflow not listed here takes any input
     workflow_inputs: dict[str, set] = field(default_factory=dict)
     permissions: dict[str, str] = field(default_factory=dict)   # login -> admin|write|read|none
+    commits: dict[str, dict] = field(default_factory=dict)      # sha -> {"author": login, "pulls": [n]}
+    commit_comments: dict[int, dict] = field(default_factory=dict)   # see fakegithub_commits.py
+    pages: Optional[str] = None     # the GitHub Pages site's html_url; None = Pages not enabled
 
     def comments_of(self, number: int) -> list[dict]:
         return [c for c in self.comments.values() if c["_issue"] == number]

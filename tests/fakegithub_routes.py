@@ -264,12 +264,22 @@ def install_routes(gh: FakeGitHub, route: Callable) -> None:
     def get_commit(body: Any, q: dict, name: str, sha: str) -> tuple:
         r = repo_of(name)
         sha = commit_sha(sha)
+        login = (r.commits.get(sha) or {}).get("author")
         url = f"{gh.url}/repos/{r.full_name}/commits/{sha}"
         return 200, {"sha": sha, "node_id": f"C_{sha}", "url": url,
                      "html_url": f"{gh.root}/{r.full_name}/commit/{sha}", "comments_url": url + "/comments",
                      "commit": {"message": "", "url": url, "comment_count": 0,
                                 "author": None, "committer": None, "tree": {"sha": sha, "url": url}},
-                     "author": None, "committer": None, "parents": []}, {}
+                     "author": gh.user_json(login) if login else None, "committer": None, "parents": []}, {}
+
+    @route("GET", R + "/pages")
+    def get_pages(body: Any, q: dict, name: str) -> tuple:
+        r = repo_of(name)
+        if r.pages is None:
+            raise _Reply(404, "Not Found")
+        return 200, {"url": f"{gh.url}/repos/{r.full_name}/pages", "status": "built", "cname": None,
+                     "custom_404": False, "public": True, "html_url": r.pages,
+                     "build_type": "workflow", "https_enforced": True}, {}
 
     @route("POST", R + r"/statuses/([^/]+)")
     def create_status(body: Any, q: dict, name: str, sha: str) -> tuple:
@@ -406,3 +416,6 @@ def install_routes(gh: FakeGitHub, route: Callable) -> None:
         # Present because GitHub has it; pcgbot must not use it (tests assert it is never called).
         return 200, {"total_count": 0, "incomplete_results": False, "items": []}, {}
 
+
+    from fakegithub_commits import install_commit_routes   # commits -> pulls, commit comments
+    install_commit_routes(gh, route, repo_of, check_body)

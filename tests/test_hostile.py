@@ -393,3 +393,122 @@ def test_run_one_killed_by_a_signal_leaves_no_process_and_records_nothing(tmp_pa
     assert "Traceback" not in err and "interrupted" in err
     assert find_marked("PCGBOT_SWEEP_ID", sid) == []
     assert not (out / "runs.jsonl").exists() or (out / "runs.jsonl").read_text() == ""
+
+
+@pytest.mark.parametrize("slots", ["1", "2"])
+def test_bisect_killed_by_sigterm_leaves_no_process_and_no_worktree(tmp_path, slots):
+    import signal
+    import subprocess
+    import sys
+    import time
+
+    from pcgbot.procs import OWNER_MARKER, find_marked
+    repo = tmp_path / "repo"
+    repo.mkdir()
+    env = dict(os.environ, GIT_AUTHOR_NAME="a", GIT_AUTHOR_EMAIL="a@x", GIT_COMMITTER_NAME="a",
+               GIT_COMMITTER_EMAIL="a@x")
+
+    def git(*a):
+        return subprocess.run(["git", *a], cwd=repo, env=env, check=True, capture_output=True,
+                              text=True).stdout.strip()
+    git("init", "-q", "-b", "main")
+    shas = []
+    for i in range(5):
+        (repo / "test_slow.py").write_text(
+            "import subprocess, sys, time\n"
+            "subprocess.Popen([sys.executable, '-c', 'import time; time.sleep(120)'],"
+            " start_new_session=True)\n"
+            f"time.sleep(120)\nsys.exit({1 if i >= 3 else 0})  # commit {i}\n")
+        git("add", "-A")
+        git("commit", "-q", "-m", str(i))
+        shas.append(git("rev-parse", "HEAD"))
+    plan = tmp_path / "plan.yaml"
+    plan.write_text(f"name: b\nrepo: {repo}\nrepeats: 2\ntimeout: 300\n"
+                    "command: '{python} {path}'\ntests:\n  - {path: test_slow.py, gpus: 0}\n")
+    p = subprocess.Popen([sys.executable, "-m", "pcgbot", "bisect", "test_slow.py", "--plan",
+                          str(plan), "--good", shas[0], "--bad", shas[-1], "--slots", slots,
+                          "--state-dir", str(tmp_path / "state")],
+                         stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+    for _ in range(300):
+        if len(find_marked(OWNER_MARKER, str(p.pid))) >= 2:
+            break
+        time.sleep(0.1)
+    assert find_marked(OWNER_MARKER, str(p.pid)), "no probe started"
+    p.send_signal(signal.SIGTERM)
+    out, err = p.communicate(timeout=60)
+    assert p.returncode == 143, err[-2000:]
+    assert "Traceback" not in err and "--resume" in err, err[-2000:]
+    time.sleep(0.5)
+    assert find_marked(OWNER_MARKER, str(p.pid)) == []
+    assert len(git("worktree", "list").splitlines()) == 1, git("worktree", "list")
+
+
+def test_an_api_that_answers_with_an_html_page_is_one_line(failed_sweep, tmp_path):
+    import http.server
+    import threading
+
+    class Page(http.server.BaseHTTPRequestHandler):
+        def _page(self):
+            body = b"<html><body>Sign in to your proxy</body></html>"
+            self.send_response(200)
+            self.send_header("Content-Type", "text/html")
+            self.send_header("Content-Length", str(len(body)))
+            self.end_headers()
+            self.wfile.write(body)
+        do_GET = do_POST = do_PATCH = _page
+
+        def log_message(self, *a):
+            pass
+
+    srv = http.server.ThreadingHTTPServer(("127.0.0.1", 0), Page)
+    threading.Thread(target=srv.serve_forever, daemon=True).start()
+    try:
+        plan, out = failed_sweep
+        assert run_cli("analyze", str(out), "--baseline", "none").returncode in (0, 1)
+        url = f"http://127.0.0.1:{srv.server_address[1]}"
+        env = {"GITHUB_TOKEN": "ghp_" + "x" * 36}
+        ev = tmp_path / "ev.json"
+        ev.write_text(json.dumps({"comment": {"body": "/pcgbot help", "user": {"login": "x"},
+                                              "id": 1}, "issue": {"number": 1, "labels": []}}))
+        for args in (["sync", str(out)], ["status", str(out), "--sha", "a" * 40],
+                     ["command", "--event", str(ev)]):
+            r = run_cli("github", *args, "--repo", "o/r", "--api-url", url, env=env, timeout=60)
+            one_line_error(r, "did not answer like the GitHub API")
+            assert "ghp_" not in r.stderr
+    finally:
+        srv.shutdown()
+
+
+def test_bisect_out_to_a_missing_folder_keeps_the_answer(tmp_path):
+    import subprocess
+    repo = tmp_path / "repo"
+    repo.mkdir()
+    env = dict(os.environ, GIT_AUTHOR_NAME="a", GIT_AUTHOR_EMAIL="a@x", GIT_COMMITTER_NAME="a",
+               GIT_COMMITTER_EMAIL="a@x")
+
+    def git(*a):
+        return subprocess.run(["git", *a], cwd=repo, env=env, check=True, capture_output=True,
+                              text=True).stdout.strip()
+    git("init", "-q", "-b", "main")
+    shas = []
+    for i in range(4):
+        (repo / "test_x.py").write_text(f"import sys\nsys.exit({1 if i >= 2 else 0})  # {i}\n")
+        git("add", "-A")
+        git("commit", "-q", "-m", str(i))
+        shas.append(git("rev-parse", "HEAD"))
+    plan = tmp_path / "plan.yaml"
+    plan.write_text(f"name: b\nrepo: {repo}\nrepeats: 2\ncommand: '{{python}} {{path}}'\n"
+                    "tests:\n  - {path: test_x.py, gpus: 0}\n")
+    blocker = tmp_path / "file"
+    blocker.write_text("")
+    r = run_cli("bisect", "test_x.py", "--plan", str(plan), "--good", shas[0], "--bad", shas[-1],
+                "--state-dir", str(tmp_path / "state"), "--out", str(blocker / "r.json"))
+    one_line_error(r, "r.json")
+    assert shas[2][:10] in r.stdout               # the culprit is printed all the same
+
+
+def test_every_record_field_is_type_checked():
+    import dataclasses
+
+    from pcgbot.model import _FIELD_TYPES, RunRecord
+    assert {f.name for f in dataclasses.fields(RunRecord)} == set(_FIELD_TYPES)

@@ -78,35 +78,75 @@ def test_wheel_installs_in_a_fresh_venv_and_runs_the_demo(tmp_path):
     assert (work / "demo").is_dir()
 
 
-# Each bench as shipped: --help for those with options, the smallest configuration otherwise.
+# Each CPU bench as shipped, in a tiny real configuration, and what its output must show;
+# bench_bisect.py and bench_signatures.py are only started (their owners size them).
+# "{tmp}" is a fresh folder.
 BENCHES = {
-    "bench_adaptive.py": ["--help"],
-    "bench_bisect.py": ["--help"],
-    "bench_cost.py": ["--help"],
+    "bench_adaptive.py": (["--trials", "20"], ["adaptive (defaults), pooled baseline",
+                                               "exact operating characteristic"]),
+    "bench_bisect.py": (["--help"], ["usage"]),
+    "bench_cost.py": ([], ["sglang-1gpu", "sglang-4gpu"]),
     # a tiny real run: one trial, a 2.9-day stream (581 commits at 200/day), 1-2 runners
-    "bench_fleet.py": ["--trials", "1", "--runners", "8", "--max-runners", "2", "--target", "48",
-                       "--per-day", "200"],
-    "bench_github.py": ["--help"],
-    "bench_gpu.py": ["--help"],
-    "bench_report.py": ["--help"],
-    "bench_runner.py": ["--help"],
-    "bench_signatures.py": ["--help"],
-    "bench_site.py": ["--help"],
-    "bisect_gpu_repo.py": ["--help"],
+    "bench_fleet.py": (["--trials", "1", "--runners", "8", "--max-runners", "2", "--target", "48",
+                        "--per-day", "200"],
+                       ["## 1. GPU-h per sweep", "EAGLE-family runtime gate",
+                        "## 3. Time from bad commit to filed culprit",
+                        "smallest runner count with a median time-to-culprit <= 48 h"]),
+    "bench_github.py": (["--sigs", "3"], ["first (file all)", "again, same data"]),
+    "bench_gpu.py": (["select", "0.01"], ["8 GPU, NVSwitch (all linked)", "us/acquire"]),
+    "bench_report.py": (["--sizes", "20x2", "--reps", "1"], ["best of 1", "html KiB"]),
+    "bench_runner.py": (["--runs", "5", "--tests", "12", "--repeats", "2", "--scale", "0.0002"],
+                        ["overhead per run", "schedule (pcgbot's Scheduler", "sweep (run_sweep",
+                         "projected at the plan's durations"]),
+    "bench_signatures.py": (["--help"], ["usage"]),
+    "bench_site.py": (["--tests", "60", "--commits", "6", "--repeat", "1"],
+                      ["build_site:", "sizes: overview"]),
+    "bisect_gpu_repo.py": (["{tmp}/repo", "--commits", "4", "--culprit", "2"],
+                           ["culprit=", "plan="]),
 }
+# The GPU benches, where there is no GPU: they say so and exit 0 without measuring.
+GPU_BENCHES = {
+    "bench_gpu.py": ["sweep", "{tmp}/out"],
+    "bench_gpu_device.sh": ["{tmp}/out"],
+    "bench_bisect_gpu.sh": ["{tmp}/out"],
+}
+
+
+def _have_gpu() -> bool:
+    exe = shutil.which("nvidia-smi")
+    return bool(exe) and subprocess.run([exe, "-L"], capture_output=True).returncode == 0
+
+
+def _argv(script: str, args: list[str], tmp: Path) -> list[str]:
+    run = ["bash"] if script.endswith(".sh") else [sys.executable]
+    return run + [str(BENCH / script)] + [a.replace("{tmp}", str(tmp)) for a in args]
 
 
 def test_every_bench_script_is_listed():
     assert {p.name for p in BENCH.glob("*.py")} == set(BENCHES)
+    assert {p.name for p in BENCH.glob("*.sh")} <= set(GPU_BENCHES)
 
 
 @pytest.mark.parametrize("script", sorted(BENCHES))
-def test_bench_script_starts(script):
-    r = subprocess.run([sys.executable, str(BENCH / script), *BENCHES[script]], cwd=ROOT,
-                       capture_output=True, text=True, timeout=300)
+def test_bench_runs_a_tiny_configuration(script, tmp_path):
+    args, expect = BENCHES[script]
+    r = subprocess.run(_argv(script, args, tmp_path), cwd=ROOT, capture_output=True, text=True,
+                       timeout=300)
     assert r.returncode == 0, r.stdout[-2000:] + r.stderr[-2000:]
     assert "Traceback" not in r.stderr
-    assert r.stdout.strip()
+    missing = [e for e in expect if e not in r.stdout]
+    assert not missing, (missing, r.stdout[-2000:])
+
+
+@pytest.mark.parametrize("script", sorted(GPU_BENCHES))
+def test_gpu_bench_says_it_needs_a_gpu_and_exits_cleanly(script, tmp_path):
+    if _have_gpu():
+        pytest.skip("a GPU is here: the bench would really run (run it by hand)")
+    r = subprocess.run(_argv(script, GPU_BENCHES[script], tmp_path), cwd=ROOT,
+                       capture_output=True, text=True, timeout=120)
+    assert r.returncode == 0, r.stdout[-2000:] + r.stderr[-2000:]
+    assert "needs an NVIDIA GPU" in r.stdout and "nothing measured" in r.stdout, r.stdout
+    assert not (tmp_path / "out").exists()      # nothing half-measured left behind
 
 
 @pytest.mark.parametrize("script", sorted(p.name for p in BENCH.glob("*.sh")))

@@ -18,9 +18,11 @@ from ..results.diff import diff_sweeps
 from ..errors import UsageError
 from ..model import FAIL, PASS, TIMEOUT, RunRecord
 from ..plan.schema import Plan, load_plan
-from ..signatures.signature import signature_of_log
+from ..signatures.schemes import aliases_of_log, fingerprint_in_scheme, signer
+from ..signatures.signature import SCHEME
 from ..results.store import Store
 from ..results.sweepdir import read_meta, read_runs, run_log
+from .links import add_dashboard_links
 
 ALARM = {"regression", "new-test", "still-failing", "flaky"}
 
@@ -58,20 +60,33 @@ def _fails(runs: list[RunRecord], timeout_fails: bool) -> list[RunRecord]:
     return [r for r in runs if r.outcome in bad]
 
 
-def _signature_of(run: RunRecord, sweep_dir: Path, cache: dict) -> Optional[Any]:
+def _signature_of(run: RunRecord, sweep_dir: Path, cache: dict, scheme: int = SCHEME
+                  ) -> Optional[Any]:
     path = run_log(sweep_dir, run)     # None: no log, or one that points outside the sweep
     if path is None:
         return None
     if path not in cache:
-        cache[path] = signature_of_log(path)
+        cache[path] = signer(scheme)(path)
     return cache[path]
+
+
+def _fp_of(run: RunRecord, sweep_dir: Path, scheme: int) -> Optional[str]:
+    """The run's fingerprint under ``scheme``: a record stored by an older scheme is
+    re-fingerprinted from its log, so a scheme change alone never looks like a new bug."""
+    return fingerprint_in_scheme(run.signature, run.signature_scheme,
+                                 run_log(sweep_dir, run), scheme)
 
 
 def analyze(sweep_dir: str | os.PathLike, *, baseline: Optional[str] = "auto",
             plan: Optional[str | Plan] = None, differential: bool = False,
             run_url: Optional[str] = None, store: Optional[Store] = None,
             culprits: Iterable[dict] = (), config: Optional[str] = None,
-            rerun_dirs: Iterable[str] = ()) -> dict[str, Any]:
+            rerun_dirs: Iterable[str] = (), scheme: int = SCHEME,
+            dashboard: Optional[str] = None) -> dict[str, Any]:
+    """``scheme`` is the fingerprint scheme the analysis speaks (the current one; an older one
+    reproduces what an older pcgbot filed).  ``dashboard``: the published site's base URL
+    (``pcgbot site`` on GitHub Pages): statuses and issues then link to the configuration's and
+    the signature's pages."""
     sweep_dir = Path(sweep_dir)
     meta = read_meta(sweep_dir)
     runs = read_runs(sweep_dir)
@@ -111,14 +126,15 @@ def analyze(sweep_dir: str | os.PathLike, *, baseline: Optional[str] = "auto",
         fails = _fails(rs, timeout_fails)
         fp = None
         if fails:
-            counted = Counter(r.signature for r in fails if r.signature)
+            fps = {id(r): _fp_of(r, sweep_dir, scheme) for r in fails}
+            counted = Counter(f for f in fps.values() if f)
             sig = None
             if counted:
                 fp = counted.most_common(1)[0][0]
-                rep = next(r for r in fails if r.signature == fp)
+                rep = next(r for r in fails if fps[id(r)] == fp)
             else:
                 rep = fails[0]
-            sig = _signature_of(rep, sweep_dir, sig_cache)
+            sig = _signature_of(rep, sweep_dir, sig_cache, scheme)
             if sig is not None and fp is None:
                 fp = sig.fingerprint
             if fp and d.get("verdict") in ALARM and test not in quiet:
@@ -130,7 +146,14 @@ def analyze(sweep_dir: str | os.PathLike, *, baseline: Optional[str] = "auto",
                     "pcg_specific": None, "excerpt": list(sig.excerpt) if sig else [],
                     "gpus": gpus, "tests": [], "culprit": None, "fix": None,
                     "reproduce": _reproduce(meta, test, rs[0].mode),
+                    "scheme": scheme, "aliases": [],
                 })
+                rep_log = run_log(sweep_dir, rep)
+                if rep_log is not None:
+                    # What older schemes called this log: how their issues are found again.
+                    for a in aliases_of_log(rep_log, scheme):
+                        if a != fp and a not in g["aliases"]:
+                            g["aliases"].append(a)
                 g["gpus"] = max(g["gpus"], gpus)
                 g["tests"].append({"test": test, "verdict": d.get("verdict"),
                                    "baseline": d.get("baseline"), "current": d.get("current"),
@@ -173,6 +196,8 @@ def analyze(sweep_dir: str | os.PathLike, *, baseline: Optional[str] = "auto",
         "healthy_tests": healthy,
         "pcg": pcg,
     }
+    if dashboard:
+        add_dashboard_links(result, dashboard)
     write_analysis(sweep_dir, result)
     return result
 

@@ -4,8 +4,10 @@
 sweep's slots, saved state for ``--resume``) and returns a ``BisectResult``.  The search itself
 (``Search``, ``SearchConfig``) is pure: no git, no processes, no clock.
 
-Modules: ``engine`` (git, worktrees, probes, state), ``search`` (the pure search), ``seed``
-(where a bisection starts: ends, signature, priors from stored sweeps), ``result`` (the answer).
+Modules: ``engine`` (git, worktrees, probes, state), ``search`` (the pure search) and ``rates``
+(its pass-rate arithmetic), ``seed`` (where a bisection starts: ends, signature, priors from
+stored sweeps), ``ends`` (ends no sweep seeds: the signature from their failures), ``timing``
+(setup and run durations -> the search's setup cost), ``result`` (the answer).
 """
 
 from .engine import bisect_test

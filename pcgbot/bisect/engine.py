@@ -22,15 +22,17 @@ from pathlib import Path
 from typing import Any, Callable, Optional
 
 from .. import gitutil
-from .result import BisectResult, build_result, endpoint_check
+from . import timing
+from .ends import learn_signature, unseeded_end
+from .result import BisectResult, build_result
 from .search import FAIL, OTHER, PASS, Search, SearchConfig
-from .seed import Seeds, culprit_weights, seeds_for, sig_matches
+from .seed import Seeds, culprit_weights, open_store, seeds_for, sig_matches
 from ..errors import PcgbotError, UsageError
 from ..model import (FAIL as R_FAIL, INFRA as R_INFRA, PASS as R_PASS, TIMEOUT as R_TIMEOUT,
                     RunRecord, short_name)
 from ..plan.schema import Plan, TestSpec
 from ..sweep.pools import probe_slots
-from ..procs import run_process
+from ..procs import KillOnSignal, run_process
 
 # run(sha, worktree, attempt, out_dir) -> RunRecord; the default is pcgbot.sweep.run_one.
 Runner = Callable[[str, Path, int, Path], RunRecord]
@@ -91,7 +93,7 @@ class Bisection:
     def __init__(self, plan: Plan, test: TestSpec, repo: Path, commits: list[str], *,
                  mode: str, fix: bool, seeds: Seeds, config: SearchConfig, state_dir: Path,
                  resume: bool, runner: Optional[Runner], progress: Callable[[str], None],
-                 slots: int, gpus: tuple[int, ...], pool: Any = None):
+                 slots: int, gpus: tuple[int, ...], pool: Any = None, store: Any = None):
         self.plan, self.test, self.repo, self.commits = plan, test, repo, commits
         self.mode, self.fix, self.seeds, self.cfg = mode, fix, seeds, config
         self.progress, self.slots, self.gpus = progress, max(1, slots), gpus
@@ -99,6 +101,7 @@ class Bisection:
         self.deadline: Optional[float] = None     # time.monotonic() budget of this invocation
         self.budget_min: Optional[float] = None
         self.pool = pool     # GPU pool (NVML): GPUs per probe + hygiene; None = static --gpus
+        self.store = store   # results store (or None): setup and run durations go there too
         self.runner = runner or self._run_one
         self._keys: dict[str, str] = {}
         self._free: queue.Queue[int] = queue.Queue()   # slot numbers: which GPUs a run gets
@@ -127,6 +130,10 @@ class Bisection:
         if not self.resumed:
             self.state.data["weights"] = culprit_weights(repo, commits, plan.unlikely_culprits,
                                                          config.unlikely_weight)
+            # No signature given and no sweeps: the failing end's failures will name it.
+            self.state.data["signature_from_ends"] = seeds.measure and seeds.signature is None
+        if "setup_keys" not in self.state.data:   # which commits share one installed setup
+            self.state.data["setup_keys"] = [self._setup_key(c) for c in commits]
         self.search = self._new_search()
         self._replay()
 
@@ -134,7 +141,7 @@ class Bisection:
     def _new_search(self) -> Search:
         d = self.state.data
         return Search(len(self.commits) - 1, tuple(d["seed_before"]), tuple(d["seed_after"]),
-                      self.cfg, weights=d.get("weights"))
+                      self.cfg, weights=d.get("weights"), setup_groups=d["setup_keys"])
 
     def _replay(self) -> None:
         idx = {sha: j for j, sha in enumerate(self.commits)}
@@ -195,7 +202,11 @@ class Bisection:
                           log_path=log, timeout=max(self.plan.timeout, 3600.0),
                           run_id=f"bisect-setup-{sha[:12]}")
         ok = res.exit_code == 0 and not res.timed_out
-        d["setups"][sha] = {"ok": ok, "key": key, "log": str(log), "exit_code": res.exit_code}
+        d["setups"][sha] = {"ok": ok, "key": key, "log": str(log), "exit_code": res.exit_code,
+                            "duration_s": round(res.duration_s, 3)}
+        if ok:
+            timing.record(self.store, self.plan.name, self.test.path, timing.SETUP, sha, 0,
+                          res.duration_s, str(self.state.path))
         d["installed_key"] = key if ok else None
         self.state.save()
         if not ok:
@@ -256,7 +267,11 @@ class Bisection:
         j = self.commits.index(p["sha"])
         self.state.data["probes"].append(p)
         self.search.record(j, p["verdict"])
+        learn_signature(self)   # no signature given: the failing end's faces name it
         self.state.save()   # after every run: an interrupted bisection resumes here
+        if p["outcome"] in (R_PASS, R_FAIL):   # runs that ran to the end time a run
+            timing.record(self.store, self.plan.name, self.test.path, timing.RUN, p["sha"],
+                          p["attempt"], p["duration_s"], str(self.state.path))
         d = self.search.decision()
         note = f" ({p['outcome']}, other signature {p['signature']})" if (
             p["verdict"] == OTHER and p["signature"]) else ""
@@ -275,14 +290,30 @@ class Bisection:
             what = f"{'fix' if self.fix else 'culprit'} in [{d.lo}..{hi}]"
         return f"P={d.confidence:.3f} {what}"
 
+    def update_cost(self) -> None:
+        """The search's setup cost = the measured setup / run duration ratio (``timing``)."""
+        if not self.plan.setup:
+            return
+        t = timing.measure(self.state.data, self.store, self.plan.name, self.test.path,
+                           self.test.est_time)
+        if t.ratio is not None:
+            self.cfg.setup_cost = t.ratio
+        self.state.data["cost"] = {"setup_s": t.setup_s, "run_s": t.run_s,
+                                   "setup_cost": self.cfg.setup_cost, "from": t.source}
+
     def step(self) -> bool:
         """One round of probes (up to ``slots`` in parallel); False when the search is done."""
+        self.update_cost()
         picks = self.search.next_probes(1)
         if not picks:
             return False
         sha = self.commits[picks[0]]
         if not self.ensure_setup(sha):
             self.search.mark_untestable(picks[0])
+            end = unseeded_end(self, picks[0])
+            if end:   # nothing else tells what that end does: no range to search
+                self.stopped_why = f"the setup fails at the {end} {sha[:10]}"
+                return False
             return True
         if self.slots > 1:   # more slots: only commits that share the installed setup
             key = self._setup_key(sha)
@@ -331,17 +362,19 @@ class Bisection:
                             f"{self.search.runs} runs); --resume continues")
         return True
 
-    def run(self, keep_worktrees: bool = False, measure_ends: bool = False) -> BisectResult:
+    def run(self, keep_worktrees: bool = False) -> BisectResult:
         """Probe until the search decides, or until the budget (``set_budget``) is spent: then
         the answer so far, inconclusive with its range, and a state that ``--resume``
-        continues (a CI job ends with a result instead of being killed).  ``measure_ends``
-        (no sweep data) measures both ends first, which may answer on its own."""
+        continues (a CI job ends with a result instead of being killed).  Ends that no sweep
+        seeds are probed by the search like any commit, as long as that pays (``ends``)."""
         try:
-            res = endpoint_check(self) if measure_ends else None
-            if res is None:
+            # A cancelled CI job (SIGTERM) or Ctrl-C: probes killed, worktrees removed, the
+            # state kept for --resume.
+            with KillOnSignal(then=f"continue with the same pcgbot bisect command and --resume "
+                                   f"(state: {self.state.path})"):
                 while not self.out_of_time() and self.step():
                     pass
-                res = build_result(self)
+            res = build_result(self)
         finally:
             if not keep_worktrees:
                 self.cleanup()
@@ -402,9 +435,10 @@ def bisect_test(plan: Plan, test: str | TestSpec, *, repo: Optional[str | os.Pat
     slots = probe_slots(spec, slots, gpus, pool, say)   # pools: GPU pool or --gpus split
     b = Bisection(plan, spec, repo_dir, commits, mode=mode, fix=fix, seeds=seeds, config=cfg,
                   state_dir=Path(state_dir or ".pcgbot/bisect").resolve(), resume=resume,
-                  runner=runner, progress=say, slots=slots, gpus=tuple(gpus), pool=pool)
+                  runner=runner, progress=say, slots=slots, gpus=tuple(gpus), pool=pool,
+                  store=open_store(store))
     where = f", {slots} probes at a time" if slots > 1 else ""
     b.set_budget(max_minutes)
     say(f"bisecting {spec.path} ({mode}) over {len(commits) - 1} commits "
         f"{old[:10]}..{new[:10]}{where}{' (resumed)' if b.resumed else ''}")
-    return b.run(keep_worktrees=keep_worktrees, measure_ends=seeds.measure)
+    return b.run(keep_worktrees=keep_worktrees)

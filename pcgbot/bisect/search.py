@@ -15,19 +15,26 @@ p_before ~ Beta(1 + good seed passes, 1 + good seed fails) and p_after likewise 
 are learned from the probes as the search goes.  Hypotheses that differ only in which probed
 commits fall before them share one likelihood, so a step costs O(n + probed commits).
 
-Probes are chosen by expected information gain (bits about h) per unit cost.  The first run at a
-commit pays ``setup_cost`` on top of ``run_cost``; to value a setup fairly its gain is the gain of
-a batch of runs there.  Repeating at a commit happens exactly while another run there is worth
-more per cost than anything else, and the search stops once one hypothesis (or a block of
-hypotheses that unbuildable commits make indistinguishable) holds ``confidence``.
+Probes are chosen by expected information gain (bits about h) per unit cost.  A run at a commit
+whose setup is not the one installed pays ``setup_cost`` on top of ``run_cost`` (``setup_groups``
+says which commits share a setup; without them every commit's first run pays it); to value a
+setup fairly its gain is the gain of a batch of runs there.  Repeating at a commit happens
+exactly while another run there is worth more per cost than anything else, and the search stops
+once one hypothesis (or a block of hypotheses that unbuildable commits make indistinguishable)
+holds ``confidence``.
+
+The ends are commits like the others: without sweeps to seed them (``seed_before = seed_after =
+(0, 0)``) the search runs them only while a run there tells more per cost than one inside the
+range, and "good is bad" / "no culprit" are decided by the same posterior as any culprit.
 """
 
 from __future__ import annotations
 
 import math
 from dataclasses import dataclass
-from functools import lru_cache
-from typing import Optional, Sequence
+from typing import Hashable, Optional, Sequence
+
+from .rates import bb_pmf, lbeta, xlogx, prob_shift
 
 PASS, FAIL, OTHER = "pass", "fail", "other"
 
@@ -46,7 +53,9 @@ class SearchConfig:
     prior_none: float = 0.2       # P(no culprit | the diff raised an alarm); FACF saw ~40% flakes
     prior_good_bad: float = 0.03  # P(the good commit already fails)
     run_cost: float = 1.0
-    setup_cost: float = 1.0       # extra cost of the first run at a commit (worktree + setup)
+    # Extra cost of a run at a commit whose setup is not installed, in runs.  The engine sets
+    # it to the measured setup / run duration ratio (pcgbot.bisect.timing).
+    setup_cost: float = 1.0
     batches: tuple[int, ...] = (1, 4)  # runs a setup is valued for
     # Rate changes (0.95 -> 0.6) need ~80-140 runs on average with a long tail: at 150 10-20% of
     # them ended inconclusive for lack of budget; the budget is a cap, the mean barely moves.
@@ -69,6 +78,12 @@ class SearchConfig:
     # Prior weight of a commit that changes only files the plan calls unlikely culprits (docs,
     # CI config; plan key unlikely_culprits), relative to 1 for any other commit.
     unlikely_weight: float = 0.1
+    # Pseudo-counts of the rates' prior, Beta(rate_prior, rate_prior) before any seed: below 1
+    # it puts its mass near 0 and 1, as test pass rates are (most tests pass or fail every
+    # time), so a clean step pattern is believed sooner.  Measured (docs/bisect.md, n = 40,
+    # 100 trials): no sweeps, 1.0 -> 0.0 17 -> 13.6 runs and 1.0 -> 0.5 59.5 -> 45.8 (1.0 ->
+    # 0.3); seeded 1.0 -> 0.5 46.3 -> 38.2.  The price: a seeded flake costs 94 -> 115 runs.
+    rate_prior: float = 0.3
 
 
 @dataclass
@@ -95,63 +110,6 @@ class Decision:
     why: str = ""
 
 
-def _lbeta(a: float, b: float) -> float:
-    return math.lgamma(a) + math.lgamma(b) - math.lgamma(a + b)
-
-
-def _bb_pmf(m: int, a: float, b: float) -> list[float]:
-    """Beta-binomial P(k passes of m | Beta(a, b)), k = 0..m, by the ratio recurrence."""
-    p0 = 1.0
-    for i in range(m):
-        p0 *= (b + i) / (a + b + i)
-    out = [p0]
-    for k in range(m):
-        out.append(out[-1] * (m - k) / (k + 1) * (a + k) / (b + m - k - 1))
-    return out
-
-
-_GRID = 128
-_P = [(i + 0.5) / _GRID for i in range(_GRID)]
-_LP = [math.log(x) for x in _P]
-_LQ = [math.log(1.0 - x) for x in _P]
-
-
-@lru_cache(maxsize=8192)
-def _grid_pdf(a: float, b: float) -> tuple[float, ...]:
-    """Beta(a, b) as weights on a fixed grid (normalised by their sum, so grid error cancels).
-    Cached: between two runs most classes keep their parameters."""
-    lw = [(a - 1.0) * lp + (b - 1.0) * lq for lp, lq in zip(_LP, _LQ)]
-    top = max(lw)
-    w = [math.exp(x - top) for x in lw]
-    z = sum(w)
-    return tuple(x / z for x in w)
-
-
-@lru_cache(maxsize=8192)
-def _grid_cdf(a: float, b: float) -> tuple[float, ...]:
-    acc, out = 0.0, []
-    for x in _grid_pdf(a, b):
-        acc += x
-        out.append(acc)
-    return tuple(out)
-
-
-@lru_cache(maxsize=16384)
-def prob_shift(before: tuple[float, float], after: tuple[float, float], delta: float,
-               direction: int) -> float:
-    """P(p_after <= p_before - delta) for direction -1 (>= p_before + delta for +1), with
-    independent Beta distributions, integrated on a grid."""
-    if direction > 0:        # mirror p -> 1 - p: "rose by delta" becomes "fell by delta"
-        before, after = before[::-1], after[::-1]
-    wb, cdf = _grid_pdf(*before), _grid_cdf(*after)
-    shift = int(round(delta * _GRID))
-    return sum(w * c for w, c in zip(wb[shift:], cdf))
-
-
-def _xlogx(x: float) -> float:
-    return x * math.log(x) if x > 0.0 else 0.0
-
-
 @dataclass
 class _Class:
     """Hypotheses lo..hi that put the same probed commits before the culprit."""
@@ -166,19 +124,22 @@ class Search:
 
     def __init__(self, n: int, seed_before: tuple[int, int] = (0, 0),
                  seed_after: tuple[int, int] = (0, 0), config: Optional[SearchConfig] = None,
-                 weights: Optional[Sequence[float]] = None):
+                 weights: Optional[Sequence[float]] = None,
+                 setup_groups: Optional[Sequence[Hashable]] = None):
         """``n`` = index of the bad commit (n >= 1); seeds are (passed, runs) at each end;
-        ``weights[i-1]`` optionally scales the prior of commit i being the culprit."""
+        ``weights[i-1]`` optionally scales the prior of commit i being the culprit;
+        ``setup_groups[j]`` names commit j's setup (commits with equal names share one installed
+        environment; None = each commit needs its own)."""
         if n < 1:
             raise ValueError("a range needs at least one commit after the good one")
         self.n = n
         self.cfg = config or SearchConfig()
         kg, ng = seed_before
         kb, nb = seed_after
-        w = self.cfg.seed_weight
-        self.a_before = (1.0 + w * kg, 1.0 + w * (ng - kg))
-        self.a_after = (1.0 + w * kb, 1.0 + w * (nb - kb))
-        self.a_none = (1.0 + w * (kg + kb), 1.0 + w * (ng - kg + nb - kb))
+        w, a0 = self.cfg.seed_weight, self.cfg.rate_prior
+        self.a_before = (a0 + w * kg, a0 + w * (ng - kg))
+        self.a_after = (a0 + w * kb, a0 + w * (nb - kb))
+        self.a_none = (a0 + w * (kg + kb), a0 + w * (ng - kg + nb - kb))
         self.ev = [CommitEvidence() for _ in range(n + 1)]
         w = list(weights) if weights is not None else [1.0] * n
         if len(w) != n or any(x < 0 for x in w) or sum(w) <= 0:
@@ -188,16 +149,32 @@ class Search:
         self.log_prior = [math.log(self.cfg.prior_good_bad)]
         self.log_prior += [math.log(rest * x / tot) if x > 0 else -math.inf for x in w]
         self.log_prior.append(math.log(self.cfg.prior_none))
+        if setup_groups is not None and len(setup_groups) != n + 1:
+            raise ValueError("setup_groups: need one name per commit, 0..n")
+        self.groups = list(setup_groups) if setup_groups is not None else None
+        self.installed: Optional[Hashable] = None   # setup group of the last run's commit
         self.runs = 0
         self.setups = 0
         self._post: Optional[list[float]] = None
 
     # -- evidence --------------------------------------------------------------------------
+    def needs_setup(self, j: int) -> bool:
+        """Would a run at j pay ``setup_cost``?"""
+        if self.groups is None:
+            return not self.ev[j].set_up
+        return self.groups[j] != self.installed
+
+    def end_runs(self) -> int:
+        """Runs at the two ends (verdicts and no-verdict runs alike)."""
+        return sum(self.ev[j].runs + self.ev[j].other for j in (0, self.n))
+
     def record(self, j: int, outcome: str) -> None:
         e = self.ev[j]
         if not e.set_up:
             e.set_up = True
             self.setups += 1
+        if self.groups is not None:
+            self.installed = self.groups[j]
         self.runs += 1
         if outcome == PASS:
             e.passed += 1
@@ -252,9 +229,9 @@ class Search:
         ab, bb = self.a_after
         cfg = self.cfg
         classes = self._classes()
-        lls = [(_lbeta(*c.before) - _lbeta(ag, bg)) + (_lbeta(*c.after) - _lbeta(ab, bb))
+        lls = [(lbeta(*c.before) - lbeta(ag, bg)) + (lbeta(*c.after) - lbeta(ab, bb))
                for c in classes[:-1]]
-        lls.append(_lbeta(*classes[-1].before) - _lbeta(*self.a_none))
+        lls.append(lbeta(*classes[-1].before) - lbeta(*self.a_none))
         for c, ll in zip(classes, lls):
             for h in range(c.lo, c.hi + 1):
                 logp[h] += ll
@@ -313,7 +290,7 @@ class Search:
         cum, cumlog = [0.0], [0.0]
         for x in post:
             cum.append(cum[-1] + x)
-            cumlog.append(cumlog[-1] + _xlogx(x))
+            cumlog.append(cumlog[-1] + xlogx(x))
         classes = self._classes()
         # Only commits that split the hypotheses still carrying mass can tell us anything.
         live = [h for h, x in enumerate(post) if x > 1e-9]
@@ -325,11 +302,11 @@ class Search:
             if cum[c.hi + 1] - cum[c.lo] > 1e-15:
                 for m in set(cfg.batches) | {1}:
                     for side, ab in ((1, c.after), (0, c.before)):
-                        pmfs[ci, side, m] = [(q, _xlogx(q)) for q in _bb_pmf(m, *ab)]
+                        pmfs[ci, side, m] = [(q, xlogx(q)) for q in bb_pmf(m, *ab)]
         out: dict[int, float] = {}
         for j in self._candidates(lo, hi, cum):
             e = self.ev[j]
-            if e.set_up:
+            if not self.needs_setup(j) or cfg.setup_cost <= 0:
                 useful = (e.runs + 1) / (e.runs + e.other + 2) if e.other else 1.0
                 val = self._gain(j, 1, classes, pmfs, cum, cumlog) * useful / cfg.run_cost
             else:
@@ -367,8 +344,10 @@ class Search:
         ranked = [j for j in ranked if sc[j] >= self.cfg.min_gain]
         if not ranked:
             # Cold start: with unknown rates a single commit's runs tell nothing about where
-            # the change is; runs at both ends (which every hypothesis places) break the tie.
-            ends = [j for j in (self.n, 0) if self.ev[j].runs < 3 and not self.ev[j].untestable
+            # the change is; runs at both ends (which every hypothesis places) break the tie,
+            # the failing end first (its failures name the regression's signature).
+            order = (self.n, 0) if self.cfg.direction < 0 else (0, self.n)
+            ends = [j for j in order if self.ev[j].runs < 3 and not self.ev[j].untestable
                     and (allowed is None or j in allowed)]
             ranked = ends[:1]
         if not ranked:
@@ -419,6 +398,16 @@ class Search:
         if p[best] >= need:
             status = (GOOD_IS_BAD if best == 0 else NO_CULPRIT if best == self.n + 1 else FOUND)
             return Decision(status, best if status == FOUND else None, p[best], best, best, True)
+        # "Good is bad" and "no culprit" both say the range behaves the same throughout; only a
+        # seed of the good end's rate tells them apart.  Without one (ends measured, not seeded)
+        # their sum answers, named by the range's rate: failing like the bad end -> the good
+        # end is bad too; passing -> the failure did not reproduce.
+        same = p[0] + p[self.n + 1]
+        if same >= min(conf, self.cfg.none_confidence or conf):
+            a, b = self._classes()[-1].before
+            fails = (b / (a + b) > 0.5) if self.cfg.direction < 0 else (a / (a + b) > 0.5)
+            h = 0 if fails else self.n + 1
+            return Decision(GOOD_IS_BAD if fails else NO_CULPRIT, None, same, h, h, True)
         for a, b in self.blocks():
             mass = sum(p[a:b + 1])
             if b > a and mass >= conf:

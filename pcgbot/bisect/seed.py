@@ -67,7 +67,8 @@ def counts(runs: list[RunRecord], test: str, mode: str,
     return k, n, sigs
 
 
-def _open_store(store: Any):
+def open_store(store: Any):
+    """A Store from a Store, a path that exists or None (the default path when it exists)."""
     from ..results.store import Store, default_store_path
     if store is None or isinstance(store, (str, Path)):
         path = Path(store or default_store_path())
@@ -197,7 +198,7 @@ def _history_before(st, plan: Plan, test: str, mode: str, repo: Path, good_sha: 
 
 def seeds_for(plan: Plan, spec: TestSpec, mode: str, repo: Path, *, good: Optional[str],
               bad: Optional[str], signature: Optional[str], fix: bool, store: Any) -> Seeds:
-    st = _open_store(store)
+    st = open_store(store)
     source = "command line"
     if good is None or bad is None:
         if st is None:
@@ -213,7 +214,8 @@ def seeds_for(plan: Plan, spec: TestSpec, mode: str, repo: Path, *, good: Option
     at_bad = _sweep_at(st, plan, spec.path, mode, bad_sha)
     if at_good is None or at_bad is None:
         return Seeds(good_sha, bad_sha, (0, 0), (0, 0), signature,
-                     "measured at both ends (no sweep of them in the store)", measure=True)
+                     "nothing: no sweep of the ends in the store, "
+                     "the search runs them as it needs", measure=True)
     if source == "command line":
         # Commits from the command line (the bisect workflow passes baseline..head) that the
         # store has sweeps of: those sweeps seed the model and name the regression's faces.

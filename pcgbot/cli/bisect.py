@@ -9,9 +9,11 @@ from typing import Optional
 
 import click
 
+from ..fsutil import write_text
+
 from ..bisect.engine import bisect_test
 from ..bisect.search import SearchConfig
-from ..errors import UsageError
+from ..errors import PcgbotError, UsageError
 from ..plan.schema import Plan, load_plan
 
 
@@ -105,9 +107,14 @@ def bisect_cmd(test: str, plan_file: Optional[str], repo: Optional[str], good: O
                       keep_worktrees=keep_worktrees, config=cfg,
                       progress=lambda m: print(f"pcgbot bisect: {m}", file=sys.stderr, flush=True))
     data = res.to_dict()
-    if out:
-        Path(out).write_text(json.dumps(data, indent=2, sort_keys=True) + "\n")
+    # The answer first: a bad --out must not lose a culprit that took GPU hours to find.
     click.echo(json.dumps(data, indent=2, sort_keys=True) if as_json else res.render())
+    if out:
+        try:
+            write_text(out, json.dumps(data, indent=2, sort_keys=True) + "\n")
+        except PcgbotError as e:
+            raise PcgbotError(f"{e} (the result is printed above and kept in {res.state})") from None
+        click.echo(f"wrote {out}", err=True)
     return 0
 
 

@@ -279,17 +279,20 @@ def import_cmd(dirs, store_path) -> int:
               help="Bisect results (pcgbot bisect --json output) to attach.")
 @click.option("--config", help="GPU config label for statuses [default: from the plan].")
 @click.option("--run-url", help="Link to the CI run [default: from GITHUB_* variables].")
+@click.option("--dashboard", metavar="URL",
+              help="Base URL of the published dashboard (pcgbot site on GitHub Pages): "
+                   "statuses and issues link to its pages.")
 @click.option("--json", "as_json", is_flag=True, help="Print analysis.json to stdout.")
 @store_option
 def analyze_cmd(sweep_dir, baseline, plan_file, differential, rerun_dirs, culprit_files, config,
-                run_url, as_json, store_path) -> int:
+                run_url, dashboard, as_json, store_path) -> int:
     """Diff, signatures and triage of SWEEP_DIR -> SWEEP_DIR/analysis.json."""
     from ..analysis.pipeline import analyze, load_culprit_files
 
     data = analyze(sweep_dir, baseline=baseline, plan=plan_file, differential=differential,
                    run_url=run_url, store=open_store(store_path),
                    culprits=load_culprit_files(culprit_files), config=config,
-                   rerun_dirs=rerun_dirs)
+                   rerun_dirs=rerun_dirs, dashboard=dashboard)
     if as_json:
         click.echo(json.dumps(data, indent=2, sort_keys=True, default=str))
         return 0

@@ -10,7 +10,9 @@ from typing import TYPE_CHECKING, Any, Callable, Optional
 
 import click
 
+from ..errors import UsageError
 from ..github.analysis import load_analysis
+from ..github.brake import DEFAULT_PER_DAY, DEFAULT_PER_SWEEP
 
 if TYPE_CHECKING:  # PyGithub is imported only when a github command runs (0.4 s of start-up)
     from ..github.backend import Backend
@@ -34,13 +36,15 @@ def _out(text: str) -> None:
 
 
 def _backend(cfg: "GitHubConfig", dry_run: Optional[str], default_dir: Path) -> "Backend":
-    """Real GitHub with a token and a repo; else the dry-run folder (given, or next to the data)."""
+    """Real GitHub with a token; the dry-run folder only when one is asked for."""
     from ..github.dryrun import FolderBackend
     if dry_run:
         return FolderBackend(dry_run)
     if not cfg.token:
-        _log(f"github: no GITHUB_TOKEN: writing to {default_dir} instead (dry run)")
-        return FolderBackend(default_dir)
+        # Never a silent dry run: "created #1, #2" into a folder must not read as done.
+        raise UsageError("no GITHUB_TOKEN: set it (the workflow's secrets.GITHUB_TOKEN), or pass "
+                         f"--dry-run OUTDIR to write the issues and statuses as files "
+                         f"(e.g. --dry-run {default_dir})")
     from ..github.backend import RemoteBackend
     return RemoteBackend(cfg, log=_log)
 
@@ -69,8 +73,8 @@ def github_group() -> None:
     """File and update GitHub issues, post statuses, handle /pcgbot commands.
 
     Configured like a GitHub Actions step: GITHUB_TOKEN, GITHUB_REPOSITORY, GITHUB_API_URL,
-    GITHUB_SERVER_URL, GITHUB_SHA, GITHUB_RUN_ID (flags override). Without a token everything
-    is written to a dry-run folder."""
+    GITHUB_SERVER_URL, GITHUB_SHA, GITHUB_RUN_ID (flags override). Without a token, pass
+    --dry-run OUTDIR: everything is then written there as files."""
 
 
 @github_group.command("sync")
@@ -80,11 +84,23 @@ def github_group() -> None:
               "[default: $PCGBOT_STORE or .pcgbot/pcgbot.db if it exists].")
 @click.option("--close-after", type=click.IntRange(1, 100), default=1, show_default=True,
               help="Healthy sweeps needed before an issue is closed.")
+@click.option("--max-new", type=click.IntRange(0, 1000), default=DEFAULT_PER_SWEEP, show_default=True,
+              help="New issues filed by this sync at most; the rest are held back in one summary issue "
+              "and filed by later syncs.")
+@click.option("--max-new-per-day", type=click.IntRange(0, 10000), default=DEFAULT_PER_DAY,
+              show_default=True, help="New pcgbot issues in the repository in any 24 hours at most.")
+@click.option("--notify-author/--no-notify-author", default=True, show_default=True,
+              help="When a culprit is found, comment once on the pull request that merged it "
+              "(or on the commit), mentioning its author.")
 def sync_cmd(sweep_dir: str, repo: Optional[str], api_url: Optional[str], dry_run: Optional[str],
-             as_json: bool, store_path: Optional[str], close_after: int) -> int:
+             as_json: bool, store_path: Optional[str], close_after: int, max_new: int,
+             max_new_per_day: int, notify_author: bool) -> int:
     """File or update one issue per failure signature in DIR/analysis.json.
 
+    Nothing is written while an open issue carries the `pcgbot-paused` label.
+
     Example: pcgbot github sync sweeps/abc123 --repo sgl-project/sglang"""
+    from ..github.brake import Caps, paused_by
     from ..github.overrides import overrides
     from ..github.sync import sync
     analysis = load_analysis(sweep_dir)
@@ -92,11 +108,27 @@ def sync_cmd(sweep_dir: str, repo: Optional[str], api_url: Optional[str], dry_ru
     if analysis.get("run_url") is None and cfg.run_url():
         analysis["run_url"] = cfg.run_url()
     backend = _backend(cfg, dry_run, Path(sweep_dir) / "github-dryrun")
+    pause = paused_by(backend)
+    if pause is not None:
+        _out(f"github sync ({backend.name}): paused by #{pause.number} (label pcgbot-paused): "
+             "nothing filed, commented or edited")
+        return 0
     store = _store(store_path)
     ov = overrides(store, cfg.repo or "") if store is not None else {}
-    result = sync(backend, analysis, overrides=ov, close_after=close_after, log=_log)
+    told: list[str] = []
+
+    def tell(number: int, st: Any, sig: dict) -> None:
+        from ..github.author import tell_author
+        t = tell_author(backend, st, sig, number, log=_log)
+        if t is not None:    # on stderr with the other progress lines; --json has the list too
+            told.append(f"author of {st.culprit['sha'][:12]} told on {t.where}"
+                        + ("" if t.posted else " (already)"))
+            _log(f"github: {told[-1]}")
+    result = sync(backend, analysis, overrides=ov, close_after=close_after, log=_log,
+                  caps=Caps(per_sweep=max_new, per_day=max_new_per_day),
+                  on_culprit=tell if notify_author else None)
     if as_json:
-        _out(json.dumps(result.__dict__, indent=2))
+        _out(json.dumps(dict(result.__dict__, told=told), indent=2))
     else:
         for line in result.lines():
             _out(f"github sync ({backend.name}): {line}")
@@ -125,8 +157,12 @@ def status_cmd(sweep_dir: str, sha: Optional[str], context: Optional[str], check
     if not sha:
         raise UsageError("--sha: sha: not given and $GITHUB_SHA is not set")
     backend = _backend(cfg, dry_run, Path(sweep_dir) / "github-dryrun")
+    from ..github.brake import paused_by
+    pause = paused_by(backend)
     res = post_status(backend, analysis, sha, context=context, check_run=check_run,
-                      target_url=target_url or analysis.get("run_url") or cfg.run_url())
+                      target_url=target_url or analysis.get("dashboard_url")
+                      or analysis.get("run_url") or cfg.run_url(),
+                      paused=pause.number if pause else None)
     if as_json:
         _out(json.dumps(res.__dict__, indent=2))
     else:

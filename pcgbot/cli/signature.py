@@ -8,6 +8,7 @@ from typing import Optional
 
 import click
 
+from ..signatures.schemes import aliases_of_log
 from ..signatures.signature import rules_with, signature_of_log
 from ..results.sweepdir import read_runs
 from ..analysis.triage import LEAK_MIB, pcg_inactive_passes, triage_sweep
@@ -20,13 +21,22 @@ _CAT_ORDER = ("pcg-bug", "not-pcg", "infra", "resolved-on-rerun", "flaky", "untr
 @click.option("--json", "as_json", is_flag=True, help="Print a JSON array, one object per log.")
 @click.option("--patterns", "patterns", multiple=True, type=click.Path(dir_okay=False),
               help="Extra patterns YAML (same id overrides a built-in rule). Repeatable.")
-def signature_cmd(logs: tuple[str, ...], as_json: bool, patterns: tuple[str, ...]) -> int:
+@click.option("--explain", is_flag=True,
+              help="Show which line, rule and frames produced the key, and the v1 fingerprint.")
+def signature_cmd(logs: tuple[str, ...], as_json: bool, patterns: tuple[str, ...],
+                  explain: bool) -> int:
     """Fingerprint, title, known rule, category, PCG evidence and excerpt of each failure LOG."""
     rules = rules_with(list(patterns))
     out = []
     for log in logs:
         sig = signature_of_log(log, rules)
-        out.append({"log": log, **sig.to_dict()})
+        d = {"log": log, **sig.to_dict()}
+        if explain:
+            rule = rules.by_id(sig.rule) if sig.rule else None
+            d["explain"] = {"root_line": sig.root_line, "key": sig.key,
+                            "rule_source": rule.source if rule else None,
+                            "aliases": aliases_of_log(log)}
+        out.append(d)
     if as_json:
         click.echo(json.dumps(out, indent=1))
         return 0
@@ -36,9 +46,28 @@ def signature_cmd(logs: tuple[str, ...], as_json: bool, patterns: tuple[str, ...
                    f"  rule: {d['rule'] or '-'}  category: {d['category']}  PCG: {pcg}")
         for t in d["alt_titles"]:
             click.echo(f"  also: {t}")
+        if "explain" in d:
+            _echo_explain(d)
+            continue
         for line in d["excerpt"]:
             click.echo(f"  | {line}")
     return 0
+
+
+def _echo_explain(d: dict) -> None:
+    """What made the key: the root line, the rule (and where it is defined), every hashed part."""
+    e = d["explain"]
+    click.echo(f"  scheme {d['scheme']}; older schemes: "
+               + (", ".join(f"`{a}`" for a in e["aliases"]) or "-"))
+    click.echo(f"  root line: {e['root_line'] or '(none: the log shows no error line)'}")
+    if d["rule"]:
+        click.echo(f"  rule: {d['rule']}" + (f" ({e['rule_source']})" if e["rule_source"] else
+                                              " (set by the scanner, not a pattern)"))
+    else:
+        click.echo("  rule: none (unknown error: innermost type + message + engine frames)")
+    click.echo("  key (sha1 of these lines, first 12 hex digits):")
+    for part in e["key"]:
+        click.echo(f"    {part}")
 
 
 @click.command("triage")

@@ -8,7 +8,8 @@ comments.  Each talks to a ``Backend``: ``RemoteBackend`` (PyGithub, configured 
 Modules: ``client`` (config from the Actions env, PyGithub, retries), ``backend`` (the seam: real
 GitHub or ``dryrun`` folder), ``analysis`` (reading analysis.json), ``render`` (titles, bodies,
 hidden state), ``sync`` (issue lifecycle), ``status`` (statuses / check runs), ``commands``
-(bot commands from issue comments), ``overrides`` (their effects in the store).
+(bot commands from issue comments), ``overrides`` (their effects in the store), ``author`` (the
+note to a culprit's author on its pull request), ``brake`` (caps on new issues, the pause label).
 """
 
 from .analysis import load_analysis

@@ -31,6 +31,7 @@ class Issue:
     labels: list[str] = field(default_factory=list)
     state_reason: Optional[str] = None
     url: Optional[str] = None           # html_url
+    created_at: Optional[str] = None    # ISO 8601 (the per-day cap counts issues by it)
 
 
 @dataclass
@@ -93,6 +94,18 @@ class Backend(ABC):
     def dispatch(self, workflow: str, ref: str, inputs: dict[str, str]) -> None: ...
     @abstractmethod
     def permission(self, login: str) -> str: ...
+    # telling a culprit's author (author.py)
+    @abstractmethod
+    def commit_pulls(self, sha: str) -> list[dict]:
+        """Pull requests that contain commit ``sha`` (``GET /commits/SHA/pulls``), each as
+        ``{number, state, merged_at, merge_commit_sha, user}``."""
+    @abstractmethod
+    def commit_author(self, sha: str) -> Optional[str]:
+        """The GitHub login of the commit's author, None when its email maps to no account."""
+    @abstractmethod
+    def list_commit_comments(self, sha: str) -> list[Comment]: ...
+    @abstractmethod
+    def add_commit_comment(self, sha: str, body: str) -> Comment: ...
 
 
 def _raw(obj: Any) -> dict:
@@ -108,7 +121,7 @@ def _issue(i: Any) -> Issue:
     return Issue(number=int(d["number"]), title=d.get("title") or "", body=d.get("body") or "",
                  state=d.get("state") or "open",
                  labels=[lab["name"] if isinstance(lab, dict) else str(lab) for lab in d.get("labels") or []],
-                 state_reason=d.get("state_reason"), url=d.get("html_url"))
+                 state_reason=d.get("state_reason"), url=d.get("html_url"), created_at=d.get("created_at"))
 
 
 def _comment(c: Any) -> Comment:
@@ -292,6 +305,32 @@ class RemoteBackend(Backend):
 
     def permission(self, login: str) -> str:
         return str(self._call(f"permission of {login}", lambda: self.repo.get_collaborator_permission(login)))
+
+    def commit_pulls(self, sha: str) -> list[dict]:
+        items = self._call(f"pulls of {sha[:12]}", lambda: list(self.repo.get_commit(sha).get_pulls()))
+        out = []
+        for pr in items:
+            d = _raw(pr)
+            out.append({"number": int(d["number"]), "state": d.get("state"), "merged_at": d.get("merged_at"),
+                        "merge_commit_sha": d.get("merge_commit_sha"),
+                        "user": (d.get("user") or {}).get("login")})
+        return out
+
+    def commit_author(self, sha: str) -> Optional[str]:
+        def get() -> dict:
+            c = self.repo.get_commit(sha)
+            c.commit  # noqa: B018  (lazy object: force the GET inside the retry loop)
+            return _raw(c)
+        d = self._call(f"commit {sha[:12]}", get)
+        return (d.get("author") or {}).get("login") or None
+
+    def list_commit_comments(self, sha: str) -> list[Comment]:
+        items = self._call(f"comments of {sha[:12]}", lambda: list(self.repo.get_commit(sha).get_comments()))
+        return [_comment(c) for c in items]
+
+    def add_commit_comment(self, sha: str, body: str) -> Comment:
+        text = self.clean(body) or ""
+        return _comment(self._call(f"comment on {sha[:12]}", lambda: self.repo.get_commit(sha).create_comment(text)))
 
 
 # Inputs newer pcgbot sends that an older copy of a caller workflow may not declare yet (GitHub

@@ -196,6 +196,12 @@ class Caller:
                     self._pause(what, self._backoff(attempt), f"HTTP {e.status}")
                     continue
                 raise GitHubError(f"GitHub {what}: HTTP {e.status}: {msg}", e.status) from None
+            except (TypeError, KeyError, ValueError, AttributeError) as e:
+                # PyGithub could not read the answer as the API's JSON: a login page, a proxy's
+                # error page or another server at that URL answered (often with 200).
+                raise GitHubError(f"GitHub {what}: {self.cfg.api_url} did not answer like the "
+                                  f"GitHub API (check --api-url; {type(e).__name__}: "
+                                  f"{_short(str(e), 80)})") from None
             except requests.exceptions.RequestException as e:
                 if attempt < self.cfg.retries:
                     attempt += 1

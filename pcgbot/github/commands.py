@@ -20,6 +20,7 @@ from typing import Any, Callable, Optional
 from ..errors import UsageError
 from ..model import short_name
 from . import overrides as ov
+from .author import issues_of_thread
 from .backend import Backend, dispatch_compatible
 from .render import IssueState, event_marker, replace_state
 from .sync import label_specs, post_once
@@ -88,7 +89,8 @@ class Handler:
         repo = event.get("repository") or {}
         self.repo = str(repo.get("full_name") or "")
         self.ref = str(repo.get("default_branch") or "main")
-        self.number = int(self.issue.get("number") or 0)
+        self.number = int(self.issue.get("number") or 0)    # the thread the comment is in
+        self.target = self.number    # the issue whose state a command changes (see _resolve_target)
         self.comment_id = int(self.comment.get("id") or 0)
         self.actor = str((self.comment.get("user") or {}).get("login") or "")
 
@@ -109,7 +111,7 @@ class Handler:
 
     # --- the issue's state ----------------------------------------------------------------------
     def state(self) -> tuple[Any, IssueState]:
-        issue = self.b.get_issue(self.number)
+        issue = self.b.get_issue(self.target)
         st = IssueState.load(issue.body)
         if st is None:
             raise CommandError("this issue was not filed by pcgbot, so it has no failure signature to act on")
@@ -137,7 +139,28 @@ class Handler:
         raise CommandError(f"`{word}` is not one of this issue's tests ({', '.join(short_name(t) for t in known)})")
 
     def _save(self, issue: Any, st: IssueState, **edit: Any) -> None:
-        self.b.edit_issue(self.number, body=replace_state(issue.body, st), **edit)
+        self.b.edit_issue(self.target, body=replace_state(issue.body, st), **edit)
+
+    def _resolve_target(self) -> None:
+        """A command in a pull request's conversation acts on the issue of the culprit note that
+        pcgbot posted there (author.py), checked against that issue's own culprit."""
+        if not self.issue.get("pull_request"):
+            return
+        found = []
+        for number, (fp, sha) in sorted(issues_of_thread(self.b.list_comments(self.number)).items()):
+            try:
+                st = IssueState.load(self.b.get_issue(number).body)
+            except Exception:   # noqa: BLE001  (a deleted or foreign issue is simply not a target)
+                continue
+            culprit = str((st.culprit or {}).get("sha") or "") if st else ""
+            if st is not None and st.fp == fp and culprit.lower().startswith(sha):
+                found.append(number)
+        if not found:
+            raise CommandError("this pull request has no pcgbot culprit report; comment on the pcgbot issue")
+        if len(found) > 1:
+            raise CommandError("this pull request is the culprit of several pcgbot issues ("
+                               + ", ".join(f"#{n}" for n in found) + "); comment on the one you mean")
+        self.target = found[0]
 
     # --- commands -------------------------------------------------------------------------------
     def rerun(self, args: list[str]) -> Outcome:
@@ -188,7 +211,7 @@ class Handler:
         return Outcome("bisect", "done", None, {"workflow": BISECT_WORKFLOW, "inputs": inputs})
 
     def _maybe_state(self) -> Optional[IssueState]:
-        issue = self.b.get_issue(self.number)
+        issue = self.b.get_issue(self.target)
         return IssueState.load(issue.body)
 
     def fixed_by(self, args: list[str]) -> Outcome:
@@ -207,7 +230,7 @@ class Handler:
         if not m:
             raise CommandError("usage: `/pcgbot dup #N`")
         target = int(m.group(1))
-        if target == self.number:
+        if target == self.target:
             raise CommandError("an issue cannot be a duplicate of itself")
         try:
             self.b.get_issue(target)
@@ -268,13 +291,22 @@ class Handler:
 
     def _run(self, verb: str, args: list[str]) -> Outcome:
         if verb not in STATEFUL:
-            self.reply(HELP if verb == "help" else f"I don't know `{verb[:30]}`.\n\n{HELP}")
+            # The word is the commenter's: echo only its letters, digits, '-' and '_' (a
+            # backtick would leave the code span and let the bot @mention people).
+            word = re.sub(r"[^A-Za-z0-9_-]", "", verb)[:30]
+            self.reply(HELP if verb == "help" else
+                       f"I don't know {'`' + word + '`' if word else 'that command'}.\n\n{HELP}")
             return Outcome(verb, "help", HELP)
         if not self.allowed():
             text = ("thanks! Only repository owners, members and collaborators can run "
                     f"`/pcgbot {verb}`; a maintainer can run it for you.")
             self.reply(text)
             return Outcome(verb, "refused", text)
+        try:
+            self._resolve_target()
+        except CommandError as e:
+            self.reply(f"I could not run `/pcgbot {verb}`: {e}.")
+            return Outcome(verb, "invalid", str(e))
         fn = {"rerun": self.rerun, "bisect": self.bisect, "fixed-by": self.fixed_by, "dup": self.dup,
               "invalid": self.invalid, "not-pcg": self.not_pcg}[verb]
         try:

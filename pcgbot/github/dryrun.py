@@ -9,6 +9,7 @@ Layout of OUTDIR (what ``pcgbot demo`` shows and CI uploads as an artifact)::
     statuses/<sha>.json       commit statuses per context, newest last
     checks/<sha>.<name>.md    check-run summaries
     dispatches.jsonl          workflow dispatches, reactions.jsonl reactions
+    commit-comments/<sha>-0001.md   the note to a culprit's author (offline: no pull request lookup)
 
 The same sync logic runs on it, so it is idempotent the same way.  Writes are atomic (temp file +
 rename) and serialised by a lock file, so two dry-run syncs at once behave like two bots.
@@ -20,6 +21,7 @@ import fcntl
 import json
 import os
 import re
+import time
 from contextlib import contextmanager
 from pathlib import Path
 from typing import Any, Iterator, Optional
@@ -85,7 +87,7 @@ class FolderBackend(Backend):
     @staticmethod
     def _issue(d: dict) -> Issue:
         return Issue(d["number"], d["title"], d["body"], d["state"], list(d["labels"]), d.get("state_reason"),
-                     d.get("url"))
+                     d.get("url"), d.get("created_at"))
 
     def list_issues(self, labels: list[str], state: str = "all") -> list[Issue]:
         want = {x.lower() for x in labels}
@@ -102,7 +104,8 @@ class FolderBackend(Backend):
         with self._lock():
             number = max((d["number"] for d in self._all()), default=0) + 1
             d = {"number": number, "title": self.clean(title, 256), "body": self.clean(body), "state": "open",
-                 "state_reason": None, "labels": list(labels), "url": str(self._issue_path(number).with_suffix(".md"))}
+                 "state_reason": None, "labels": list(labels), "url": str(self._issue_path(number).with_suffix(".md")),
+                 "created_at": time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime())}
             self._write(d)
         return self._issue(d)
 
@@ -208,3 +211,26 @@ class FolderBackend(Backend):
 
     def permission(self, login: str) -> str:
         return "none"    # offline: fall back to the event's author_association
+
+    # --- telling a culprit's author -------------------------------------------------------------
+    # Offline there is no commit -> pull request lookup: the comment goes to the commit, as a file.
+    def commit_pulls(self, sha: str) -> list[dict]:
+        return []
+
+    def commit_author(self, sha: str) -> Optional[str]:
+        return None
+
+    def _commit_comment_files(self, sha: str) -> list[Path]:
+        return sorted((self.root / "commit-comments").glob(f"{_slug(sha)}-*.md"))
+
+    def list_commit_comments(self, sha: str) -> list[Comment]:
+        with self._lock():
+            return [Comment(int(p.stem.rsplit("-", 1)[1]), p.read_text(encoding="utf-8"), self.login)
+                    for p in self._commit_comment_files(sha)]
+
+    def add_commit_comment(self, sha: str, body: str) -> Comment:
+        with self._lock():
+            cid = len(self._commit_comment_files(sha)) + 1
+            text = self.clean(body) or ""
+            _atomic_write(self.root / "commit-comments" / f"{_slug(sha)}-{cid:04d}.md", text)
+        return Comment(cid, text, self.login)

@@ -50,6 +50,9 @@ class IssueState:
     not_pcg: bool = False                 # "/pcgbot not-pcg": keep as not-pcg, never reopen
     fixed_by: Optional[str] = None        # "/pcgbot fixed-by SHA": close once a sweep confirms
     last_good: Optional[str] = None       # baseline commit when first seen: default `bisect --good`
+    scheme: int = 1                       # fingerprint scheme of `fp` (bodies without it: v1)
+    aliases: list[str] = field(default_factory=list)  # fingerprints it was known by (older schemes)
+    split_from: Optional[int] = None      # filed when a new scheme split the signature of this issue
 
     def dump(self) -> str:
         # ">" escaped so that "-->" can never end the HTML comment early.
@@ -159,6 +162,14 @@ def _body(sig: dict, state: IssueState, excerpt_lines: int, max_tests: int) -> s
     lines += [f"- **Signature** `{fp}`" + (f" (rule `{sig['rule']}`)" if sig.get("rule") else ""),
               f"- **Category**: `{state.category}`" + (f" · **GPUs**: {gpus}" if gpus else ""),
               f"- **PCG-specific**: {_pcg_line(state.pcg_specific)}"]
+    if sig.get("dashboard_url"):
+        lines.append(f"- **Dashboard**: [pass rates, tests and bisect evidence]({sig['dashboard_url']})")
+    if state.aliases:
+        lines.append("- Also known as " + ", ".join(f"`{a}`" for a in state.aliases)
+                     + " (earlier fingerprint schemes)")
+    if state.split_from:
+        lines.append(f"- Split from #{state.split_from}: fingerprint scheme {state.scheme} tells "
+                     f"this failure apart from the one tracked there.")
     if state.redirect:
         lines.append(f"- Tracked in #{state.redirect} (marked duplicate).")
     if state.fixed_by:

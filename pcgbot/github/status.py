@@ -77,7 +77,12 @@ def summary_markdown(analysis: dict, description: str) -> str:
 
 
 def post_status(backend: Backend, analysis: dict, sha: str, *, context: Optional[str] = None,
-                target_url: Optional[str] = None, check_run: bool = False) -> StatusResult:
+                target_url: Optional[str] = None, check_run: bool = False,
+                paused: Optional[int] = None) -> StatusResult:
+    """Post the sweep's status.  ``paused`` (the number of the issue labelled pcgbot-paused):
+    a neutral answer instead of the verdict -- a status ``success`` saying "paused" (commit
+    statuses have no neutral state, and a required check must not block merges while the bot
+    is switched off), a check run ``neutral``."""
     sha = sha.strip().lower()
     if not SHA_RE.match(sha):
         raise UsageError(f"--sha: sha: expected 7-40 hex digits, got {sha!r}")
@@ -85,9 +90,14 @@ def post_status(backend: Backend, analysis: dict, sha: str, *, context: Optional
     if not CONTEXT_RE.match(context):
         raise UsageError(f"--context: context: expected 1-100 of [A-Za-z0-9_./:+ -], got {context!r}")
     state, desc = describe(analysis)
-    url = target_url or analysis.get("run_url")
+    if paused is not None:
+        state = "success"
+        desc = f"pcgbot paused (#{paused}), not judged · {desc}"[:STATUS_DESC_LIMIT]
+    # the configuration's page of the published dashboard, else the CI run
+    url = target_url or analysis.get("dashboard_url") or analysis.get("run_url")
     if check_run:
-        conclusion = {"success": "success", "failure": "failure", "error": "neutral"}.get(state, "neutral")
+        conclusion = "neutral" if paused is not None else \
+            {"success": "success", "failure": "failure", "error": "neutral"}.get(state, "neutral")
         posted = backend.upsert_check_run(sha, context, conclusion, desc, summary_markdown(analysis, desc), url)
         return StatusResult(state, desc, context, url, posted)
     latest = backend.latest_status(sha, context)

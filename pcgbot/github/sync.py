@@ -13,6 +13,11 @@ Invariants (each has a test in tests/test_github_sync.py):
 - A failure part-way leaves nothing the next sync cannot finish: comments go out before the
   body that records them, and a posted comment is recognised by its key, so a retry neither
   loses nor doubles it.
+- A new fingerprint scheme never files an issue twice: a signature with no issue of its own is
+  looked up by its ``aliases`` (its fingerprints under older schemes).  The issue found is
+  adopted (new marker and ``sig:`` label; old fingerprint kept in its state and labels); when
+  one old fingerprint splits, the largest part keeps the issue and the others are filed with a
+  link to it; when several merge, the oldest issue survives and the others close as duplicates.
 """
 
 from __future__ import annotations
@@ -25,8 +30,10 @@ from typing import Any, Callable, Optional
 
 from .analysis import sig_failing, sig_regressed
 from .backend import Backend, Issue
+from .brake import HELD_LABEL, Caps, Gate
 from .render import (EVENT_RE, IssueState, change_lines, event_marker, facts, issue_body, issue_title,
                      marker_of, rate, replace_state)
+from .rescheme import resolve_schemes
 
 BOT_LABEL = "pcgbot"
 KIND_LABEL = "pcg-regression"
@@ -53,6 +60,8 @@ def label_specs(state: IssueState) -> dict[str, tuple[str, str]]:
     specs = {BOT_LABEL: ("5319e7", "Filed by pcgbot"),
              KIND_LABEL: ("b60205", "Failure found with Piecewise CUDA Graph forced on"),
              sig_label(state.fp): ("c5def5", "pcgbot failure signature")}
+    for alias in state.aliases:       # the fingerprints it was known by under earlier schemes
+        specs[sig_label(alias)] = ("c5def5", "pcgbot failure signature (earlier scheme)")
     cat = _safe_label(state.category)
     specs[cat] = (CATEGORY_COLORS.get(cat, "cccccc"), "pcgbot triage category")
     if state.gpus:
@@ -106,7 +115,9 @@ def post_once(b: Backend, number: int, marker: str, text: str) -> bool:
 
 class Syncer:
     def __init__(self, backend: Backend, analysis: dict, *, overrides: Optional[dict] = None,
-                 close_after: int = 1, log: Optional[Callable[[str], None]] = None) -> None:
+                 close_after: int = 1, log: Optional[Callable[[str], None]] = None,
+                 caps: Optional[Caps] = None,
+                 on_culprit: Optional[Callable[[int, IssueState, dict], Any]] = None) -> None:
         self.b = backend
         self.a = analysis
         self.overrides = overrides or {}
@@ -118,6 +129,11 @@ class Syncer:
         self.commit = sweep.get("commit")
         self.run_url = analysis.get("run_url")
         self._index: Optional[dict[str, list[Issue]]] = None
+        self._all: list[Issue] = []
+        self.caps = caps          # None: no cap (the library default; the CLI applies Caps())
+        # called once when an issue first gets a found culprit (author.tell_author, from the CLI)
+        self.on_culprit = on_culprit
+        self.touched: set[int] = set()    # issues this run adopted or merged (skip their close)
 
     # --- finding --------------------------------------------------------------------------------
     def snapshot(self) -> dict[str, list[Issue]]:
@@ -125,11 +141,17 @@ class Syncer:
         instead of one request per signature."""
         if self._index is None:
             self._index = {}
-            for i in self.b.list_issues([BOT_LABEL], "all"):
+            self._all = self.b.list_issues([BOT_LABEL], "all")
+            for i in self._all:
                 fp = marker_of(i.body)
                 if fp:
                     self._index.setdefault(fp, []).append(i)
         return self._index
+
+    def all_issues(self) -> list[Issue]:
+        """Every issue labelled pcgbot (the snapshot's listing, the summary issue included)."""
+        self.snapshot()
+        return self._all
 
     def find(self, fp: str, fresh: bool = False) -> Optional[tuple[Issue, IssueState]]:
         """The live issue of a fingerprint; closes extra live ones as duplicates of the lowest.
@@ -200,9 +222,9 @@ class Syncer:
         return keep + list(specs)
 
     # --- the three cases ------------------------------------------------------------------------
-    def file(self, sig: dict) -> None:
+    def file(self, sig: dict, split_from: Optional[int] = None) -> None:
         fp = sig["fingerprint"]
-        st = IssueState(fp=fp)
+        st = IssueState(fp=fp, scheme=int(sig.get("scheme") or 1), split_from=split_from)
         self.apply_overrides(st)
         if st.ignored:
             self.result.skipped.append(f"{fp} (marked invalid)")
@@ -222,6 +244,12 @@ class Syncer:
                                     issue_body(sig, st), self.labels(st, []))
         self.result.created.append(issue.number)
         self.log(f"github: filed #{issue.number} for {fp}")
+        if st.announced.get("culprit") and self.on_culprit:
+            self.on_culprit(issue.number, st, sig)
+        if split_from:
+            self.comment_once(split_from, f"scheme-split:{fp}:{issue.number}",
+                              f"Fingerprint scheme {st.scheme} splits this signature: the failure "
+                              f"`{fp}` is now tracked in #{issue.number}.")
         self.find(fp, fresh=True)   # a concurrent bot may have filed the same fingerprint: settle it now
 
     def _await_issue(self, fp: str) -> Optional[tuple[Issue, IssueState]]:
@@ -269,6 +297,10 @@ class Syncer:
             # the next sync (of this sweep or a later one) finds this comment and does not repeat it.
             self.comment_once(st.redirect or issue.number, f"{fp}:{st.seq}", text)
             st.seq += 1
+        if new.get("culprit") and new["culprit"] != old.get("culprit") and self.on_culprit:
+            # before the body records it: a crash in between tells again, and the note's marker
+            # keeps that to one comment
+            self.on_culprit(issue.number, st, sig)     # the issue whose state holds this culprit
         st.announced = new
         body = issue_body(sig, st)
         title = issue_title(sig.get("title") or fp, list(st.tests))
@@ -333,23 +365,34 @@ class Syncer:
     def run(self) -> SyncResult:
         sigs = {s["fingerprint"]: s for s in self.a["signatures"]}
         failing = {fp for fp, s in sigs.items() if sig_failing(s)}
+        gate = Gate(self, self.caps, [BOT_LABEL, HELD_LABEL])
+        new = []
+        adopted, splits = resolve_schemes(self, sigs, failing)
         for fp in sorted(failing):
             sig = sigs[fp]
-            got = self.find(fp)
+            got = adopted.get(fp) or self.find(fp)
+            if got is None and fp in splits:
+                self.file(sig, split_from=splits[fp])
+                continue
             if got is None:
-                if sig_regressed(sig):
-                    self.file(sig)
+                # a signature the caps held back is filed later although no longer "new"
+                if sig_regressed(sig) or gate.is_held(fp):
+                    new.append(sig)
                 else:
                     self.result.skipped.append(f"{fp} (failing, but not a new regression)")
             else:
+                gate.removed.add(fp)     # has its issue (filed by hand or by another sync): not held
                 self.update(sig, *got)
+        gate.file_all(new)
+        gate.drop_settled(failing, bool((self.a.get("sweep") or {}).get("partial")))
+        gate.save()
         if (self.a.get("sweep") or {}).get("partial"):
             self.post_rates()
         for fp, issues in sorted(self.snapshot().items()):
             if fp in failing:
                 continue
             for issue in issues:
-                if issue.state == "open":
+                if issue.state == "open" and issue.number not in self.touched:
                     self.close_if_healthy(issue, sigs)
         return self.result
 

@@ -16,15 +16,14 @@ heatmap and every page work without JavaScript (only the heatmap's filters use i
 
 from __future__ import annotations
 
-import hashlib
 import html
 import json
 import re
 from pathlib import Path
 from typing import Any, Iterable, Optional
 
+from ..analysis.links import page_of_config, page_of_signature, page_of_test, slug
 from ..fsutil import make_dir, write_text
-from ..model import short_name
 from ..signatures.secrets import redact
 from .dashboard import _cell_html, _sparkline, collect_dashboard, render_dashboard
 
@@ -40,12 +39,6 @@ border-radius:6px;padding:8px 14px;min-width:160px}.card b{display:block;font-si
 border:1px solid #fff;padding:0}.heat td.cell.none{background:#eaeef2}.heat td.cell.nv{background:#8c959f}
 .muted{color:#656d76}""" + "".join(   # the heatmap's 21 colour classes, as in dashboard.html
     f".heat td.b{b}{{background:hsl({6 * b},62%,{40 if b in (0, 20) else 44}%)}}" for b in range(21))
-
-
-def slug(text: str) -> str:
-    """A file name for ``text`` that is stable, unique and readable: ``test_embedding-1a2b3c4d``."""
-    base = re.sub(r"[^A-Za-z0-9_.-]+", "_", short_name(text))[:60].strip("._") or "x"
-    return f"{base}-{hashlib.sha1(text.encode()).hexdigest()[:8]}"
 
 
 def _esc(v: Any) -> str:
@@ -108,15 +101,16 @@ def build_site(store: Any, out: str | Path, *, analyses: Iterable[str | Path] = 
     for plan, mode in configs:
         d = collect_dashboard(store, plan=plan, mode=mode, analysis=by_config.get((plan, mode)),
                               limit=last)
-        name = slug(f"{plan}.{mode}")
+        page_path = page_of_config(plan, mode)
+        name = page_path.split("/")[0]
         for s in d["signatures"]:
             fp = s.get("fingerprint")
             if issues and fp in issues:
                 s["issue"] = issues[fp]
             if fp:
                 sigs.setdefault(fp, dict(s, configs=[]))["configs"].append(f"{plan} ({mode})")
-        page = render_dashboard(d, test_href=lambda t: f"../tests/{slug(t)}.html",
-                                sig_href=lambda fp: f"../signatures/{fp}.html",
+        page = render_dashboard(d, test_href=lambda t: f"../{page_of_test(t)}",
+                                sig_href=lambda fp: f"../{page_of_signature(fp) or '#'}",
                                 nav='<nav><a href="../index.html">all configurations</a></nav>')
         make_dir(out / name)
         write_text(out / name / "index.html", page)
@@ -134,17 +128,17 @@ def build_site(store: Any, out: str | Path, *, analyses: Iterable[str | Path] = 
                                    "data": f"data/{name}.json"})
     make_dir(out / "tests")
     for t in tests.values():
-        write_text(out / "tests" / f"{slug(t['test'])}.html", _test_page(t, sigs))
+        write_text(out / page_of_test(t["test"]), _test_page(t, sigs))
     make_dir(out / "signatures")
     for fp, s in sigs.items():
-        if re.fullmatch(r"[A-Za-z0-9_.:-]{1,80}", fp):    # fingerprints name files
-            write_text(out / "signatures" / f"{fp}.html", _signature_page(s))
+        if page_of_signature(fp):                          # fingerprints name files
+            write_text(out / page_of_signature(fp), _signature_page(s))
     cards = "".join(
         f'<div class="card"><a href="{_esc(n)}/index.html"><b>{_esc(p)}</b></a>'
         f'<span class="muted">mode {_esc(m)} · {sw} commits · {_esc(ok)} passing at the newest'
         f' · {ns} open signatures</span></div>' for n, p, m, sw, ok, ns in index_cards)
     sig_rows = "".join(
-        f'<tr><td><a href="signatures/{_esc(fp)}.html">{_esc(redact(s.get("title") or fp))}</a>'
+        f'<tr><td><a href="{_esc(page_of_signature(fp) or "#")}">{_esc(redact(s.get("title") or fp))}</a>'
         f'</td><td>{_esc(s.get("category"))}</td><td>{_esc(", ".join(s["configs"]))}</td>'
         f'<td>{_issue(s.get("issue"))}</td></tr>' for fp, s in sorted(sigs.items()))
     body = (f'<div class="cards">{cards or "<p>No sweeps yet.</p>"}</div>'
@@ -159,15 +153,6 @@ def build_site(store: Any, out: str | Path, *, analyses: Iterable[str | Path] = 
     # GitHub Pages would run Jekyll over the site (dropping files that start with _): not needed
     write_text(out / ".nojekyll", "")
     return written
-
-
-def page_of_test(test: str) -> str:
-    """Where a test's page lives in the site (for links from statuses and issues)."""
-    return f"tests/{slug(test)}.html"
-
-
-def page_of_signature(fingerprint: str) -> str:
-    return f"signatures/{fingerprint}.html"
 
 
 def _test_page(t: dict[str, Any], sigs: dict[str, dict]) -> str:
@@ -198,7 +183,7 @@ def _test_page(t: dict[str, Any], sigs: dict[str, dict]) -> str:
         rows = []
         for fp, seen in sorted(failed.items(), key=lambda kv: -kv[1]["runs"]):
             s = sigs.get(fp)
-            title = (f'<a href="../signatures/{_esc(fp)}.html">{_esc(redact(s.get("title") or fp))}'
+            title = (f'<a href="../{_esc(page_of_signature(fp) or "#")}">{_esc(redact(s.get("title") or fp))}'
                      f"</a>") if s else f"<code>{_esc(fp)}</code>"
             rows.append(f"<tr><td>{title}</td><td>{seen['runs']}</td><td>"
                         + " ".join(f"<code>{_esc(str(c)[:7])}</code>" for c in seen["commits"][:12])
@@ -213,7 +198,7 @@ def _test_page(t: dict[str, Any], sigs: dict[str, dict]) -> str:
 def _signature_page(s: dict[str, Any]) -> str:
     c = s.get("culprit") or {}
     tests = "".join(
-        f'<tr><td><a href="../tests/{_esc(slug(t.get("test") or ""))}.html">'
+        f'<tr><td><a href="../{_esc(page_of_test(t.get("test") or ""))}">'
         f'<code>{_esc(t.get("test"))}</code></a></td><td>{_esc(t.get("verdict"))}</td>'
         f'<td>{_esc("/".join(map(str, t.get("current") or [])))}</td></tr>'
         for t in s.get("tests") or [])

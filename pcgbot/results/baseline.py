@@ -25,6 +25,7 @@ import tarfile
 from pathlib import Path
 from typing import Any, Optional
 
+from .. import __version__
 from . import stats
 from .diff import counts_by_test
 from ..errors import UsageError
@@ -174,6 +175,9 @@ def _brief(store: Store, row: dict[str, Any]) -> dict[str, Any]:
 
 # -- bundles --------------------------------------------------------------------------------
 BUNDLE_ROOT = "pcgbot-bundle"
+# The bundle format.  Raise it (a documented version step in CHANGELOG.md) when a reader of the
+# old format would misread the new one; an added field is not a step.  Every pcgbot reads the
+# formats up to its own, so a data branch written by older versions keeps working.
 BUNDLE_VERSION = 1
 _MAX_MEMBER = 512 * 1024 * 1024  # refuse absurd members (a bundle is data from elsewhere)
 
@@ -205,7 +209,9 @@ def export_bundle(store: Store, out: str | os.PathLike, *, plans: tuple[str, ...
     with open(tmp, "wb") as raw, \
             gzip.GzipFile(filename="", fileobj=raw, mode="wb", mtime=0) as gz, \
             tarfile.open(fileobj=gz, mode="w", format=tarfile.PAX_FORMAT) as tar:
-        manifest = {"version": BUNDLE_VERSION, "sweeps": [r["sweep_id"] for r in rows]}
+        # pcgbot_version: which release wrote the bundle (the data branch keeps it per sweep)
+        manifest = {"version": BUNDLE_VERSION, "pcgbot_version": __version__,
+                    "sweeps": [r["sweep_id"] for r in rows]}
         _add(tar, f"{BUNDLE_ROOT}/MANIFEST.json", json.dumps(manifest, indent=1).encode())
         for r in rows:
             base = f"{BUNDLE_ROOT}/{safe_name(r['sweep_id'])}"
@@ -232,6 +238,26 @@ def _check_member(bundle: str, m: tarfile.TarInfo) -> None:
         raise UsageError(f"{bundle}:1: bundle: unsafe or foreign member {m.name!r}")
 
 
+def _check_format(bundle: str, tar: tarfile.TarFile, members: list[tarfile.TarInfo]) -> None:
+    """Refuse a bundle of a newer format than this pcgbot reads (one line naming the writer);
+    older formats, and bundles without a manifest, are read as they are."""
+    man = next((m for m in members if m.name == f"{BUNDLE_ROOT}/MANIFEST.json" and m.isfile()), None)
+    if man is None:
+        return
+    src = tar.extractfile(man)
+    try:
+        data = json.loads(src.read() if src else b"{}")
+    except ValueError:
+        raise UsageError(f"{bundle}:1: bundle: MANIFEST.json is not JSON") from None
+    fmt = data.get("version", 1) if isinstance(data, dict) else None
+    if not isinstance(fmt, int):
+        raise UsageError(f"{bundle}:1: bundle: MANIFEST.json: version: expected an integer")
+    if fmt > BUNDLE_VERSION:
+        raise UsageError(f"{bundle}:1: bundle: format {fmt} (written by pcgbot "
+                         f"{data.get('pcgbot_version') or '?'}) is newer than the format {BUNDLE_VERSION} "
+                         f"pcgbot {__version__} reads; upgrade pcgbot (see CHANGELOG.md)")
+
+
 def import_bundles(store: Store, files: list[str], dest: Optional[str | os.PathLike] = None
                    ) -> list[str]:
     """Unpack bundles under ``dest`` (default: ``sweeps/`` next to the store) and import every
@@ -247,6 +273,7 @@ def import_bundles(store: Store, files: list[str], dest: Optional[str | os.PathL
             members = tar.getmembers()
             for m in members:
                 _check_member(f, m)
+            _check_format(f, tar, members)
             dirs = sorted({Path(m.name).parts[1] for m in members
                            if Path(m.name).parts[2:] == ("sweep.json",)})
             if not dirs:

@@ -31,6 +31,10 @@ CREATE TABLE IF NOT EXISTS runs (
   PRIMARY KEY (sweep_id, test, mode, attempt));
 CREATE INDEX IF NOT EXISTS runs_test ON runs(test);
 CREATE TABLE IF NOT EXISTS meta (key TEXT PRIMARY KEY, value TEXT);
+CREATE TABLE IF NOT EXISTS bisect_timings (
+  plan TEXT NOT NULL, test TEXT NOT NULL, kind TEXT NOT NULL, sha TEXT NOT NULL,
+  attempt INTEGER NOT NULL, duration_s REAL NOT NULL, state TEXT NOT NULL,
+  PRIMARY KEY (state, kind, sha, attempt));
 """
 
 

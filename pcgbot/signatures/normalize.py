@@ -12,30 +12,47 @@ import re
 from dataclasses import dataclass
 from typing import Optional
 
-# Per-line prefixes that multi-process launchers add; they are stripped before parsing so a
-# traceback printed by torchrun ("[rank0]: ...") or copied from a GitHub Actions log
-# ("2026-01-29T10:11:12.1234567Z ...") parses like a plain one.
-_PREFIX = re.compile(
-    r"^(?:\ufeff)?(?:>\s?)?"                                 # quoted in an issue comment
-    r"(?:\[?\d{4}-\d\d-\d\dT\d\d:\d\d:\d\d(?:\.\d+)?Z\]?\s)?"  # GitHub Actions timestamps
-    r"(?:\x1b\[[0-9;]*m)*"                                  # colour codes at line start
-    r"(?:\[\d{4}-\d\d-\d\d \d\d:\d\d:\d\d(?:[ ,][\w.]+)*\]\s?"  # SGLang "[time TP0] "
-    r"|\[rank\d+\]:\s?(?:[EWI]\d{4} [\d:.]+ \d+ [\w/.]+:\d+\] (?:\[[\d/]+\] )?)?"  # torchrun (+glog)
-    r"|[EWI]\d{4} [\d:.]+ \d+ [\w/.]+:\d+\] (?:\[[\d/]+\] )?"      # torch glog-style logger
-    r"|(?:\(\w+(?: pid=\d+)?\)\s+)?(?:INFO|WARNING|ERROR|DEBUG|CRITICAL)\s+\d\d-\d\d "
-    r"\d\d:\d\d:\d\d(?:\.\d+)?\s+\[?[\w.]+:\d+\]\s?"              # vLLM logger
-    r"|\((?:\w+)(?: pid=\d+)?(?:, ip=[\d.]+)?\)\s+"         # ray actors: "(Worker pid=123) "
-    r"|E\s{3}"                                              # pytest failure lines
-    r"|\s*\d+\s*\|\s)?"                                     # docker compose / nl-numbered logs
-)
-_ANSI = re.compile(r"\x1b\[[0-9;?]*[A-Za-z]")
+# Per-line prefixes that launchers, CI systems and issue pastes add; they are stripped before
+# parsing so a traceback printed by torchrun ("[rank0]: ..."), copied from a CI log
+# ("2026-01-29T10:11:12.1234567Z ...") or quoted in a comment ("> ") parses like a plain one.
+# One alternative per source, each named; ``strip_prefix`` applies them repeatedly because real
+# lines stack them ("[time] (EngineCore_DP0 pid=1) ERROR 07-27 23:31:27 [core.py:591] ...").
+_PREFIXES: list[tuple[str, str]] = [
+    ("bom/quote", r"\ufeff|>\s?"),
+    ("CI timestamp", r"\[?\d{4}-\d\d-\d\dT\d\d:\d\d:\d\d(?:\.\d+)?(?:Z|[+-]\d\d:?\d\d)?\]?"
+                     r"(?:\s+(?:stdout|stderr)\s+[FP])?\s"),     # GitHub Actions, Buildkite, k8s CRI
+    ("journald", r"[A-Z][a-z]{2} [ \d]\d \d\d:\d\d:\d\d [\w.\-]+ [\w.\-]+(?:\[\d+\])?: "),
+    ("colour", r"(?:\x1b|\^\[)\[[0-9;]*m"),                   # real or pasted as literal ^[[
+    ("gutter", r"\s*(?:[|│┃]|\d+\s*\|)\s?"),                   # tables, box drawings, nl -ba
+    ("compose", r"[\w.\-]+\s+\|\s"),                           # docker compose "svc-1  | "
+    ("stamp|level|", r"\d{4}-\d\d-\d\d \d\d:\d\d:\d\d \| \w+ \| \w+ \| "),
+    ("grep -n / pid", r"\[\d+\]\s|\d{1,7}:(?=\s)"),
+    ("sglang", r"\[(?:\d{4}-\d\d-\d\d )?\d\d:\d\d:\d\d(?:[ ,][\w.]+)*\]\s?|\[gpu_id=\d+\]\s"),
+    ("torchrun", r"\[rank\d+\]:\s?"),
+    ("glog", r"[EWIF]\d{4} [\d:.]+ \d+ [\w/.]+:\d+\] (?:\[[\d/_]+\] )?|\[[EWIF] [\w.]+:\d+\]\s"
+             r"|\[[EWIF]\d{3,4} [\d:.]+ [\w/.]+:\d+\]\s?"),
+    ("vllm logger", r"(?:INFO|WARNING|ERROR|DEBUG|CRITICAL)\s+\d\d-\d\d \d\d:\d\d:\d\d(?:\.\d+)?\s+"
+                    r"\[?[\w.]+:\d+\]\s?|\[[\w.]+\.py:\d+\]\s"),
+    ("actor tag", r"\((?:[A-Za-z_]\w*(?:[ _]\w+)*)?(?:,? ?(?:pid|rank|ip)=[\w.]+)*\)\s"),
+    ("wrapper tag", r"\[[A-Z][A-Z0-9_]{1,15}\]\s"),              # [BASH] , [ERROR]
+    ("pytest", r"\s?E\s{2,}(?=\S)|\s?E$"),                      # "E   AssertionError: ..."
+]
+_PREFIX = re.compile("^(?:" + "|".join(f"(?:{rx})" for _n, rx in _PREFIXES) + ")")
+_TRAILING_GUTTER = re.compile(r"\s*[│┃]\s*$")
+_ANSI = re.compile(r"(?:\x1b|\^\[)\[[0-9;?]*[A-Za-z]")
 
 
 def strip_prefix(line: str) -> str:
-    """Drop launcher prefixes and ANSI colour so parsing sees the program's own text."""
+    """Drop launcher, CI and paste prefixes (repeatedly: they stack) and ANSI colour, so parsing
+    sees the program's own text."""
     line = _ANSI.sub("", line)
-    m = _PREFIX.match(line)
-    return line[m.end():] if m and m.end() else line
+    line = _TRAILING_GUTTER.sub("", line)
+    for _ in range(6):
+        m = _PREFIX.match(line)
+        if not m or not m.end():
+            break
+        line = line[m.end():]
+    return line
 
 
 # (pattern, replacement, why) — applied in order by ``normalize``.

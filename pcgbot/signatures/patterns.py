@@ -29,13 +29,17 @@ class Rule:
     title: str = "{type}: {msg}[ in {where}]"
     category: str = "unknown"
     role: str = "root"
-    priority: str = "normal"               # "high": hard crash evidence, beats earlier unknowns
+    priority: str = "normal"               # "high": hard crash evidence, beats earlier unknowns;
+                                           # "low": named only when the log shows nothing better
     frames: Optional[re.Pattern[str]] = None   # condition on the event's frames
     fingerprint_frames: int = 3
     fingerprint_message: bool = True       # False: the rule id alone names the bug (same cause,
                                            # many wordings: "Killed", "exit code -9", ...)
     trigger: list[str] = field(default_factory=list)
     labels: list[str] = field(default_factory=list)
+    origin: str = ""                       # "pytest": only lines pytest printed (FAILED, E ...)
+    key_groups: list[str] = field(default_factory=list)  # named groups hashed instead of the
+                                           # whole message (the collective of a watchdog hang)
     reason: str = ""
     source: str = ""                       # FILE:LINE where the rule was defined
 
@@ -75,7 +79,8 @@ def _parse_rule(raw: Any, node: yaml.Node, path: str) -> Rule:
     if not isinstance(raw, dict):
         raise UsageError(f"{at}: rules: each rule must be a mapping")
     known = {"id", "regex", "title", "category", "role", "priority", "frames",
-             "fingerprint_frames", "fingerprint_message", "trigger", "labels", "reason"}
+             "fingerprint_frames", "fingerprint_message", "trigger", "labels", "reason",
+             "origin", "key_groups"}
     for k in raw:
         if k not in known:
             raise UsageError(f"{path}:{_line_of(node, k)}: {k}: unknown rule key "
@@ -92,7 +97,8 @@ def _parse_rule(raw: Any, node: yaml.Node, path: str) -> Rule:
         if not isinstance(raw["title"], str):
             raise UsageError(f"{at_key('title')}: title: must be a string")
         rule.title = raw["title"]
-    for key, allowed in (("category", CATEGORIES), ("role", ROLES), ("priority", ("normal", "high"))):
+    for key, allowed in (("category", CATEGORIES), ("role", ROLES), ("priority", ("normal", "high", "low")),
+                         ("origin", ("", "pytest"))):
         if key in raw:
             if raw[key] not in allowed:
                 raise UsageError(f"{at_key(key)}: {key}: must be one of {', '.join(allowed)}, "
@@ -110,7 +116,7 @@ def _parse_rule(raw: Any, node: yaml.Node, path: str) -> Rule:
             raise UsageError(f"{at_key('fingerprint_message')}: fingerprint_message: must be "
                              f"true or false")
         rule.fingerprint_message = raw["fingerprint_message"]
-    for key in ("trigger", "labels"):
+    for key in ("trigger", "labels", "key_groups"):
         if key in raw:
             v = raw[key]
             if isinstance(v, str):
@@ -120,6 +126,10 @@ def _parse_rule(raw: Any, node: yaml.Node, path: str) -> Rule:
             setattr(rule, key, v)
     if "reason" in raw:
         rule.reason = str(raw["reason"])
+    for g in rule.key_groups:
+        if g not in rule.regex.groupindex:
+            raise UsageError(f"{at_key('key_groups')}: key_groups: {g!r} is not a named group "
+                             f"of regex")
     return rule
 
 

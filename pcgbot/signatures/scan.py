@@ -10,20 +10,29 @@ block.  Events are kept per rank up to a fixed count, so memory stays flat howev
 from __future__ import annotations
 
 import re
-from dataclasses import dataclass, field
 from typing import Callable, Optional
 
+from .events import (RANK_CASCADE, RANK_HIGH, RANK_NORMAL, RANK_WEAK, Event, Match, ScanResult,
+                     match_rule)
 from .normalize import DEFAULT_ENGINE_ROOTS, Frame, parse_exception, parse_frame, strip_prefix
 from .patterns import Rule, RuleSet
+from .stacks import _FH_HEADER, Stacks
+
+__all__ = ["CHUNK", "MAX_CARRY", "MAX_LINE", "TRIGGER_WORDS", "Event", "Match", "ScanResult",
+           "match_rule", "RANK_CASCADE", "RANK_HIGH", "RANK_NORMAL", "RANK_WEAK"]
 
 # Words one of which appears in (nearly) every line a rule can match; the rest of the log is
 # never looked at line by line.  Rules whose lines have none of these add theirs via `trigger:`.
 TRIGGER_WORDS = [
     "Traceback", "rror", "xception", "ailed", "AILED", "Fail", "FAIL", "illed", "signal",
     "ssert", "Unsupported", "imeout", "timed out", "TIMEOUT", "fault", "dumped", "Abort",
-    "out of memory", "mismatch", "already in use", "NCCL", "SIG", "Terminated", "atchdog",
+    "out of memory", "mismatch", "already in use", "NCCL WARN", "SIG", "Terminated", "atchdog",
     "refused", "exitcode", "exit code", "gated", "cuDNN", "cudnn", "CUDNN", "restricted",
     "died", "dead", "exited", "Not enough memory", "lmsys/sglang-ci", "context_length",
+    # scheme v2: frames without a traceback header (cut excerpts), faulthandler dumps, hints
+    # that follow frames, and the compiler / device-capability families with no error word.
+    'File "', "most recent call first", "ptxas", "no kernel image", "peer access",
+    "Free memory on device", "TORCHDYNAMO_VERBOSE", "Piecewise CUDA Graph is enabled",
 ]
 
 CHUNK = 1 << 20           # bytes per read
@@ -32,78 +41,19 @@ MAX_CARRY = 4 << 20       # an unterminated traceback longer than this is parsed
 MAX_TB_LINES = 400        # lines read for one traceback
 TB_WINDOW = 256 * 1024    # bytes read after a traceback header to parse it
 PER_RANK = 16             # events kept per rank (first ones win: we want the root)
-RANK_HIGH, RANK_NORMAL, RANK_CASCADE = 0, 1, 2
 
-
-@dataclass
-class Event:
-    offset: int                       # byte offset of the event's first line in the file
-    text: str                         # the line rules match: "Type: message" or the log line
-    exc_type: str = ""                # exception class ("" for a plain log line)
-    msg: str = ""                     # exception message, first line
-    detail: list[str] = field(default_factory=list)   # message continuation lines
-    frames: list[Frame] = field(default_factory=list)  # outermost first, as Python prints them
-    lines: list[str] = field(default_factory=list)     # excerpt lines (raw, unredacted)
-    rule: Optional[Rule] = None
-    banner: Optional[Rule] = None     # a PCG banner printed right after this error
-    banner_groups: dict[str, str] = field(default_factory=dict)
-    banner_line: str = ""             # the banner's own log line, when printed separately
-    groups: dict[str, str] = field(default_factory=dict)  # named groups of the rule's regex
-    rank: int = RANK_NORMAL
-    borrowed: Optional["Event"] = None  # traceback lent its frames to this frameless event
-
-
-@dataclass
-class ScanResult:
-    events: list[Event]               # in file order
-    pcg_active: Optional[bool]
-    tail: list[str]                   # last lines of the log (for logs with no error at all)
-    size: int
-
-
-@dataclass
-class Match:
-    rule: Optional[Rule] = None       # first matching rule that is not a banner
-    groups: dict[str, str] = field(default_factory=dict)
-    banner: Optional[Rule] = None     # first matching banner rule
-    banner_groups: dict[str, str] = field(default_factory=dict)
-
-
-def match_rule(ev: Event, rules: list[Rule], frames_known: bool) -> Match:
-    """First non-banner rule and first banner rule whose regex matches the event's line (or a
-    continuation line).  Rules with a ``frames`` condition only match once frames are known."""
-    texts = [ev.text] + ev.detail[:4]
-    keys = [f.key for f in ev.frames]
-    out = Match()
-    for rule in rules:
-        is_banner = rule.role == "banner"
-        if (out.banner if is_banner else out.rule) is not None:
-            continue
-        if rule.frames is not None:
-            if not frames_known or not any(rule.frames.search(k) for k in keys):
-                continue
-        for t in texts:
-            m = rule.regex.search(t)
-            if m:
-                groups = {k: v for k, v in m.groupdict().items() if v is not None}
-                if is_banner:
-                    out.banner, out.banner_groups = rule, groups
-                else:
-                    out.rule, out.groups = rule, groups
-                break
-        if out.rule is not None and out.banner is not None:
-            break
-    return out
-
-
-# faulthandler's frame lines: '  File "x.py", line 3 in f' (no comma before "in").
-_FH_FRAME = re.compile(r'^\s*File "([^"]+)", line (\d+) in (.+?)\s*$')
-
+_FAILED = re.compile(r"^FAILED (?P<test>\S+)(?: - (?P<rest>.*))?$")
+_ASSERT_SRC = re.compile(r"^assert \S")       # pytest prints the rewritten assert at column 0
+_SOURCE = re.compile(r"^\s{3,}(?:raise|return|assert|if|elif|for|while|with|yield|await)\b"
+                     r"|^\s*raise [A-Za-z_][\w.]*\(")   # a paste that lost its indentation
+_DIGITS = re.compile(r"\d{3,}")
 # SGLang logs the exception *inside* a sentence: "Scheduler hit an exception: <Type>: <msg>".
 _HIT = re.compile(r"^.{0,80}? hit an exception: (?!Traceback)(.*)$")
 
 
-class _Scanner:
+class _Scanner(Stacks):
+    """One pass over one log: trigger lines in, events out (bounded per rank)."""
+
     def __init__(self, ruleset: RuleSet, engine_roots: Optional[list[str]] = None) -> None:
         self.rs = ruleset
         self.roots = [re.compile(r) for r in (engine_roots or DEFAULT_ENGINE_ROOTS)]
@@ -119,9 +69,11 @@ class _Scanner:
         self.markers = [(m, m.encode()) for m in markers]
         self.seen_active = self.seen_inactive = self.seen_weak = False
         self.events: list[Event] = []
-        self.count = [0, 0, 0]
+        self.count = [0, 0, 0, 0]
+        self.run: list[tuple[int, Frame, str]] = []   # frame lines seen outside any traceback
         self.last_ignored_end = -10
         self.cache: dict[str, Match] = {}
+        self.quiet: set[str] = set()      # shapes of trigger lines that were no error at all
 
     # -- events -------------------------------------------------------------------------------
     def _rank(self, ev: Event) -> int:
@@ -132,6 +84,8 @@ class _Scanner:
             return RANK_NORMAL
         if rule.role == "cascade":
             return RANK_CASCADE
+        if rule.priority == "low":
+            return RANK_WEAK
         return RANK_HIGH if rule.priority == "high" else RANK_NORMAL
 
     def _add(self, ev: Event) -> None:
@@ -153,50 +107,44 @@ class _Scanner:
                 self.cache[key] = hit
         return hit
 
-    def _under_frame(self, offset: int, read_at: Callable[[int, int], bytes]) -> bool:
-        start = max(0, offset - 4096)
-        above = read_at(start, offset - start).decode("utf-8", "replace").rstrip("\r\n")
-        prev = above.rsplit("\n", 1)[-1]
-        return parse_frame(strip_prefix(prev), self.roots) is not None
-
-    def _headless_frames(self, ev: Event, read_at: Callable[[int, int], bytes]) -> None:
-        """An exception line whose traceback header was cut off (a pasted excerpt, a log that
-        starts mid-traceback): the frame lines right above it still say where it happened."""
-        start = max(0, ev.offset - 16384)
-        above = read_at(start, ev.offset - start).decode("utf-8", "replace").split("\n")
-        frames: list[Frame] = []
-        kept: list[str] = []
-        for raw in reversed(above[1:] if start else above):
-            line = strip_prefix(raw.rstrip("\r"))
-            fr = parse_frame(line, self.roots)
-            if fr:
-                frames.append(fr)
-                kept.append(raw.rstrip())
-            elif line[:1] in (" ", "\t") and line.strip():
-                kept.append(raw.rstrip())     # source line or carets under a frame
-            elif line.strip():
-                break
-            if len(kept) > 60:
-                break
-        if frames:
-            ev.frames = frames[::-1]
-            ev.lines = kept[::-1][-16:] + ev.lines
-
     def _line_event(self, raw: str, offset: int, end: int,
                     read_at: Optional[Callable[[int, int], bytes]] = None) -> None:
         body = strip_prefix(raw)
-        if parse_frame(body, self.roots) is not None:
+        # A noisy log repeats a few harmless line shapes ("request 4711 failed with a transient
+        # error, retrying") hundreds of thousands of times: one that was no error is skipped at
+        # once.  Only long numbers are blurred: rules read short ones (signal 9, Errno 98).
+        shape = _DIGITS.sub("0", body)
+        if shape in self.quiet:
+            return
+        fr = parse_frame(body, self.roots)
+        if fr is not None:
+            self._orphan_frame(offset, fr, raw.rstrip())
             return                            # a frame line outside a parsed traceback
         if body.startswith("    ") and read_at is not None and self._under_frame(offset, read_at):
             return                            # source line of a traceback frame, not an error
+        if _SOURCE.match(body):
+            return                            # pytest's "> raise X(...)" source display
         text = body.strip()
+        if _FH_HEADER.match(text) and read_at is not None:
+            self._thread_dump(raw.rstrip(), offset, end, read_at)
+            return
         hm = _HIT.match(text)
         if hm:
             text = hm.group(1)
         if not text:
             return
+        origin, test = "", ""
+        fm = _FAILED.match(text)
+        if fm:                                # pytest: "FAILED path::test - Error: msg"
+            origin, test, text = "pytest", fm.group("test"), (fm.group("rest") or "").strip()
+            if not text:
+                return
+        elif body.lstrip().startswith("E ") or raw.lstrip().startswith("E "):
+            origin = "pytest"
+        if origin == "pytest" and _ASSERT_SRC.match(text):
+            text = f"AssertionError: {text}"  # pytest's rewritten assert (a bare one is source)
         exc = parse_exception(text)
-        ev = Event(offset, text, lines=[raw.rstrip()])
+        ev = Event(offset, text, lines=[raw.rstrip()], origin=origin, test=test)
         if exc:
             ev.exc_type, ev.msg = exc
         hit = self._match_cached(ev)
@@ -208,10 +156,14 @@ class _Scanner:
                 hit.banner, hit.banner_groups, offset, raw.rstrip()):
             return
         if hit.rule is None and hit.banner is None and not exc:
+            if len(self.quiet) < 4096:
+                self.quiet.add(shape)
             return                            # a trigger word in an ordinary log line
-        if exc and read_at is not None and self.count[RANK_NORMAL] + self.count[RANK_HIGH] < 8:
+        if (exc or hit.rule is not None) and read_at is not None \
+                and self.count[RANK_NORMAL] + self.count[RANK_HIGH] < 8:
             self._headless_frames(ev, read_at)
             if ev.frames:
+                self.run = []                 # those orphan frames were this error's
                 hit = match_rule(ev, self.rs.rules, frames_known=True)
         if "Fatal Python error" in text and read_at is not None:
             self._faulthandler_frames(ev, end, read_at)
@@ -219,28 +171,6 @@ class _Scanner:
         ev.banner, ev.banner_groups = hit.banner, hit.banner_groups
         ev.rank = self._rank(ev)
         self._add(ev)
-
-    def _faulthandler_frames(self, ev: Event, end: int,
-                             read_at: Callable[[int, int], bytes]) -> None:
-        """A segfault has no Python traceback, but faulthandler prints each thread's stack,
-        innermost first; the "Current thread" one says where it crashed."""
-        lines = read_at(end, 64 * 1024).decode("utf-8", "replace").split("\n")
-        for i, raw in enumerate(lines[:400]):
-            if strip_prefix(raw).startswith("Current thread"):
-                frames: list[Frame] = []
-                kept: list[str] = [raw.rstrip()]
-                for fl in lines[i + 1:i + 60]:
-                    m = _FH_FRAME.match(strip_prefix(fl))
-                    if not m:
-                        break
-                    fr = parse_frame(f'  File "{m.group(1)}", line {m.group(2)}, in {m.group(3)}',
-                                     self.roots)
-                    if fr:
-                        frames.append(fr)
-                        kept.append(fl.rstrip())
-                ev.frames = frames[::-1]      # faulthandler prints the innermost frame first
-                ev.lines += kept[:12]
-                return
 
     def _attach_banner(self, rule: Rule, groups: dict, offset: int, line: str) -> bool:
         """HEAD prints "Fail when using backend: tc_piecewise" right after the exception: that
@@ -284,7 +214,7 @@ class _Scanner:
                     frame_lines[-1].append(raw.rstrip())      # source line / carets
                 continue
             exc = parse_exception(line)
-            if exc is None:
+            if exc is None or exc[0].endswith("Warning"):
                 stray += 1                   # another process's line interleaved
                 if stray > 20:
                     break
@@ -313,7 +243,12 @@ class _Scanner:
             ev.lines += tail
             break
         if not ev.exc_type:
-            return pos                        # truncated traceback: nothing to name
+            # Cut before its exception line: the innermost frames still say where it failed.
+            kept = frame_lines[-8:]
+            for fl in kept:
+                ev.lines += fl
+            self._truncated(ev)
+            return pos
         if ev.offset - self.last_ignored_end <= 1:
             return pos                        # "Exception ignored in ...": handled
         hit = match_rule(ev, self.rs.rules, frames_known=True)

@@ -26,6 +26,7 @@ from .secrets import redact, redact_lines
 MAX_EXCERPT = 30          # lines per excerpt: enough for a traceback, short enough for an issue
 MAX_EXCERPT_LINE = 400    # characters per excerpt line
 MAX_ALT = 4
+SCHEME = 2                # fingerprint scheme of this module; v1 is frozen in signatures/v1
 ENRICH_WINDOW = 256 * 1024  # a frameless error borrows frames from a traceback this close after
 
 
@@ -39,9 +40,14 @@ class Signature:
     excerpt: list[str] = field(default_factory=list)   # evidence lines, secrets redacted
     alt_titles: list[str] = field(default_factory=list)  # titles of the other errors in the log
     labels: list[str] = field(default_factory=list)      # extra labels from the rule
+    scheme: int = SCHEME              # which fingerprint function produced `fingerprint`
+    key: list[str] = field(default_factory=list)          # what was hashed (for --explain)
+    root_line: str = ""               # the log line the root error was read from
 
     def to_dict(self) -> dict[str, Any]:
-        return asdict(self)
+        d = asdict(self)
+        del d["key"], d["root_line"]  # explain data: printed by --explain, never stored
+        return d
 
 
 def _where(frames: list[Frame]) -> Optional[Frame]:
@@ -80,8 +86,11 @@ def render_title(template: str, values: dict[str, str]) -> str:
 def _values(ev: Event, frames: list[Frame], groups: dict[str, str]) -> dict[str, str]:
     w = _where(frames)
     msg = ev.msg if ev.exc_type else ev.banner_groups.get("err") or ev.text
-    vals = {"type": ev.exc_type or "error", "msg": clean_for_title(msg, 90),
-            "where": w.short if w else ""}
+    typ = ev.exc_type or "error"
+    if ev.exc_type:                   # a title names the innermost cause, not its wrappers
+        typ, msg = innermost(ev.exc_type, msg)
+    vals = {"type": typ, "msg": clean_for_title(msg, 90),
+            "where": w.short if w else "", "test": re.sub(r"\[.*", "", ev.test)}
     for k, v in groups.items():
         vals[k] = clean_for_title(v, 90)
     return vals
@@ -108,25 +117,92 @@ def _enrich(events: list[Event]) -> None:
         for nxt in events[i + 1:]:
             if nxt.offset - ev.offset > ENRICH_WINDOW:
                 break
-            if nxt.frames:
-                ev.borrowed = nxt
+            if nxt.frames and not (nxt.rule and nxt.rule.id == "truncated-traceback"):
+                ev.borrowed = nxt             # a cut stack's innermost frame is not the site
                 break
 
 
-def _fingerprint(ev: Event, frames: list[Frame]) -> str:
+# Exceptions that only carry another one: the fingerprint comes from the innermost cause, so one
+# bug re-raised by a worker, a compiler wrapper or Ray keeps one fingerprint.
+_WRAPPED = re.compile(r"^(?:[\w.]+\.)?(?P<type>[A-Z]\w*(?:Error|Exception|Unsupported))"
+                      r"(?:\((?P<inner>\w+)\))?: (?P<msg>.*)$")
+# Engines' own wrapper sentences around a re-raised error ("Capture cuda graph failed: X").
+_PHRASE = re.compile(r"^(?:Capture cuda graph failed|Piecewise CUDA Graph failed with error|"
+                     r"Worker failed with error|Error in model execution|Exception in \w+)[:,]? *'?")
+_WRAPPERS = {"RuntimeError", "DistBackendError", "InternalTorchDynamoError", "InductorError",
+             "BackendCompilerFailed", "TorchRuntimeError", "RayTaskError", "Exception",
+             "AcceleratorError", "ChildFailedError"}
+
+
+def innermost(exc_type: str, msg: str) -> tuple[str, str]:
+    """``InductorError: RuntimeError: CUDA error: x`` -> (``RuntimeError``, ``CUDA error: x``)."""
+    t = exc_type.rsplit(".", 1)[-1]
+    m0 = re.match(r"^(\w+)\((\w+)\)$", t)            # RayTaskError(ValueError)
+    if m0:
+        t = m0.group(2)
+    for _ in range(4):
+        if t not in _WRAPPERS:
+            break
+        stripped = _PHRASE.sub("", msg, count=1)
+        m = _WRAPPED.match(stripped)
+        if not m:
+            msg = stripped           # "Worker failed with error 'CUDA error: x" -> "CUDA error: x"
+            break
+        t, msg = m.group("inner") or m.group("type"), m.group("msg")
+    return t, msg
+
+
+def _inner_text(ev: Event) -> str:
+    """The event's line as its innermost cause reads (what a rule's fingerprint hashes)."""
+    if not ev.exc_type:
+        return ev.text
+    t, msg = innermost(ev.exc_type, ev.msg)
+    return f"{t}: {msg}" if msg else t
+
+
+def _fingerprint(ev: Event, frames: list[Frame]) -> tuple[str, list[str]]:
     rule = ev.rule
+    inner = _inner_text(ev)
+    if rule is not None and rule.role == "root" and inner != ev.text \
+            and not rule.regex.search(inner):
+        rule = None                   # the rule named the wrapper (InductorError: X), not X
     if rule is not None:
         parts = [f"rule:{rule.id}"]
-        if rule.fingerprint_message:
-            parts.append(normalize(ev.text))
+        if rule.key_groups:
+            parts += [f"{g}={normalize(ev.groups.get(g, ''))}" for g in rule.key_groups]
+        elif rule.fingerprint_message:
+            parts.append(normalize(inner))
         parts += _fp_frames(frames, rule.fingerprint_frames)
     else:
-        # Unknown (or banner-tagged) error: its type + message + where, as the issue asks.
-        parts = [f"exc:{ev.exc_type or 'line'}", normalize(ev.msg if ev.exc_type else ev.text)]
+        # Unknown (or banner-tagged) error: its innermost type + message + where.
+        t, msg = innermost(ev.exc_type, ev.msg) if ev.exc_type else ("line", ev.text)
+        parts = [f"exc:{t}", normalize(msg)]
         if ev.detail and ev.exc_type:
             parts.append(normalize(ev.detail[0]))
         parts += _fp_frames(frames, 3)
-    return hashlib.sha1("\n".join(parts).encode()).hexdigest()[:12]
+    return hashlib.sha1("\n".join(parts).encode()).hexdigest()[:12], parts
+
+
+# What a log with no error line still shows: its last meaningful lines, an exit code or signal.
+_EXIT = re.compile(r"(?i)(?:exit(?:ed with)? ?code[ =:]*-?\d+|signal \d+|\bKilled\b|SIG[A-Z]+)")
+_NOISE = re.compile(r"(?i)^(?:INFO:?\s|.*\bHTTP/1\.[01]\b|.*it/s\]?$|.*%\|)")
+
+
+def _no_error(scan: ScanResult) -> Signature:
+    """A log with no recognisable error (requirement 3): named by what it does show, so two
+    silent failures in different places never share one catch-all issue."""
+    lines = [x.strip() for x in scan.tail if x.strip() and not _NOISE.match(x.strip())]
+    last = lines[-3:] if lines else scan.tail[-3:]
+    exits = [m.group(0) for x in scan.tail for m in [_EXIT.search(x)] if m]
+    parts = ["no-error"] + [normalize(x) for x in last] + [normalize(e) for e in exits[-1:]]
+    fp = hashlib.sha1("\n".join(parts).encode()).hexdigest()[:12]
+    shown = clean_for_title(last[-1], 80) if last else "empty log"
+    title = f"no error line in log; it ends with: {shown}"
+    if exits:
+        title = f"no error line in log ({exits[-1]}); it ends with: {shown}"
+    return Signature(fingerprint=fp, title=redact(title), rule="no-error", category="unknown",
+                     pcg_active=scan.pcg_active, excerpt=redact_lines(scan.tail[-10:]),
+                     key=parts, root_line="")
 
 
 def _excerpt(root: Event, banner_line: Optional[str]) -> list[str]:
@@ -163,11 +239,7 @@ def signature_from_scan(scan: ScanResult, ruleset: RuleSet) -> Signature:
                 ev.rank = min(ev.rank, 0)
     root = pick_root(events)
     if root is None:
-        excerpt = redact_lines(scan.tail[-10:])
-        return Signature(
-            fingerprint=hashlib.sha1(b"no-error-found").hexdigest()[:12],
-            title="no error found in log", rule=None, category="unknown",
-            pcg_active=scan.pcg_active, excerpt=excerpt)
+        return _no_error(scan)
     frames = _frames_of(root)
     title = _title_of(root, frames)
     rule = root.rule
@@ -193,10 +265,13 @@ def signature_from_scan(scan: ScanResult, ruleset: RuleSet) -> Signature:
     # Titles quote the exception message, which can carry a secret: they travel further than
     # excerpts (issue titles, analysis.json on the data branch), so they are redacted here, on
     # the host whose environment knows the secret values.
+    fp, key = _fingerprint(root, frames)
     return Signature(
-        fingerprint=_fingerprint(root, frames), title=redact(title), rule=rule_id,
+        fingerprint=fp, title=redact(title), rule=rule_id,
         category=category, pcg_active=scan.pcg_active, excerpt=_excerpt(root, banner_line),
-        alt_titles=[redact(a) for a in alt], labels=labels)
+        alt_titles=[redact(a) for a in alt], labels=labels, key=[redact(k) for k in key],
+        root_line=redact(root.lines[-1] if root.exc_type and root.lines else
+                         (root.lines[0] if root.lines else "")))
 
 
 def signature_of_log(path: Union[str, Path], rules: Optional[RuleSet] = None) -> Signature:

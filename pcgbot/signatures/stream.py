@@ -139,6 +139,7 @@ def scan_log(path: Union[str, Path], ruleset: RuleSet,
         size = rf.seek(0, os.SEEK_END)
         rf.seek(max(0, size - 8192))
         tail_bytes = rf.read()
+    sc.flush_run()                            # frames at the very end: a cut traceback
     tail = [strip_prefix(x).rstrip() for x in
             tail_bytes.decode("utf-8", "replace").replace("\r", "\n").split("\n")]
     tail = [x for x in tail if x.strip()][-12:]

@@ -176,6 +176,9 @@ def execute(plan: Plan, test: TestSpec, *, out_dir: Path, mode: str, attempt: in
     rec.pcg_active = detect_pcg(log)
     if rec.outcome in (FAIL, TIMEOUT):
         rec.signature = _signature(log)
+        if rec.signature:
+            from ..signatures.signature import SCHEME
+            rec.signature_scheme = SCHEME   # every stored fingerprint says which function made it
     if pool is not None:
         rec.leaked_mib = pool.after_run(list(gpus), run_id)
     return rec
@@ -233,12 +236,13 @@ def run_sweep(plan: Plan, out_dir: str | os.PathLike, *, mode: Optional[str] = N
     history = history or {}
     selected = list(tests) if tests is not None else list(plan.tests)
     partial = {t.path for t in selected} != {t.path for t in plan.tests}
-    if shard:
-        # est_time only: every shard job must compute the same split, whatever its store holds
-        selected = shard_tests(selected, shard, {})
     if not selected:
         raise UsageError(f"{plan.source or plan.name}: no test selected: a sweep of nothing "
                          "would become a baseline that proves nothing")
+    if shard:
+        # est_time only: every shard job must compute the same split, whatever its store holds.
+        # A shard may be empty (more shards than tests): merge joins it with the others.
+        selected = shard_tests(selected, shard, {})
     if repeats is not None and not 1 <= repeats <= MAX_REPEATS:
         raise UsageError(f"--repeats: must be between 1 and {MAX_REPEATS}, got {repeats}")
     reps = repeats or plan.repeats

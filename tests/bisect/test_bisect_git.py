@@ -150,7 +150,9 @@ def test_unbuildable_after_culprit_is_skipped(tmp_path):
     shas = make_repo(tmp_path / "repo", 12, step(6), broken={4, 7, 8, 9})
     r = bisect(tmp_path, shas, 0, 12)
     assert r.status == "found" and r.sha == shas[6]
-    assert any(e["untestable"] for e in r.evidence)
+    # Their setup key differs from their neighbours', so a run there costs a setup: the search
+    # goes there only when a neighbour cannot tell as much, and one it tried stays untestable.
+    assert all(e["untestable"] and e["runs"] == 0 for e in r.evidence if e["index"] in (4, 7, 8, 9))
 
 
 def test_unbuildable_before_culprit_leaves_a_range(tmp_path):
@@ -313,12 +315,44 @@ def test_regression_with_two_signatures_counts_both(tmp_path, sigs):
     shas = _two_faced(tmp_path, 10, 6)
     r = bisect(tmp_path, shas, 0, 10)
     assert r.status == "found" and r.sha == shas[6], r.render()
-    assert set(r.signature.split(",")) == {sigs["emb"], sigs["oom"]}
+    state = json.loads(Path(r.state).read_text())
+    # The ends are run only while that pays, so the signature is every face the failing end
+    # showed in the runs it got (commonest first); each of those counts wherever it shows.
+    at_bad = [p["signature"] for p in state["probes"] if p["sha"] == shas[10]]
+    assert r.signature.split(",") == sorted(set(at_bad), key=lambda f: -at_bad.count(f))
+    late = [p for p in state["probes"] if shas.index(p["sha"]) >= 6]
+    assert {p["signature"] for p in late} == {sigs["emb"], sigs["oom"]}
+    assert all(p["verdict"] == ("fail" if p["signature"] in at_bad else "other") for p in late)
+
+
+def _ends_first(monkeypatch, shas: list[str], runs: int) -> None:
+    """Make the bisection run ``runs`` probes at the bad end, then at the good end, before
+    the search chooses (the old fixed measurement): for tests of what the ends' runs mean."""
+    from pcgbot.bisect import engine
+    real_step = engine.Bisection.step
+
+    def step(self):
+        for sha in (shas[-1], shas[0]):
+            e = self.search.ev[self.commits.index(sha)]
+            if e.runs + e.other < runs:
+                self.ensure_setup(sha)
+                self.run_jobs([(sha, self._next_attempt(sha))])
+                return True
+        return real_step(self)
+    monkeypatch.setattr(engine.Bisection, "step", step)
+
+
+def test_every_face_the_failing_end_shows_joins_the_signature(tmp_path, sigs, monkeypatch):
+    # With no signature given, runs at the failing end that fail another way widen it.
+    shas = _two_faced(tmp_path, 10, 6)
+    _ends_first(monkeypatch, shas, 4)
+    r = bisect(tmp_path, shas, 0, 10)
+    assert set(r.signature.split(",")) == {sigs["emb"], sigs["oom"]}, r.render()
     assert "signatures " in r.render()
     state = json.loads(Path(r.state).read_text())
     late = [p for p in state["probes"] if shas.index(p["sha"]) >= 6]
-    assert {p["signature"] for p in late} == {sigs["emb"], sigs["oom"]}
     assert all(p["verdict"] == "fail" for p in late)   # no face of the bug is "other"
+    assert r.status == "found" and r.sha == shas[6], r.render()
 
 
 def _two_faced_store(tmp: Path, shas: list[str], sigs: dict, good_last: str,
@@ -368,11 +402,12 @@ def test_given_commits_keep_the_main_fingerprint_an_old_flake_shares(tmp_path, s
     assert r.status == "found" and r.sha == shas[6], r.render()
 
 
-def test_measured_ends_drop_a_face_the_good_end_shows_too(tmp_path, sigs):
+def test_measured_ends_drop_a_face_the_good_end_shows_too(tmp_path, sigs, monkeypatch):
     # An OOM flake (30%) everywhere; the regression (assertion) from commit 6.  The bad end's
     # 4 runs fail 3 times with the assertion and once with OOM; the good end OOMs once too:
     # OOM is an old flake, not a face of the regression.
     shas = make_repo(tmp_path / "repo", 10, step(6), seed=19, crash=lambda i: 0.3)
+    _ends_first(monkeypatch, shas, 4)
     r = bisect(tmp_path, shas, 0, 10)
     state = json.loads(Path(r.state).read_text())
     ends = [p for p in state["probes"] if p["sha"] in (shas[0], shas[10])]
@@ -443,10 +478,61 @@ def test_time_budget_also_bounds_measuring_the_ends(tmp_path):
     kw = dict(good=shas[0], bad=shas[8], state_dir=tmp_path / "st", store=tmp_path / "x.db")
     plan = make_plan(tmp_path, tmp_path / "repo")
     r = bisect_test(plan, "test_embedding_models", max_minutes=1e-6, **kw)
-    assert r.status == "inconclusive" and "measuring the ends" in r.message, r.render()
-    assert r.runs <= 4                       # one round at most, not both ends
+    assert r.status == "inconclusive" and "time budget spent" in r.message, r.render()
+    assert r.runs <= 1 and r.end_runs == r.runs    # one round at most, at the failing end
+    assert f"{r.runs} runs: {r.runs} at the ends, 0 in the range" in r.render()
     untouched(tmp_path / "repo", shas[8])    # worktrees gone, checkout as it was
     saved = json.loads(Path(r.state).read_text())
     assert saved["result"]["verdict"] == "inconclusive"
     r2 = bisect_test(plan, "test_embedding_models", resume=True, **kw)
     assert r2.status == "found" and r2.sha == shas[5]
+
+
+def test_a_bad_end_that_never_fails_is_no_culprit(tmp_path):
+    # No sweeps, and the "bad" commit passes like every other: the posterior says so.
+    shas = make_repo(tmp_path / "repo", 8, lambda i: 1.0)
+    r = bisect(tmp_path, shas, 0, 8)
+    assert r.status == "no-culprit" and r.sha is None, r.render()
+    assert "the bad commit does not reproduce the failure" in r.message
+    assert f"/{r.evidence[-1]['runs']} at {shas[8][:10]}" in r.message
+    assert r.end_runs > 0 and f"{r.runs} runs: {r.end_runs} at the ends" in r.render()
+
+
+def test_setup_and_run_durations_set_the_setup_cost(tmp_path):
+    # The setup sleeps 0.6 s, a run of the toy takes ~0.05-0.2 s: the search's setup cost is
+    # their measured ratio, kept in state.json and in the store for the next bisection.
+    from pcgbot.bisect.timing import RUN, SETUP, stored
+    shas = make_repo(tmp_path / "repo", 10, step(6))
+    plan = make_plan(tmp_path, tmp_path / "repo")
+    plan.setup = "sleep 0.6 && grep -qx ok build.txt"
+    store_path = tmp_path / "store.db"
+    Store(store_path).close()                                  # a store with no sweeps
+    r = bisect_test(plan, "test_embedding_models", good=shas[0], bad=shas[10],
+                    store=store_path, state_dir=tmp_path / "st")
+    assert r.status == "found" and r.sha == shas[6], r.render()
+    state = json.loads(Path(r.state).read_text())
+    setup_s = [s["duration_s"] for s in state["setups"].values()]
+    assert setup_s and all(s >= 0.6 for s in setup_s)
+    cost = state["cost"]
+    assert cost["setup_s"] >= 0.6 and 0 < cost["run_s"] < cost["setup_s"]
+    assert cost["setup_cost"] == pytest.approx(cost["setup_s"] / cost["run_s"], rel=0.01)
+    assert "setups here" in cost["from"] and "runs here" in cost["from"]
+    st = Store(store_path)
+    assert len(stored(st, "toy", TEST_PATH, SETUP)) == len(setup_s)
+    assert len(stored(st, "toy", TEST_PATH, RUN)) == r.runs
+    st.close()
+    # The next bisection of that plan starts from the store's figures, before any setup of its own.
+    from pcgbot.bisect.timing import measure
+    t = measure({"setups": {}, "probes": []}, Store(store_path), "toy", TEST_PATH, 60.0)
+    assert t.ratio == pytest.approx(cost["setup_s"] / cost["run_s"], rel=0.3)
+    assert t.source == "setups from the store, runs from the store"
+    t = measure({"setups": {}, "probes": []}, None, "toy", TEST_PATH, 30.0)
+    assert t.ratio is None and t.run_s == 30.0 and "est_time" in t.source
+
+
+def test_fix_without_sweeps_whose_good_end_still_fails(tmp_path):
+    # --fix with a "good" (newer) commit that fails like the old one: nothing fixed it.
+    shas = make_repo(tmp_path / "repo", 6, lambda i: 0.0)
+    r = bisect(tmp_path, shas, 6, 0, fix=True)
+    assert r.status == "no-culprit" and r.kind == "fix", r.render()
+    assert "the good commit does not show the fix" in r.message

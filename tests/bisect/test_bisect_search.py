@@ -10,7 +10,8 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from pcgbot.bisect.search import (FAIL, FOUND, GOOD_IS_BAD, INCONCLUSIVE, NO_CULPRIT, OTHER, PASS,
-                                  Search, SearchConfig, _bb_pmf, prob_shift, run_search)
+                                  Search, SearchConfig, run_search)
+from pcgbot.bisect.rates import bb_pmf as _bb_pmf, prob_shift
 
 
 def simulate(n: int, culprit, before: float, after: float, seed: int,
@@ -196,3 +197,73 @@ def test_naming_a_commit_still_needs_the_full_confidence():
         d = s.decision()
         assert (d.status, d.index) == (FOUND, 9) and d.confidence >= 0.99
     assert seen >= 3
+
+
+# -- no stored sweeps: the ends are commits like the others (issue 19) ----------------------
+
+COLD = ((0, 0), (0, 0))
+
+
+def test_without_seeds_the_ends_run_only_while_that_pays():
+    # 64 commits, every run fails from 41 on (the issue's terminal case: fixed end checks spent
+    # 20 of 31 runs).  One run at the failing end starts it; the rest goes inside the range.
+    d, s = simulate(64, 41, 1.0, 0.0, seed=1, seeds=COLD)
+    assert (d.status, d.index) == (FOUND, 41) and d.confidence >= 0.99
+    assert s.end_runs() <= 2 and s.runs <= 16, (s.end_runs(), s.runs)
+    assert s.ev[64].runs >= 1                 # the failing end first: it names the signature
+
+
+@pytest.mark.parametrize("rate,status", [(0.0, GOOD_IS_BAD), (1.0, NO_CULPRIT),
+                                         (0.95, NO_CULPRIT)])
+def test_without_seeds_a_range_that_never_changes_is_answered_by_its_rate(rate, status):
+    # No sweep says what "good" looks like: a range that fails throughout means the good end is
+    # bad too; one that passes throughout means the failure did not reproduce.
+    d, s = simulate(12, None, rate, rate, seed=4, seeds=COLD)
+    assert d.status == status and d.index is None and d.confidence >= 0.99, d
+    assert s.runs < 150
+
+
+def test_a_later_probe_can_send_the_search_back_to_an_end():
+    # The ends looked fine once each; then commits 1..3 fail again and again.  Only the good end
+    # can now tell "culprit 1" from "the good end is bad too": the search goes back there.
+    s = Search(10, *COLD)
+    s.record(10, FAIL)
+    s.record(0, PASS)
+    for _ in range(4):
+        for j in (1, 2, 3):
+            s.record(j, FAIL)
+    assert s.next_probes(1) == [0]
+
+
+def _switches(cost: float, c: int, groups: list[int]) -> tuple[int, Search, object]:
+    """Setups a 1.0 -> 0.0 search with culprit c pays: runs whose group is not the last one's."""
+    s = Search(40, (10, 10), (0, 10), SearchConfig(setup_cost=cost), setup_groups=groups)
+    seen = []
+
+    def probe(j: int) -> str:
+        seen.append(groups[j])
+        return PASS if j < c else FAIL
+    d = run_search(s, probe)
+    return sum(1 for i, g in enumerate(seen) if i == 0 or g != seen[i - 1]), s, d
+
+
+def test_costly_setups_keep_the_search_on_the_installed_one():
+    # The setup key changes every 5 commits.  With setups at 5 runs the search switches setups
+    # less often than when they are free, and still finds every culprit.
+    groups = [j // 5 for j in range(41)]
+    total = {0.0: 0, 5.0: 0}
+    for c in range(1, 41, 3):
+        for cost in total:
+            n, s, d = _switches(cost, c, groups)
+            assert (d.status, d.index) == (FOUND, c)
+            total[cost] += n
+    assert total[5.0] < 0.8 * total[0.0], total
+
+
+def test_setup_groups_decide_what_costs_a_setup():
+    s = Search(6, setup_groups=["a", "a", "b", "b", "b", "c", "c"])
+    assert all(s.needs_setup(j) for j in range(7))        # nothing installed yet
+    s.record(3, PASS)
+    assert [s.needs_setup(j) for j in range(7)] == [True, True, False, False, False, True, True]
+    with pytest.raises(ValueError):
+        Search(6, setup_groups=["a"])

@@ -87,12 +87,20 @@ def test_dry_run_folder_is_idempotent_and_matches(tmp_path):
     assert "New test hit" in c.read_text()
 
 
-def test_without_token_writes_next_to_the_sweep(tmp_path):
+def test_without_token_is_one_line_and_writes_nothing(tmp_path):
+    """No silent dry run: 'created #1' into a folder must never look like a filed issue."""
     d = sweep_dir(tmp_path, make_analysis([make_signature()]))
-    r = pcgbot("github", "sync", str(d), "--repo", "o/r")
-    assert r.returncode == 0, r.stderr
-    assert "no GITHUB_TOKEN" in r.stderr
-    assert (d / "github-dryrun" / "issues" / "0001.md").exists()
+    ev = tmp_path / "event.json"
+    ev.write_text(json.dumps({"comment": {"body": "/pcgbot help", "user": {"login": "x"}, "id": 1},
+                              "issue": {"number": 1, "labels": []}}))
+    for args in (["sync", str(d)], ["status", str(d), "--sha", "a" * 40],
+                 ["command", "--event", str(ev)]):
+        r = pcgbot("github", *args, "--repo", "o/r")
+        assert r.returncode == 2, (args, r.stderr)
+        assert "Traceback" not in r.stderr and "no GITHUB_TOKEN" in r.stderr
+        assert "[REDACTED]" not in r.stderr and "--dry-run" in r.stderr
+    assert not (d / "github-dryrun").exists()
+    assert not list(tmp_path.rglob("0001.md"))
 
 
 @pytest.mark.parametrize("content,needle", [

@@ -70,6 +70,12 @@ def test_help_and_unknown_command_get_the_help_text(gh, filed):
     assert out.status == "help" and HELP in bot_replies(gh)[0]
     handle_event(filed, event(gh, "/pcgbot frobnicate"))
     assert "I don't know `frobnicate`" in bot_replies(gh)[1] and HELP in bot_replies(gh)[1]
+    # a hostile word cannot leave the code span (and so cannot @mention anyone)
+    handle_event(filed, event(gh, "/pcgbot x`@everyone`y"))
+    reply = bot_replies(gh)[2]
+    assert "I don't know `xeveryoney`" in reply and "@everyone" not in reply
+    handle_event(filed, event(gh, "/pcgbot ``"))
+    assert "I don't know that command" in bot_replies(gh)[3]
 
 
 def test_rerun_dispatches_the_sweep_workflow_and_reacts(gh, filed):

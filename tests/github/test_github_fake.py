@@ -72,6 +72,9 @@ def test_responses_have_openapi_required_fields(gh):
     r = call(gh, "GET", "/repos/o/r/issues/99")
     assert r.status_code == 404
     check(r.json(), "basic-error")
+    assert call(gh, "GET", "/repos/o/r/pages").status_code == 404     # Pages not enabled
+    gh.repo("o/r").pages = "https://o.github.io/r/"
+    check(call(gh, "GET", "/repos/o/r/pages").json(), "page")
 
 
 def test_own_address_in_urls_and_link_headers_and_pagination(gh):
@@ -121,3 +124,29 @@ def test_fault_injection(gh):
     with pytest.raises(requests.exceptions.ConnectionError):
         requests.get(gh.url + "/repos/o/r", headers=HDR, timeout=5)
     assert gh.pending_faults() == 0
+
+
+def test_commit_pulls_and_commit_comments_match_openapi(gh):
+    from fakegithub_commits import add_pull, commit_author
+    n = add_pull(gh, "o/r", title="Speed up capture", user="alice", merge_commit_sha=SHA)
+    commit_author(gh, "o/r", SHA, "alice")
+    r = call(gh, "GET", f"/repos/o/r/commits/{SHA}")
+    check(r.json(), "commit")
+    assert r.json()["author"]["login"] == "alice"
+    check(r.json()["author"], "simple-user")
+    pulls = call(gh, "GET", f"/repos/o/r/commits/{SHA}/pulls").json()
+    assert [p["number"] for p in pulls] == [n] and pulls[0]["merge_commit_sha"] == SHA
+    check(pulls[0], "pull-request-simple")
+    assert pulls[0]["url"].startswith(gh.url) and pulls[0]["merged_at"]
+    assert call(gh, "GET", f"/repos/o/r/commits/{'cd' * 20}/pulls").json() == []
+    # a pull request's conversation is its issue's comments, as on GitHub
+    assert call(gh, "POST", f"/repos/o/r/issues/{n}/comments", {"body": "hi"}).status_code == 201
+    r = call(gh, "POST", f"/repos/o/r/commits/{SHA}/comments", {"body": "note"})
+    assert r.status_code == 201
+    check(r.json(), "commit-comment")
+    listed = call(gh, "GET", f"/repos/o/r/commits/{SHA}/comments").json()
+    assert [c["body"] for c in listed] == ["note"]
+    check(listed[0], "commit-comment")
+    assert call(gh, "POST", f"/repos/o/r/commits/{SHA}/comments", {"body": "x" * 65537}).status_code == 422
+    assert call(gh, "POST", f"/repos/o/r/commits/{SHA}/comments", {}).status_code == 422
+    assert call(gh, "GET", "/repos/o/r/commits/zz/pulls").status_code == 422

@@ -142,3 +142,24 @@ def test_pages_render_in_a_browser(site, tmp_path):
         assert shot.stat().st_size > 10_000
         if os.environ.get("PCGBOT_UPDATE_DOCS"):
             shutil.copy(shot, DOCS / name)
+
+
+def test_statuses_and_issues_link_into_the_published_site(tmp_path):
+    """analyze --dashboard URL puts the site's URLs on the analysis; the status links to the
+    configuration's page and the issue to its signature's page, the same paths the site writes."""
+    from fakegithub import make_analysis, make_signature
+    from pcgbot.analysis.links import add_dashboard_links, page_of_config
+    from pcgbot.github.dryrun import FolderBackend
+    from pcgbot.github.status import post_status
+    from pcgbot.github.sync import sync
+
+    a = make_analysis([make_signature()])
+    a["sweep"].update(plan="demo", mode="pcg")
+    add_dashboard_links(a, "https://o.github.io/r/")
+    assert a["dashboard_url"] == "https://o.github.io/r/" + page_of_config("demo", "pcg")
+    backend = FolderBackend(tmp_path / "dry")
+    st = post_status(backend, a, "c" * 40, context="pcg/1-gpu")
+    assert st.target_url == a["dashboard_url"]
+    sync(backend, a)
+    body = "".join(p.read_text() for p in (tmp_path / "dry" / "issues").glob("*.md"))
+    assert "https://o.github.io/r/signatures/a1b2c3d4e5f6.html" in body

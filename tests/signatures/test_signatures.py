@@ -179,8 +179,22 @@ def test_handled_exception_is_ignored(tmp_path: Path) -> None:
 
 def test_no_error_log_names_itself_and_shows_tail(tmp_path: Path) -> None:
     sig = signature_of_log(write(tmp_path, "n.log", noise(1, 2, "2026-01-01 00:00:00")))
-    assert sig.title == "no error found in log" and sig.rule is None
+    assert sig.rule == "no-error" and sig.title.startswith("no error line in log; it ends with: ")
+    assert "Decode batch" in sig.title          # HTTP access lines are not "meaningful"
     assert sig.excerpt and "POST /generate" in sig.excerpt[-1]
+
+
+def test_silent_logs_are_named_by_what_they_show_not_one_catch_all(tmp_path: Path) -> None:
+    a = signature_of_log(write(tmp_path, "a.log", noise(1, 2, "2026-01-01 00:00:00")))
+    a2 = signature_of_log(write(tmp_path, "a2.log", noise(77, 9, "2026-02-03 04:05:06")))
+    b = signature_of_log(write(tmp_path, "b.log", noise(1, 2, "2026-01-01 00:00:00")
+                               + "Capture cuda graph begin. This can take up to several minutes.\n"))
+    c = signature_of_log(write(tmp_path, "c.log", noise(1, 2, "2026-01-01 00:00:00")
+                               + "Capture cuda graph begin. This can take up to several minutes.\n"
+                               + "Process exited with code -9\n"))
+    assert a.fingerprint == a2.fingerprint      # same place, other run: one issue
+    assert len({a.fingerprint, b.fingerprint, c.fingerprint}) == 3
+    assert "(exited with code -9)" in c.title or "code -9" in c.title
 
 
 def test_missing_log_is_usage_error(tmp_path: Path) -> None:
@@ -307,3 +321,110 @@ def test_cli_signature_json_and_text(tmp_path: Path, capsys: pytest.CaptureFixtu
     assert re.search(r"^  [0-9a-f]{12}  torch._dynamo Unsupported", text, re.M)
     assert main(["signature", str(tmp_path / "missing.log")]) == 2
     assert "no such log file" in capsys.readouterr().err
+
+
+def test_explain_shows_the_line_rule_frames_and_key(tmp_path: Path, capsys) -> None:
+    log = write(tmp_path, "w.log", noise(5, 6, "2026-01-01 00:00:00") + (
+        "[rank0]:[E1206 18:44:12.715298746 ProcessGroupNCCL.cpp:607] [Rank 0] Watchdog caught "
+        "collective operation timeout: WorkNCCL(SeqNum=7753, OpType=_REDUCE_SCATTER_BASE, "
+        "NumelIn=5, NumelOut=1, Timeout(ms)=600000) ran for 600061 milliseconds before timing out.\n"))
+    assert main(["signature", "--explain", str(log)]) == 0
+    out = capsys.readouterr().out
+    assert "NCCL watchdog timeout in _REDUCE_SCATTER_BASE" in out
+    assert "root line: [rank0]:[E1206" in out
+    assert "rule: nccl-watchdog-timeout (" in out and "patterns.yaml:" in out
+    assert "    rule:nccl-watchdog-timeout\n    op=_REDUCE_SCATTER_BASE" in out
+    assert "scheme 2; older schemes: `" in out
+    assert main(["signature", "--explain", "--json", str(log)]) == 0
+    d = json.loads(capsys.readouterr().out)[0]
+    assert d["explain"]["key"][:2] == ["rule:nccl-watchdog-timeout", "op=_REDUCE_SCATTER_BASE"]
+    assert d["scheme"] == 2 and len(d["explain"]["aliases"]) == 1
+
+
+# --- scheme v2: the classes of misses of issue 16 ----------------------------------------------
+@pytest.mark.parametrize("line", [
+    "2025-07-25T07:53:08.21748708+08:00 stdout F [2025-07-25 07:53:08 TP2] RuntimeError: boom",
+    "Dec 09 13:35:40 host deepseek-ocr[206214]: (EngineCore_DP0 pid=86) RuntimeError: boom",
+    "[80746] [rank0]:RuntimeError: boom",
+    "  | [2025-02-23T04:29:50Z] RuntimeError: boom",
+    "│ ERROR 09-27 06:46:46 engine.py:157] RuntimeError: boom      │",
+    "(VllmWorker rank=1 pid=477) ERROR 07-22 12:55:39 [multiproc_executor.py:618] RuntimeError: boom",
+    "ubuntu-xllm-stream-1-1  | 2024-08-27 12:54:55 | ERROR | stderr | RuntimeError: boom",
+    "[BASH] RuntimeError: boom",
+    "^[[31mRuntimeError: boom^[[0m",
+    "E               RuntimeError: boom",
+    "> [2025-11-06T02:10:00.702Z] RuntimeError: boom",
+])
+def test_stacked_prefixes_are_stripped(line: str) -> None:
+    from pcgbot.signatures.normalize import strip_prefix
+    assert strip_prefix(line).strip() == "RuntimeError: boom"
+
+
+def test_prefix_stripping_keeps_the_indentation_of_frames() -> None:
+    from pcgbot.signatures.normalize import strip_prefix
+    assert strip_prefix("(WorkerDict pid=1)     seq = x.cpu()") == "    seq = x.cpu()"
+    assert strip_prefix("12:34:56 a time, not a grep line number") == "12:34:56 a time, not a grep line number"
+
+
+def test_wrapped_errors_share_the_innermost_cause(tmp_path: Path) -> None:
+    from pcgbot.signatures.signature import innermost
+    assert innermost("torch._dynamo.exc.InternalTorchDynamoError", "RuntimeError: x") == ("RuntimeError", "x")
+    assert innermost("ray.exceptions.RayTaskError(ValueError)", "y") == ("ValueError", "y")
+    assert innermost("RuntimeError", "Worker failed with error 'CUDA error: z") == ("RuntimeError", "CUDA error: z")
+    assert innermost("KeyError", "RuntimeError: not a wrapper") == ("KeyError", "RuntimeError: not a wrapper")
+    a = signature_of_log(write(tmp_path, "a.log", "torch._inductor.exc.InductorError: ValueError: bad shape 3\n"))
+    b = signature_of_log(write(tmp_path, "b.log", "ValueError: bad shape 7\n"))
+    assert a.fingerprint == b.fingerprint and a.title.startswith("torch.compile failed: ValueError")
+
+
+def test_pytest_failed_lines_join_parametrisations_of_one_bug(tmp_path: Path) -> None:
+    a = signature_of_log(write(tmp_path, "a.log", "FAILED t/test_m.py::test_acc[model-a] - AssertionError: "
+                               "GSM8K too low: 0.0000 < 0.6700\n"))
+    b = signature_of_log(write(tmp_path, "b.log", "FAILED t/test_m.py::test_acc[model-b] - AssertionError: "
+                               "GSM8K too low: 0.0114 < 0.7700\n"))
+    c = signature_of_log(write(tmp_path, "c.log", "E       assert 68 > 70\n"))
+    assert a.rule == b.rule == c.rule == "pytest-assert"
+    assert a.fingerprint == b.fingerprint != c.fingerprint
+    assert a.title == "test assertion failed in t/test_m.py::test_acc: GSM8K too low: 0.0000 < 0.6700"
+    src = signature_of_log(write(tmp_path, "d.log", "assert x is not None\n    ^^^^\nAssertionError: x unset\n"))
+    assert src.rule is None           # a bare assert at column 0 is a source line, not pytest
+
+
+def kernel_assert(file: str, kernel: str, cond: str, n: int = 40) -> str:
+    return "".join(f"/pytorch/aten/src/ATen/native/cuda/{file}:{100 + n}: {kernel}: block: [{i // 8},0,0], "
+                   f"thread: [{i},0,0] Assertion `{cond}` failed.\n" for i in range(n))
+
+
+def test_kernel_asserts_are_named_by_file_kernel_and_condition(tmp_path: Path) -> None:
+    a = signature_of_log(write(tmp_path, "a.log", kernel_assert("Loss.cu", "nll_loss_forward", "t >= 0 && t < n")))
+    b = signature_of_log(write(tmp_path, "b.log", kernel_assert("Loss.cu", "nll_loss_forward", "t >= 0 && t < n", 3)))
+    c = signature_of_log(write(tmp_path, "c.log", kernel_assert("Sort.cu", "sort_kernel", "t >= 0 && t < n")))
+    assert a.rule == "cuda-kernel-assert" and a.fingerprint == b.fingerprint != c.fingerprint
+    assert a.title == "CUDA kernel assert `t >= 0 && t < n` failed in nll_loss_forward (Loss.cu)"
+
+
+def cut_stack(funcs: list[str], prefix: str = "") -> str:
+    return "".join(f'{prefix}  File "/x/sglang/srt/layers/m{i}.py", line {10 + i}, in {f}\n{prefix}    y = {f}()\n'
+                   for i, f in enumerate(funcs))
+
+
+def test_a_stack_cut_before_its_error_line_is_named_by_its_innermost_frames(tmp_path: Path) -> None:
+    a = signature_of_log(write(tmp_path, "a.log", cut_stack(["run", "forward", "all_gather"])))
+    b = signature_of_log(write(tmp_path, "b.log", cut_stack(["run", "forward", "all_gather"], "(Worker pid=9) ")))
+    c = signature_of_log(write(tmp_path, "c.log", cut_stack(["run", "forward", "all_reduce"])))
+    assert a.rule == "truncated-traceback" and a.title == "traceback without its error line in m2.all_gather"
+    assert a.fingerprint == b.fingerprint != c.fingerprint
+    real = signature_of_log(write(tmp_path, "d.log", cut_stack(["run"]) + "\nValueError: real error\n"
+                                  + cut_stack(["later", "cut"])))
+    assert real.title.startswith("ValueError: real error")   # a stack without its error never wins
+
+
+def test_watchdog_timeouts_are_told_apart_by_collective(tmp_path: Path) -> None:
+    line = ("[rank{r}]:[E1206 18:44:12.7 ProcessGroupNCCL.cpp:607] [Rank {r}] Watchdog caught collective "
+            "operation timeout: WorkNCCL(SeqNum={s}, OpType={op}, NumelIn=5, NumelOut=5, Timeout(ms)=600000) "
+            "ran for 600061 milliseconds before timing out.\n")
+    a = signature_of_log(write(tmp_path, "a.log", line.format(r=0, s=7, op="ALLREDUCE")))
+    b = signature_of_log(write(tmp_path, "b.log", line.format(r=3, s=9000, op="ALLREDUCE")))
+    c = signature_of_log(write(tmp_path, "c.log", line.format(r=0, s=7, op="BROADCAST")))
+    assert a.fingerprint == b.fingerprint != c.fingerprint
+    assert a.title == "NCCL watchdog timeout in ALLREDUCE (collective hang)"

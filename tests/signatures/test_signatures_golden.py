@@ -1,10 +1,10 @@
 """Golden corpus: real failure logs from public issue trackers, one file per log.
 
-Each file in tests/data/signatures/ is a few header lines (TITLE, RULE, CATEGORY, SOURCE), a blank
-line, then the raw log as it was pasted in the issue.  The test checks that pcgbot still names each
-log the way a reviewer accepted.  After an intended change, rewrite the headers with
+Each file in tests/data/signatures/ is a few header lines (TITLE, RULE, CATEGORY, SOURCE, FAMILY,
+GROUP, GROUP_SOURCE, SPLIT), a blank line, then the raw log as it was pasted in the issue.  The test
+checks that pcgbot still names each log the way a reviewer accepted.  After an intended change, rewrite the headers with
 
-    PCGBOT_UPDATE_GOLDEN=1 python -m pytest -q tests/test_signatures_golden.py
+    PCGBOT_UPDATE_GOLDEN=1 python -m pytest -q tests/signatures/test_signatures_golden.py
 
 and review the diff of tests/data/signatures/ before committing it.
 """
@@ -17,27 +17,22 @@ from pathlib import Path
 
 import pytest
 
+from pcgbot.signatures.corpus import load_families, read_case as _read, write_case
 from pcgbot.signatures.signature import signature_of_log
 
 CORPUS = Path(__file__).resolve().parents[1] / "data" / "signatures"
 FILES = sorted(CORPUS.glob("*.log"))
-HEADERS = ("TITLE", "RULE", "CATEGORY", "SOURCE")
+FAMILIES = load_families(CORPUS / "families.yaml")
 UPDATE = os.environ.get("PCGBOT_UPDATE_GOLDEN") == "1"
 
 
 def read_case(path: Path) -> tuple[dict[str, str], str]:
-    text = path.read_text(encoding="utf-8")
-    head, sep, body = text.partition("\n\n")
-    assert sep, f"{path.name}: headers must end with a blank line"
-    headers = {}
-    for line in head.splitlines():
-        key, _, value = line.partition(":")
-        headers[key.strip()] = value.strip()
-    return headers, body
+    case = _read(path)
+    return case.headers, case.body
 
 
 def test_corpus_is_big_and_varied() -> None:
-    assert len(FILES) >= 40
+    assert len(FILES) >= 120
     rules = Counter(read_case(f)[0].get("RULE") for f in FILES)
     # Several logs per family, and some that no rule knows (the fingerprint still names them).
     assert sum(1 for r, n in rules.items() if r not in ("null", None) and n >= 2) >= 10
@@ -53,10 +48,12 @@ def test_golden(path: Path, tmp_path: Path) -> None:
     sig = signature_of_log(raw)
     got = {"TITLE": sig.title, "RULE": sig.rule or "null", "CATEGORY": sig.category}
     if UPDATE:
-        new = {**headers, **got}
-        head = "\n".join(f"{k}: {new[k]}" for k in HEADERS)
-        path.write_text(head + "\n\n" + body, encoding="utf-8")
+        case = _read(path)
+        case.headers.update(got)
+        write_case(case)
         return
+    assert headers.get("FAMILY") in FAMILIES, "FAMILY must be declared in families.yaml"
+    assert headers.get("GROUP") and headers.get("SPLIT") in ("tune", "heldout")
     assert {k: headers.get(k) for k in got} == got
     assert sig.excerpt and len(sig.excerpt) <= 30
     assert len(sig.fingerprint) == 12

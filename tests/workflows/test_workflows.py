@@ -27,6 +27,8 @@ ALL = WORKFLOWS + EXAMPLES
 EXPR_IN_RUN = re.compile(r"\$\{\{")
 # Write scopes a job may hold, by what the job is for (least privilege).
 WRITE_ALLOWED = {"contents", "issues", "statuses", "actions", "checks", "pull-requests"}
+# Only the job that deploys the dashboard to GitHub Pages may hold these.
+DEPLOY_ONLY = {"pages", "id-token"}
 HOSTED = {"ubuntu-latest", "ubuntu-24.04", "ubuntu-22.04"}
 
 
@@ -68,7 +70,17 @@ def lint(doc: dict, name: str) -> list[str]:
         elif isinstance(perms, str):
             errs.append(f"{where}: permissions: {perms} (list scopes one by one)")
         else:
+            # a call of the reusable analyze workflow grants what its deploy job needs (the
+            # reusable workflow's own jobs are linted here too)
+            deploys = any("actions/deploy-pages@" in (s.get("uses") or "")
+                          for s in job.get("steps") or []) \
+                or "_pcgbot-analyze.yml" in str(job.get("uses") or "")
             for scope, level in perms.items():
+                if level == "write" and scope in DEPLOY_ONLY:
+                    if not deploys:
+                        errs.append(f"{where}: permissions: {scope}: write outside the job "
+                                    "that deploys Pages")
+                    continue
                 if level == "write" and scope not in WRITE_ALLOWED:
                     errs.append(f"{where}: permissions: {scope}: write is not needed")
                 if level == "write" and self_hosted(job):
@@ -201,7 +213,7 @@ def test_comment_command_runs_hosted_with_least_privilege():
     job = _wf("_pcgbot-command.yml")["jobs"]["command"]
     assert job["runs-on"] == "ubuntu-latest"
     writes = {k for k, v in job["permissions"].items() if v == "write"}
-    assert writes == {"issues", "actions"}
+    assert writes == {"issues", "actions", "pull-requests"}   # replies in a culprit's pull request
     assert "contents" not in job["permissions"]
     # the comment body reaches pcgbot only as the event file
     assert all("comment" not in str(s.get("run", "")) for s in job["steps"])
@@ -230,3 +242,20 @@ def test_run_scripts_parse_as_bash(where, script, tmp_path):
     f.write_text(script)
     p = subprocess.run(["bash", "-n", str(f)], capture_output=True, text=True)
     assert p.returncode == 0, f"{where}: {p.stderr}"
+
+
+def test_the_dashboard_is_published_with_least_privilege_and_never_races():
+    doc = load_workflow(REPO / ".github" / "workflows" / "_pcgbot-analyze.yml")
+    jobs = doc["jobs"]
+    dash = jobs["dashboard"]
+    assert dash["permissions"] == {"contents": "read", "pages": "write", "id-token": "write"}
+    assert dash["concurrency"] == {"group": "pcgbot-pages", "cancel-in-progress": False}
+    assert dash["needs"] == "analyze" and dash["environment"]["name"] == "github-pages"
+    assert "pages" not in {k for k, v in jobs["analyze"]["permissions"].items() if v == "write"}
+    steps = dash["steps"]
+    # Pages off: a warning in the job summary, and every later step is skipped (no failure)
+    assert "GITHUB_STEP_SUMMARY" in steps[0]["run"] and "::warning::" in steps[0]["run"]
+    assert all("steps.pages.outputs.enabled == 'true'" in s.get("if", "") for s in steps[1:])
+    assert any("pcgbot site _site" in (s.get("run") or "") for s in steps)
+    assert doc["on"]["workflow_call"]["inputs"]["dashboard_sweeps"]["default"] == 60
+

@@ -17,6 +17,7 @@ the PR check runs while only the baseline is on the data branch.
 from __future__ import annotations
 
 import json
+import re
 import subprocess
 from pathlib import Path
 
@@ -31,12 +32,24 @@ TARGET = "demo/tinyengine"
 PCGBOT = "OWNER/pcgbot"
 
 
-def _have_wheel_building() -> dict[str, str]:
-    """Offline pip settings when the local setuptools can build wheels, else let pip fetch."""
-    p = subprocess.run(["python3", "-c", "import wheel"], capture_output=True)
-    if p.returncode == 0:
-        return {"PIP_NO_BUILD_ISOLATION": "0", "PIP_NO_INDEX": "1"}
-    return {}
+def _offline_install_env(tmp: Path) -> dict[str, str]:
+    """Offline pip settings when the workflows' install step can build pcgbot without an index.
+
+    The step builds in `python3 -m venv --system-site-packages`, i.e. with the *base*
+    interpreter's packages, not those of the venv running pytest: only when that venv has
+    setuptools >= 70.1 (`bdist_wheel` built in) or `wheel` can build isolation be turned off
+    (`PIP_NO_BUILD_ISOLATION=0` means off) and the index left out.  Otherwise pip builds as on
+    a real runner: in an isolated environment with setuptools from the index.
+    """
+    probe = tmp / "probe-venv"
+    subprocess.run(["python3", "-m", "venv", "--system-site-packages", "--without-pip", str(probe)],
+                   check=True)
+    can_build = subprocess.run([str(probe / "bin" / "python"), "-c", (
+        "import importlib.util as u, setuptools as s\n"
+        "v = tuple(int(x) for x in s.__version__.split('.')[:2])\n"
+        "raise SystemExit(0 if v >= (70, 1) or u.find_spec('wheel') else 1)")],
+        capture_output=True).returncode == 0
+    return {"PIP_NO_BUILD_ISOLATION": "0", "PIP_NO_INDEX": "1"} if can_build else {}
 
 
 def demo_sweep_caller(tmp: Path) -> Path:
@@ -89,7 +102,7 @@ class World:
             self.state.workflows.setdefault(wf, 101 + i)
         self.sweep_wf = demo_sweep_caller(tmp)
         self.runs = 0
-        env = dict(_have_wheel_building(), PCGBOT_GITHUB_NO_THROTTLE="1",
+        env = dict(_offline_install_env(tmp), PCGBOT_GITHUB_NO_THROTTLE="1",
                    PCGBOT_GITHUB_BACKOFF="0.05", PIP_DISABLE_PIP_VERSION_CHECK="1")
         self.common = dict(
             repos={TARGET: RepoSource(self.demo), PCGBOT: RepoSource(REPO, worktree=True)},
@@ -137,6 +150,10 @@ def test_baseline_sweep_shards_and_data_branch(world):
     # A green baseline: success status on the baseline commit, nothing filed or dispatched.
     assert world.statuses("pcg/1-gpu", world.info["baseline"]) == ["success"]
     assert not world.state.dispatches
+    # Pages is not enabled yet: the dashboard job warns in its summary and does not fail.
+    dash = next(j for j in world.baseline_jobs if j.id.endswith("/dashboard"))
+    assert dash.result == "success" and "GitHub Pages is not enabled" in dash.summary
+    assert not list((world.tmp / "run1").glob("pages/index.html"))
 
 
 def _pr_event(world, fork: bool) -> dict:
@@ -169,7 +186,7 @@ def test_pr_check_runs_same_repo_smoke_and_never_a_fork(world):
     from pcgbot.plan.schema import load_plan
     runs_file = next((world.tmp / f"run{world.runs}").glob("artifacts-*/pcgbot-pr-12-1/pr/runs.jsonl"))
     runs = [json.loads(x) for x in runs_file.read_text().splitlines()]
-    assert {r["test"] for r in runs} == set(load_plan(REPO / "plans" / "demo.yaml").smoke)
+    assert {r["test"] for r in runs} == set(load_plan(REPO / "pcgbot" / "demo" / "plan.yaml").smoke)
     assert {r["commit"] for r in runs} == {world.info["head"]}
     assert world.statuses(smoke, world.info["head"]) == ["failure"]
 
@@ -177,8 +194,20 @@ def test_pr_check_runs_same_repo_smoke_and_never_a_fork(world):
 @pytest.mark.slow
 def test_head_sweep_files_statuses_and_bisects_to_the_culprit(world):
     info, state = world.info, world.state
+    state.pages = "https://pages.example/demo/"      # Settings > Pages > Source: GitHub Actions
     jobs = world.run(world.sweep_wf, info["head"], "push", {"after": info["head"]})
     assert all(j.result in ("success", "called") for j in jobs), _failures(jobs)
+    # The dashboard was published from the data branch, and the status and the issues link
+    # to the pages of what they report.
+    site = world.tmp / f"run{world.runs}" / "pages"
+    assert (site / "index.html").is_file() and (site / "data" / "index.json").is_file()
+    head_status = [s for s in state.statuses if s["sha"] == info["head"]][-1]
+    page = head_status["target_url"].removeprefix("https://pages.example/demo/")
+    assert head_status["target_url"].startswith("https://pages.example/demo/")
+    assert (site / page).is_file(), page
+    linked = [re.search(r"https://pages\.example/demo/(signatures/\S+\.html)", i["body"])
+              for i in state.issues.values()]
+    assert linked and all(m and (site / m.group(1)).is_file() for m in linked), linked
     analyze = next(j for j in jobs if j.id.endswith("/analyze"))
     assert analyze.concurrency == {"group": "pcgbot-data", "cancel-in-progress": False}
     assert 0 < len(analyze.summary.encode()) <= 1024 * 1024
@@ -229,6 +258,9 @@ def test_head_sweep_files_statuses_and_bisects_to_the_culprit(world):
     assert result["sha"] == culprit
     comments = list(state.comments.values())[before:]
     assert any(culprit[:10] in c["body"] for c in comments), [c["body"] for c in comments]
+    # the culprit's author is told once, on the commit (the demo repository has no pull requests)
+    notes = [c for c in state.commit_comments.values() if c["commit_id"] == culprit]
+    assert len(notes) == 1 and "<!-- pcgbot:culprit sig=" in notes[0]["body"], notes
 
 
 def _comment_event(world, issue: dict, body: str) -> dict:

@@ -1,0 +1,83 @@
+"""The golden corpus keeps its promises (sources, groups, a split nobody picked) and its
+measures count what the docs say they count."""
+
+from __future__ import annotations
+
+import hashlib
+import re
+from collections import Counter
+from pathlib import Path
+
+from pcgbot.signatures.corpus import Answer, Case, Family, load_cases, load_families, measure, perturb
+
+ROOT = Path(__file__).resolve().parents[2]
+CORPUS = ROOT / "tests" / "data" / "signatures"
+CASES = load_cases(CORPUS)
+FAMILIES = load_families(CORPUS / "families.yaml")
+
+
+def test_every_log_has_a_source_a_declared_family_and_a_group() -> None:
+    assert len(CASES) >= 120
+    for c in CASES:
+        assert c.headers.get("SOURCE", "").startswith("https://github.com/"), c.path.name
+        assert c.family in FAMILIES, c.path.name
+        assert c.body.strip(), c.path.name
+
+
+def test_same_bug_groups_cite_an_outside_source() -> None:
+    sizes = Counter(c.group for c in CASES)
+    for c in CASES:
+        if sizes[c.group] > 1:
+            src = c.headers.get("GROUP_SOURCE", "")
+            assert src.startswith("https://"), f"{c.path.name}: a group needs its outside source"
+            assert "pcgbot" not in src.lower(), f"{c.path.name}: never pcgbot's own output"
+    assert sum(1 for n in sizes.values() if n > 1) >= 12
+
+
+def test_the_split_follows_the_documented_rule_not_a_choice() -> None:
+    sizes = Counter(c.group for c in CASES)
+    h = lambda g: hashlib.sha1(g.encode()).hexdigest()
+    multi = sorted((g for g in sizes if sizes[g] > 1), key=h)
+    held = {g for i, g in enumerate(multi) if i % 3 == 0}
+    held |= {g for g in sizes if sizes[g] == 1 and int(h(g), 16) % 3 == 0}
+    for c in CASES:
+        assert c.split == ("heldout" if c.group in held else "tune"), c.path.name
+
+
+def test_docs_list_exactly_the_coarse_families() -> None:
+    doc = (ROOT / "docs" / "signatures.md").read_text()
+    para = doc[doc.index("**Coarse on purpose**"):]
+    para = para[:para.index("\n\n")]
+    listed = set(re.findall(r"`([a-z0-9-]+)`", para))
+    assert listed == {n for n, f in FAMILIES.items() if f.coarse}
+
+
+def test_measure_counts_pairs_as_documented(tmp_path: Path) -> None:
+    def case(name: str, family: str, group: str, body: str) -> Case:
+        return Case(tmp_path / name, {"FAMILY": family, "GROUP": group, "SPLIT": "tune"}, body)
+    cases = [case("a", "oom", "g1", "A"), case("b", "oom", "g1", "B"),     # one bug, split
+             case("c", "oom", "g2", "A"),                                  # look-alike, merged with a
+             case("d", "port", "g3", "P"), case("e", "port", "g4", "P"),   # coarse: not counted
+             case("f", "no-error-shown", "g5", "")]
+    fams = {"oom": Family("oom", rules=["cuda-oom"]), "port": Family("port", rules=["x"], coarse=True),
+            "no-error-shown": Family("no-error-shown", rules=["no-error"])}
+
+    def fn(p: Path) -> Answer:
+        body = p.read_text().strip().splitlines()
+        key = next((x for x in body if x in ("A", "B", "P")), "")
+        if not key:
+            return Answer("0" * 12, "no error line in log", "no-error", "unknown")
+        return Answer(key * 12, "t", "cuda-oom" if key in "AB" else "x", "unknown")
+    m = measure(cases, fams, fn, "tune")
+    assert (m.same_pairs, m.same_pairs_joined) == (1, 0)
+    assert (m.diff_pairs, m.diff_pairs_merged, m.lookalike_pairs) == (13, 1, 2)   # 15 - 1 same - 1 coarse
+    assert m.family_named == 6 and m.no_error_on_error == 0 and m.invariant == 6 and m.groups == 1
+
+
+def test_perturbation_changes_what_runs_change_and_keeps_frames_whole() -> None:
+    body = ('(Worker pid=123) at 0x7f3a2b1c9d30 10:11:12\n'
+            '  File "/home/ci/sglang/python/sglang/srt/x.py", line 40, in f\n    g()\n')
+    out = perturb(body)
+    assert "pid=8042" in out and "0x7f3a2b1c9d30" not in out and "13:11:12" in out
+    assert 'File "/srv/ci-runner-7/sglang/python/sglang/srt/x.py", line 53, in f\n    g()' in out
+    assert "NCCL INFO" in out
