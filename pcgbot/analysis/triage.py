@@ -208,7 +208,7 @@ def auto_disabled(sweep: Path, runs: list[RunRecord]) -> list[dict[str, Any]]:
     off (the seed noted passing ones too -- they are not PCG passes).  The reason comes from
     the first log that names one (model architecture, speculative decoding, multimodal,
     platform, configuration); None when SGLang's cascade stayed silent."""
-    from ..results.inert import disable_reason
+    from ..signatures.pcg import disable_reason
 
     by_test: dict[str, list[RunRecord]] = {}
     for r in runs:

@@ -10,11 +10,15 @@ rule, ``verdict``, over which of them a log contains.  ``detect_pcg`` (every run
 The rule: any active marker -> PCG ran (True); else any inactive marker -> PCG was off (False);
 else a weak marker ("Capturing num tokens": PCG before June 2026, every prefill backend since)
 -> True; else the log says neither (None).
+
+``disable_reason`` names why PCG was off when a log says so (speculative decoding, multimodal,
+model architecture, platform, configuration): the report's "PCG auto-disabled" section.
 """
 
 from __future__ import annotations
 
 import os
+import re
 from typing import Optional
 
 from .patterns import RuleSet, default_rules
@@ -59,3 +63,37 @@ def detect_pcg(log_path: str | os.PathLike, rules: Optional[RuleSet] = None) -> 
     except OSError:
         return None
     return verdict(False, off, seen_weak)
+
+
+# Why SGLang ran without PCG, from the lines a server log prints (SGLANG_FACTS.md, section on
+# auto-disable: the tc_piecewise cascade is silent, so the printed server args and the runtime
+# "Disable prefill CUDA graph ..." lines are the evidence).  First match wins, most specific first.
+_REASONS: tuple[tuple[str, re.Pattern[str]], ...] = tuple((k, re.compile(p)) for k, p in (
+    ("speculative decoding", r"Disable prefill CUDA graph for EAGLE|speculative_algorithm="
+                             r"'(?:EAGLE3?|NEXTN|FROZEN_KV_MTP)'|is_draft_worker=True"),
+    ("multimodal", r"not a language model|enable_multimodal=True|multimodal.{0,40}"
+                   r"(?:disabl|not supported)|ForConditionalGeneration"),
+    ("model architecture", r"is_piecewise_cuda_graph_disabled_model|does not have a 'layers' "
+                           r"attribute|do not apply Standard GQA|not supported for this model"),
+    ("platform", r"is_hip|ROCm|Ascend|\bNPU\b|\bXPU\b|device='(?:cpu|npu|xpu|mps)'"),
+    ("configuration", r"disable_piecewise_cuda_graph=True|cuda_graph_backend_prefill="
+                      r"'(?:disabled|breakable)'|enable_torch_compile=True|lora_paths=\[|"
+                      r"enable_dp_attention=True|only [0-9.]+ GiB is free"),
+))
+_MAX_SCAN = 8 << 20      # a reason is printed at start-up; 8 MiB covers it without reading 100 MB
+
+
+def disable_reason(log_path: str | os.PathLike) -> Optional[tuple[str, str]]:
+    """(reason, the log line that names it) or None when the log names no reason."""
+    try:
+        with open(log_path, "rb") as f:
+            text = f.read(_MAX_SCAN).decode("utf-8", "replace")
+    except OSError:
+        return None
+    for line in text.splitlines():
+        for reason, pat in _REASONS:
+            m = pat.search(line)
+            if m:
+                start = max(0, m.start() - 60)
+                return reason, line[start:m.end() + 60].strip()
+    return None

@@ -11,7 +11,8 @@ import pytest
 from conftest import run_cli
 from pcgbot.errors import UsageError
 from pcgbot.plan.schema import load_plan, parse_plan
-from pcgbot.results.inert import coverage_lost, disable_reason, inert_tests
+from pcgbot.results.inert import coverage_lost, inert_tests
+from pcgbot.signatures.pcg import disable_reason
 from pcgbot.results.store import Store
 from pcgbot.results.sweepdir import read_meta, read_runs
 from pcgbot.sweep.sweep import run_sweep
