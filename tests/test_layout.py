@@ -15,7 +15,7 @@ import pytest
 PKG = Path(__file__).resolve().parents[1] / "pcgbot"
 
 # Bottom up.  A module may import its own stage and any stage listed before it.
-STAGES = ["base", "plan", "signatures", "results", "gpu", "sweep", "analysis", "bisect",
+STAGES = ["base", "plan", "signatures", "results", "gpu", "sweep", "analysis", "bisect", "fleet",
           "github", "report", "demo", "cli"]
 # Top-level modules: the shared vocabulary every stage may use (stage "base").
 TOP_LEVEL = {"__init__", "__main__", "errors", "fsutil", "gitutil", "model", "procs"}

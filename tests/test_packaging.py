@@ -86,6 +86,12 @@ BENCHES = {
                                                "exact operating characteristic"]),
     "bench_bisect.py": (["--help"], ["usage"]),
     "bench_cost.py": ([], ["sglang-1gpu", "sglang-4gpu"]),
+    # a tiny real run: one trial, a 2.9-day stream (581 commits at 200/day), 1-2 runners
+    "bench_fleet.py": (["--trials", "1", "--runners", "8", "--max-runners", "2", "--target", "48",
+                        "--per-day", "200"],
+                       ["## 1. GPU-h per sweep", "EAGLE-family runtime gate",
+                        "## 3. Time from bad commit to filed culprit",
+                        "smallest runner count with a median time-to-culprit <= 48 h"]),
     "bench_github.py": (["--sigs", "3"], ["first (file all)", "again, same data"]),
     "bench_gpu.py": (["select", "0.01"], ["8 GPU, NVSwitch (all linked)", "us/acquire"]),
     "bench_report.py": (["--sizes", "20x2", "--reps", "1"], ["best of 1", "html KiB"]),

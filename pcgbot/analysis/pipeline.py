@@ -111,6 +111,10 @@ def analyze(sweep_dir: str | os.PathLike, *, baseline: Optional[str] = "auto",
     for r in runs:
         by_test.setdefault(r.test, []).append(r)
 
+    from .triage import pcg_findings, quiet_sentinels
+
+    pcg = pcg_findings(sweep_dir, meta, runs, plan_obj, store)
+    quiet = quiet_sentinels(pcg, runs)     # PCG-inert sentinels: no PCG regression alarm
     sig_cache: dict = {}
     groups: dict[str, dict[str, Any]] = {}
     tests_out = []
@@ -134,7 +138,7 @@ def analyze(sweep_dir: str | os.PathLike, *, baseline: Optional[str] = "auto",
             sig = _signature_of(rep, sweep_dir, sig_cache, scheme)
             if sig is not None and fp is None:
                 fp = sig.fingerprint
-            if fp and d.get("verdict") in ALARM:
+            if fp and d.get("verdict") in ALARM and test not in quiet:
                 g = groups.setdefault(fp, {
                     "fingerprint": fp,
                     "title": sig.title if sig else f"failure {fp}",
@@ -177,7 +181,9 @@ def analyze(sweep_dir: str | os.PathLike, *, baseline: Optional[str] = "auto",
     healthy = [t["test"] for t in tests_out
                if t["current"] and t["current"][1] > 0 and t["current"][0] == t["current"][1]
                and all(r.outcome == PASS for r in by_test[t["test"]] if r.outcome != "skip")]
-    verdicts = Counter(t["verdict"] for t in tests_out)
+    # a PCG-inert sentinel that ran with PCG off says nothing about PCG: not counted as a
+    # regression (the commit status), though its row keeps its verdict
+    verdicts = Counter(t["verdict"] for t in tests_out if t["test"] not in quiet)
     result = {
         "sweep": meta, "baseline": base_meta,
         "config": config or _config(plan_obj, runs),
@@ -189,6 +195,7 @@ def analyze(sweep_dir: str | os.PathLike, *, baseline: Optional[str] = "auto",
         "tests": tests_out,
         "signatures": sorted(groups.values(), key=lambda g: (-len(g["tests"]), g["fingerprint"])),
         "healthy_tests": healthy,
+        "pcg": pcg,
     }
     if dashboard:
         add_dashboard_links(result, dashboard)

@@ -203,6 +203,66 @@ def pcg_inactive_passes(runs: list[RunRecord]) -> list[str]:
                   and all(r.outcome in (PASS, SKIP) for r in rs) and pcg_status(rs) is False)
 
 
+def auto_disabled(sweep: Path, runs: list[RunRecord]) -> list[dict[str, Any]]:
+    """PCG auto-disabled, passing and failing tests alike: every informative run proved PCG
+    off (the seed noted passing ones too -- they are not PCG passes).  The reason comes from
+    the first log that names one (model architecture, speculative decoding, multimodal,
+    platform, configuration); None when SGLang's cascade stayed silent."""
+    from ..signatures.pcg import disable_reason
+
+    by_test: dict[str, list[RunRecord]] = {}
+    for r in runs:
+        by_test.setdefault(r.test, []).append(r)
+    out = []
+    for t in sorted(by_test):
+        rs = by_test[t]
+        if pcg_status(rs) is not False:
+            continue
+        passed, n = verdict_counts(rs)
+        item: dict[str, Any] = {"test": t, "passed": passed, "runs": n,
+                                "status": "passed" if n and passed == n else "failed",
+                                "reason": None, "line": None, "log": None}
+        for r in rs:
+            p = run_log(sweep, r) if r.log else None
+            found = disable_reason(p) if p is not None else None
+            if found:
+                item["reason"], item["line"], item["log"] = found[0], found[1], r.log
+                break
+        if item["log"] is None:
+            item["log"] = next((r.log for r in rs if r.log), None)
+        out.append(item)
+    return out
+
+
+def pcg_findings(sweep: Path, meta: dict, runs: list[RunRecord], plan: Any,
+                 store: Any) -> dict[str, Any]:
+    """analysis.json's PCG coverage: auto-disabled tests, the sentinels this sweep ran (and
+    which woke), the PCG-inert tests as of this sweep with their evidence, and the tests that
+    lost PCG coverage at this sweep (a finding: SGLang stopped running PCG there)."""
+    from ..results.inert import coverage_lost, inert_tests
+
+    out: dict[str, Any] = {"auto_disabled": auto_disabled(sweep, runs),
+                           "sentinels": list(meta.get("sentinels") or []),
+                           "sentinels_woken": list(meta.get("sentinels_woken") or []),
+                           "inert": [], "coverage_lost": []}
+    if plan is None or store is None or not meta.get("complete"):
+        return out
+    if store.sweep(meta["sweep_id"]) is None:
+        store.import_sweep(sweep)     # idempotent; the rule reads the store's sweeps
+    out["inert"] = [e.to_dict() for e in sorted(
+        inert_tests(store, plan, meta.get("mode"), upto=meta["sweep_id"]).values(),
+        key=lambda e: e.test)]
+    out["coverage_lost"] = [c.to_dict() for c in coverage_lost(store, plan, meta["sweep_id"])]
+    return out
+
+
+def quiet_sentinels(findings: dict[str, Any], runs: list[RunRecord]) -> set[str]:
+    """Sentinel tests whose run had PCG off: their pass/fail is not a PCG regression."""
+    woken = set(findings.get("sentinels_woken") or [])
+    return {t for t in findings.get("sentinels") or [] if t not in woken
+            and pcg_status([r for r in runs if r.test == t]) is not True}
+
+
 # --- the effectful shell -------------------------------------------------------------------
 def _load_plan(plan: Any, meta: dict):
     from ..plan.schema import Plan, load_plan

@@ -74,7 +74,7 @@ def plan_list(file: str, pattern: Optional[str], as_json: bool) -> int:
 @click.argument("checkout", type=click.Path(exists=True, file_okay=False))
 @click.option("--suite", "suites", multiple=True, help="Suite(s) to include (repeatable).")
 @click.option("--nightly", is_flag=True, help="Take nightly registrations instead of per-commit.")
-@click.option("--gpus", type=int, default=None, help="Only tests of this GPU count.")
+@click.option("--gpus", type=click.IntRange(0, 64), default=None, help="Only tests of this GPU count.")
 @click.option("--name", default=None, help="Plan name [default: sglang-<gpus>gpu or sglang].")
 @click.option("-o", "--output", type=click.Path(dir_okay=False), help="Write here, not stdout.")
 def plan_import(checkout, suites, nightly, gpus, name, output) -> int:
@@ -117,12 +117,14 @@ def _resolve_tests(plan, pattern):
 @click.option("--adaptive/--no-adaptive", default=None,
               help="Stop/extend repeats by statistics [default: on when a baseline exists].")
 @click.option("--sweep-id", help="Identifier shared by the shards of one sweep.")
+@click.option("--sentinels/--no-sentinels", default=True, show_default=True,
+              help="Run PCG-inert tests (PCG off in their recent sweeps, per the store) once.")
 @click.option("-q", "--quiet", is_flag=True, help="Print errors only.")
 @store_option
 def sweep_cmd(plan_file, mode, repeats, timeout, out_dir, resume, shard, pattern, slots, repo,
-              cpu, adaptive, sweep_id, quiet, store_path) -> int:
+              cpu, adaptive, sweep_id, sentinels, quiet, store_path) -> int:
     """Run every test of PLAN_FILE --repeats times with the mode forced on."""
-    from ..sweep.pools import choose_pool, adaptive_setup
+    from ..sweep.pools import choose_pool, adaptive_setup, sentinel_setup
 
     plan = load_plan(plan_file)
     mode_name = plan.mode(mode).name
@@ -132,10 +134,12 @@ def sweep_cmd(plan_file, mode, repeats, timeout, out_dir, resume, shard, pattern
     history = history_for(plan.name, store_path)
     pool, slots_n = choose_pool(slots, cpu)
     policy, base = adaptive_setup(adaptive, plan, mode_name, repo, store_path, repeats)
+    inert = sentinel_setup(sentinels and not resume, plan, mode_name, store_path)
     run_sweep(plan, out, mode=mode_name, repeats=repeats, timeout=timeout,
               tests=_resolve_tests(plan, pattern), slots=slots_n, resume=resume,
               shard=shard_ij, repo=repo, progress=ProgressPrinter(quiet=quiet),
-              pool=pool, history=history, adaptive=policy, baseline=base, sweep_id=sweep_id)
+              pool=pool, history=history, adaptive=policy, baseline=base, sweep_id=sweep_id,
+              sentinels=inert)
     return _summarize(out, store_path, quiet)
 
 

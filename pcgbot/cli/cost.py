@@ -7,32 +7,46 @@ from typing import Optional
 
 import click
 
-from ..results.cost import estimate, history, render
+from ..results.cost import estimate, history, inert_from_store, render
+from ..errors import UsageError
 from ..plan.schema import load_plan
 from .options import REPEATS, store_option
 
 
 @click.command("cost")
 @click.argument("plan_file", metavar="PLAN", type=click.Path(dir_okay=False))
-@click.option("--gpus", type=int, required=True,
+@click.option("--gpus", type=click.IntRange(1, 64), required=True,
               help="GPUs per runner; tests needing more are listed, not counted.")
-@click.option("--runners", type=int, default=1, show_default=True,
-              help="Runners (= sweep shards) working in parallel.")
+@click.option("--runners", "runners_text", default="1", show_default=True, metavar="N",
+              help="Runners (= sweep shards) working in parallel (plan simulate takes a list).")
 @click.option("--repeats", type=REPEATS, default=None, help="Runs per test [default: the plan's].")
 @click.option("--adaptive", is_flag=True,
               help="Assume adaptive repeats: stable tests stop after ~1/3 of the runs.")
 @click.option("--tests", "pattern", default=None, help="Only tests matching these globs.")
 @store_option("Durations and flaky tests come from its history.")
+@click.option("--assume-inert", "assume_inert", default=None, metavar="GLOBS",
+              help="What-if: price these tests (globs) as PCG-inert sentinels, one run each, on "
+                   "top of the inert tests the store knows.")
 @click.option("--json", "as_json", is_flag=True, help="Print the estimate as JSON.")
-def cost_cmd(plan_file: str, gpus: int, runners: int, repeats: Optional[int], adaptive: bool,
-             pattern: Optional[str], store_path: Optional[str], as_json: bool) -> int:
+def cost_cmd(plan_file: str, gpus: int, runners_text: str, repeats: Optional[int], adaptive: bool,
+             pattern: Optional[str], store_path: Optional[str], assume_inert: Optional[str],
+             as_json: bool) -> int:
     """Estimate GPU-hours and wall time of sweeping PLAN on RUNNERS machines of GPUS each.
 
     Example: pcgbot plan cost plans/sglang-1gpu.yaml --gpus 1 --runners 4 --adaptive"""
+    try:
+        runners = int(runners_text)
+    except ValueError:
+        raise UsageError(f"--runners: expected one runner count, got {runners_text!r}") from None
+    if runners < 1:
+        raise UsageError(f"--runners: must be >= 1, got {runners}")
     plan = load_plan(plan_file)
     durations, flaky, source = history(plan, store_path)
+    inert = inert_from_store(plan, store_path)
+    if assume_inert:
+        inert |= {t.path for t in plan.select(assume_inert)}
     est = estimate(plan, gpus=gpus, runners=runners, repeats=repeats, adaptive=adaptive,
-                   durations=durations, flaky=flaky, tests=plan.select(pattern))
+                   durations=durations, flaky=flaky, tests=plan.select(pattern), inert=inert)
     if as_json:
         click.echo(json.dumps(dict(est.to_dict(), source=source), indent=2))
     else:

@@ -27,9 +27,11 @@ def cli() -> None:
 # BEGIN REGISTER
 from .core import register as _r; _r(cli)  # noqa: E402,E702
 from .cost import register as _r; _r(cli)  # noqa: E402
+from .fleet import register as _r; _r(cli)  # noqa: E402
 from .gpu import register as _r; _r(cli)  # noqa: E402
 from .report import register as _r; _r(cli)  # noqa: E402
 from .github import register as _r; _r(cli)  # noqa: E402
+from .coverage import register as _r; _r(cli)  # noqa: E402
 from .signature import register as _r; _r(cli)  # noqa: E402
 from .diff import register as _r; _r(cli)  # noqa: E402
 from .bisect import register as _r; _r(cli)  # noqa: E402

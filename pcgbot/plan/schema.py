@@ -41,10 +41,32 @@ class TestSpec:
     est_time: float = 60.0
     tags: list[str] = field(default_factory=list)
     timeout: Optional[float] = None      # per-test override of the plan timeout
+    # False keeps the test out of the PCG-inert rule: it always gets its full repeats (for a test
+    # whose PCG status is expected to flip, or one a maintainer wants watched closely)
+    pcg_inert: bool = True
 
     @property
     def name(self) -> str:
         return short_name(self.path)
+
+
+@dataclass
+class InertRule:
+    """When a test counts as PCG-inert (SGLang auto-disabled PCG in every recent run).
+
+    Defaults, and why: ``sweeps: 3`` -- one sweep with PCG off can be a model download that fell
+    back to another architecture or a one-day regression in the auto-disable code; three sweeps
+    in a row (three days of nightly sweeps) is a stable condition.  ``min_runs: 3`` -- at least
+    three runs that gave a verdict with known ``pcg_active`` (a sentinel-only window of three
+    sweeps still qualifies, so an inert test stays inert on one run per sweep); it must not
+    exceed ``sweeps`` for that reason.  ``modes``: only sweeps of modes that ask for PCG may
+    decide (a nopcg mode has PCG off by design); empty means the plan's default mode.
+    """
+
+    enabled: bool = True
+    sweeps: int = 3
+    min_runs: int = 3
+    modes: list[str] = field(default_factory=list)
 
 
 @dataclass
@@ -71,6 +93,7 @@ class Plan:
     unlikely_culprits: list[str] = field(default_factory=list)
     tests: list[TestSpec] = field(default_factory=list)
     description: str = ""
+    pcg_inert: "InertRule" = field(default_factory=lambda: InertRule())
 
     # -- lookups ---------------------------------------------------------------------------
     def repo_path(self, base: Optional[str] = None) -> Path:
@@ -122,8 +145,9 @@ class Plan:
 
 _TOP_KEYS = {"name", "repo", "workdir", "command", "timeout", "repeats", "max_repeats", "setup",
              "setup_key", "modes", "default_mode", "timeout_is_failure", "tests", "smoke",
-             "description", "pythonpath", "unlikely_culprits"}
-_TEST_KEYS = {"path", "gpus", "suite", "est_time", "tags", "timeout"}
+             "description", "pythonpath", "unlikely_culprits", "pcg_inert"}
+_TEST_KEYS = {"path", "gpus", "suite", "est_time", "tags", "timeout", "pcg_inert"}
+_INERT_KEYS = {"enabled", "sweeps", "min_runs", "modes"}
 _MODE_KEYS = {"env", "server_args", "description"}
 _INVALID = object()   # a value already reported; type checks below must not report it again
 
@@ -439,6 +463,13 @@ def parse_plan(text: str, source: str = "<plan>") -> Plan:
                     errs.add(vn("tags"), f"{where}.tags", "must be a list of strings")
                 else:
                     spec.tags = t
+                pi = item_val.get("pcg_inert", True)
+                if not isinstance(pi, bool):
+                    errs.add(vn("pcg_inert"), f"{where}.pcg_inert",
+                             f"must be true or false (false keeps the test out of the PCG-inert "
+                             f"rule), got {pi!r}")
+                else:
+                    spec.pcg_inert = pi
                 to = item_val.get("timeout")
                 if to is not None:
                     if not _num(to) or to <= 0:
@@ -449,11 +480,59 @@ def parse_plan(text: str, source: str = "<plan>") -> Plan:
     if "tests" in nodes and isinstance(nodes["tests"][1], yaml.SequenceNode) \
             and not nodes["tests"][1].value:
         errs.add(nodes["tests"][1], "tests", "empty: a plan needs at least one test")
+    if "pcg_inert" in nodes:
+        plan.pcg_inert = _inert_rule(nodes["pcg_inert"][1], errs)
+    for m in plan.pcg_inert.modes:
+        if m not in plan.modes:
+            errs.add(nodes["pcg_inert"][1], "pcg_inert.modes",
+                     f"{m!r} is not a mode of this plan ({', '.join(sorted(plan.modes))})")
     if plan.max_repeats is not None and plan.max_repeats < plan.repeats:
         errs.add(nodes["max_repeats"][1], "max_repeats", f"must be >= repeats ({plan.repeats})")
     if errs.items:
         raise UsageError("\n".join(errs.items))
     return plan
+
+
+def _inert_rule(node: yaml.Node, errs: _Errors) -> InertRule:
+    """``pcg_inert: false`` or a mapping of ``enabled``, ``sweeps``, ``min_runs``, ``modes``."""
+    rule = InertRule()
+    try:
+        val = _py(node)
+    except _BadValue as e:
+        errs.add(node, "pcg_inert", f"bad value ({e})")
+        return rule
+    if isinstance(val, bool):
+        rule.enabled = val
+        return rule
+    if not isinstance(val, dict):
+        errs.add(node, "pcg_inert", f"must be true, false or a mapping of "
+                                    f"{', '.join(sorted(_INERT_KEYS))}; got {val!r}")
+        return rule
+    sub = {k.value: v for k, v in _mapping(node)}
+    for k, v in val.items():
+        where = f"pcg_inert.{k}"
+        at = sub.get(k, node)
+        if k not in _INERT_KEYS:
+            errs.add(at, where, f"unknown key (known: {', '.join(sorted(_INERT_KEYS))})")
+        elif k == "enabled":
+            if isinstance(v, bool):
+                rule.enabled = v
+            else:
+                errs.add(at, where, f"must be true or false, got {v!r}")
+        elif k in ("sweeps", "min_runs"):
+            if isinstance(v, int) and not isinstance(v, bool) and 1 <= v <= 100:
+                setattr(rule, k, v)
+            else:
+                errs.add(at, where, f"must be an integer from 1 to 100, got {v!r}")
+        elif isinstance(v, list) and all(isinstance(x, str) and x for x in v):
+            rule.modes = list(v)
+        else:
+            errs.add(at, where, "must be a list of mode names")
+    if rule.min_runs > rule.sweeps:
+        errs.add(sub.get("min_runs", node), "pcg_inert.min_runs",
+                 f"must be <= sweeps ({rule.sweeps}): an inert test runs once per sweep, so a "
+                 f"window of {rule.sweeps} sentinel sweeps holds only {rule.sweeps} runs")
+    return rule
 
 
 def validate_files(paths: list[str]) -> list[str]:
@@ -495,6 +574,9 @@ def dump_plan(plan: Plan) -> str:
     tests = [{"path": t.path, "gpus": t.gpus, "suite": t.suite,
               "est_time": int(t.est_time) if t.est_time == int(t.est_time) else t.est_time}
              for t in plan.tests]
+    for d, t in zip(tests, plan.tests):
+        if not t.pcg_inert:
+            d["pcg_inert"] = False
     lines = ["tests:"] + ["  - " + yaml.safe_dump(x, default_flow_style=True, sort_keys=False,
                                                    width=1 << 20).strip()
                           for x in tests]

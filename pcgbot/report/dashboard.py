@@ -19,6 +19,7 @@ from ..model import RunRecord, short_name
 from ..signatures.secrets import redact
 from ..gitutil import try_git
 from .markdown import ANALYSIS, runs_by_test, summarize_runs
+from .pcg import render_pcg_html
 
 TEMPLATE = Path(__file__).resolve().parent / "dashboard.html"
 
@@ -107,7 +108,7 @@ def collect_dashboard(store: Any, *, plan: str, mode: str, current: Optional[dic
     return {"plan": plan, "mode": mode, "columns": columns,
             "rows": [rows[t] for t in sorted(rows, key=lambda t: (rows[t]["gpus"],
                                                                    rows[t]["suite"], t))],
-            "signatures": sigs}
+            "signatures": sigs, "pcg": (analysis or {}).get("pcg")}
 
 
 def _cell_html(cell: Optional[dict], col: dict) -> str:
@@ -226,7 +227,8 @@ def render_dashboard(d: dict[str, Any], *, test_href: Optional[Callable[[str], s
         "GPU_OPTIONS": '<option value="">all</option>' + "".join(
             f'<option value="{g}">{g}</option>' for g in gpus),
         "COLUMNS": head, "ROWS": "".join(body),
-        "SIGNATURES": _signatures_html(d["signatures"], sig_href, test_href),
+        "SIGNATURES": _signatures_html(d["signatures"], sig_href, test_href)
+        + render_pcg_html(d.get("pcg")),
     }
     page = TEMPLATE.read_text()
     for k, v in fills.items():

@@ -21,6 +21,7 @@ from typing import Any, Optional
 from ..errors import UsageError
 from ..model import FAIL, INFRA, PASS, SKIP, TIMEOUT, RunRecord
 from ..signatures.secrets import redact
+from .pcg import collect_pcg, render_pcg_markdown
 
 ANALYSIS = "analysis.json"
 
@@ -132,6 +133,7 @@ def collect(path: str | os.PathLike, store: Any = None) -> dict[str, Any]:
         "signatures": _signatures(analyses, sig_runs),
         "infra": _infra(infra_runs) + _infra_failures(tests.values()),
         "history": _history(store, metas) if store is not None else [],
+        "pcg": collect_pcg(dirs, analyses),
     }
     data["next_steps"] = _next_steps(data)
     return data
@@ -407,6 +409,7 @@ def render_markdown(data: dict[str, Any]) -> str:
                                                 if x))
                         or t.get("statistic") or "", _culprit(t.get("culprit"))]
                        for i, t in enumerate(ts, 1)])
+    out += render_pcg_markdown(data.get("pcg"))
     out += ["## Key Patterns Seen", ""]
     if data["signatures"]:
         out += _table(["Pattern", "Rule", "Category", "PCG-specific", "Tests", "Failed runs"],

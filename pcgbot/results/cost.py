@@ -11,7 +11,9 @@ Assumptions (also printed with every estimate, because a number without them mis
   else the plan's ``est_time``; capped at the test's timeout (the runner kills it there);
 - a k-GPU test holds k GPUs of one runner for its whole run; a 0-GPU (CPU) test holds one slot;
 - adaptive repeats stop a *stable* test after ~1/3 of the repeats (``ADAPTIVE_FACTOR``), while a
-  test whose history mixes pass and fail runs all of them.
+  test whose history mixes pass and fail runs all of them;
+- a PCG-inert test (``pcgbot.results.inert``: PCG off in every recent run) runs once per sweep,
+  as a sentinel; the few sentinels that wake up (PCG active again) are not priced.
 """
 
 from __future__ import annotations
@@ -53,6 +55,8 @@ class Estimate:
     durations_from_store: int          # tests whose duration came from history
     durations_from_plan: int           # tests that used est_time
     flaky_tests: int                   # tests run at full repeats under --adaptive
+    inert_tests: int = 0               # PCG-inert tests run once per sweep (sentinels)
+    gpu_hours_without_sentinels: float = 0.0   # the same sweep with inert tests at full repeats
     too_big: list[str] = field(default_factory=list)  # tests needing more GPUs than a runner has
     per_runner_hours: list[float] = field(default_factory=list)
     assumptions: list[str] = field(default_factory=list)
@@ -93,11 +97,13 @@ def _makespan(jobs: list[tuple[float, int]], gpus: int) -> float:
 
 def estimate(plan: Plan, *, gpus: int, runners: int = 1, repeats: Optional[int] = None,
              adaptive: bool = False, durations: Optional[dict[str, float]] = None,
-             flaky: Optional[set[str]] = None, tests: Optional[list[TestSpec]] = None) -> Estimate:
+             flaky: Optional[set[str]] = None, tests: Optional[list[TestSpec]] = None,
+             inert: Optional[set[str]] = None) -> Estimate:
     """Estimate a sweep of `plan` (or of `tests`) on `runners` machines with `gpus` GPUs each.
 
     `durations` maps test path -> historical seconds; `flaky` holds test paths whose history
-    mixes pass and fail (they keep all repeats under `adaptive`)."""
+    mixes pass and fail (they keep all repeats under `adaptive`); `inert` holds PCG-inert test
+    paths (one sentinel run each; a test with ``pcg_inert: false`` in the plan is not one)."""
     if gpus < 1:
         raise UsageError(f"--gpus: must be >= 1, got {gpus}")
     if runners < 1:
@@ -107,12 +113,14 @@ def estimate(plan: Plan, *, gpus: int, runners: int = 1, repeats: Optional[int] 
         raise UsageError(f"--repeats: must be >= 1, got {k}")
     durations = durations or {}
     flaky = flaky or set()
+    inert = {t.path for t in plan.tests if t.pcg_inert and t.path in (inert or set())}
     stable_runs = max(1, math.ceil(k / ADAPTIVE_FACTOR))
 
     fits = [t for t in (plan.tests if tests is None else tests) if t.gpus <= gpus]
     too_big = sorted(t.path for t in (plan.tests if tests is None else tests) if t.gpus > gpus)
     from_store = 0
     per_test: dict[str, tuple[float, int, int]] = {}   # path -> (seconds, slots, runs)
+    full_s = 0.0                                        # GPU-seconds with no sentinels
     for t in fits:
         hist = durations.get(t.path)
         if hist is not None:
@@ -120,7 +128,8 @@ def estimate(plan: Plan, *, gpus: int, runners: int = 1, repeats: Optional[int] 
         sec = float(hist if hist is not None else t.est_time)
         sec = min(sec, t.timeout or plan.timeout)
         runs = k if (not adaptive or t.path in flaky) else stable_runs
-        per_test[t.path] = (sec, _slots(t), runs)
+        full_s += sec * _slots(t) * runs
+        per_test[t.path] = (sec, _slots(t), 1 if t.path in inert else runs)
 
     gpu_s_repeat = sum(sec * slots for sec, slots, _ in per_test.values())
     gpu_s = sum(sec * slots * runs for sec, slots, runs in per_test.values())
@@ -140,6 +149,9 @@ def estimate(plan: Plan, *, gpus: int, runners: int = 1, repeats: Optional[int] 
         "a k-GPU test holds k GPUs of one runner; a CPU test holds one slot",
         f"one shard per runner ({runners}), tests split longest-first by total time",
     ]
+    if inert & set(per_test):
+        assumptions.append(f"{len(inert & set(per_test))} PCG-inert test(s) run once each "
+                           "(sentinels; one that sees PCG again runs in full, not priced)")
     if adaptive:
         assumptions.append(
             f"adaptive: stable tests stop after ~1/{ADAPTIVE_FACTOR:g} of the repeats "
@@ -153,11 +165,13 @@ def estimate(plan: Plan, *, gpus: int, runners: int = 1, repeats: Optional[int] 
         longest_test_hours=longest / 3600, runners_for_24h=need_24h,
         durations_from_store=from_store, durations_from_plan=len(per_test) - from_store,
         flaky_tests=len(flaky & set(per_test)) if adaptive else 0, too_big=too_big,
+        inert_tests=len(inert & set(per_test)), gpu_hours_without_sentinels=full_s / 3600,
         per_runner_hours=per_runner, assumptions=assumptions)
 
 
 def history(plan: Plan, store_path: Optional[str]) -> tuple[dict[str, float], set[str], str]:
     """(durations, flaky tests, description) from the store, or empty when there is none.
+    ``inert_from_store`` gives the PCG-inert tests of the same store.
 
     An explicit `store_path` must exist; the default store ($PCGBOT_STORE or .pcgbot/pcgbot.db)
     is read only if it is already there, so estimating never creates a database."""
@@ -179,6 +193,17 @@ def history(plan: Plan, store_path: Optional[str]) -> tuple[dict[str, float], se
     return durations, flaky, f"store {path}: {len(durations)} test(s) with history"
 
 
+def inert_from_store(plan: Plan, store_path: Optional[str]) -> set[str]:
+    """PCG-inert tests of the plan's default mode per the store (empty without a store)."""
+    path = store_path or os.environ.get("PCGBOT_STORE") or ".pcgbot/pcgbot.db"
+    if not Path(path).is_file():
+        return set()
+    from .inert import inert_tests
+    from .store import Store
+
+    return set(inert_tests(Store(path), plan, plan.default_mode, reasons=False))
+
+
 def render(est: Estimate, source: str) -> str:
     """Human-readable estimate; the numbers a maintainer sizes the pool with come first."""
     pool = est.gpus_per_runner * est.runners
@@ -192,6 +217,11 @@ def render(est: Estimate, source: str) -> str:
         f"  wall time            : {est.wall_hours:8.1f} h  (lower bound "
         f"{est.wall_lower_bound_hours:.1f} h; longest test {est.longest_test_hours * 60:.0f} min)",
     ]
+    if est.inert_tests:
+        lines.append(f"  PCG-inert sentinels  : {est.inert_tests} test(s) run once; without them "
+                     f"{est.gpu_hours_without_sentinels:.1f} GPU-h "
+                     f"({1 - est.gpu_hours / est.gpu_hours_without_sentinels:.0%} saved)"
+                     if est.gpu_hours_without_sentinels else "")
     if est.runners_for_24h:
         lines.append(f"  runners for <= 24 h  : {est.runners_for_24h} of "
                      f"{est.gpus_per_runner} GPU(s) each (lower bound)")

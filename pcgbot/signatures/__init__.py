@@ -5,7 +5,8 @@ fingerprint that names one bug across runs, tests and machines, a maintainer's t
 that matched, PCG evidence and a redacted excerpt.  Rules are data (``patterns.yaml``, loaded into
 a ``RuleSet`` by ``load_rules`` / ``default_rules``; ``rules_with`` adds a user's files).
 ``redact`` / ``redact_lines`` remove secrets from every text pcgbot publishes, and
-``detect_pcg`` tells from a log whether PCG really ran (a run record's ``pcg_active``).
+``detect_pcg`` tells from a log whether PCG really ran (a run record's ``pcg_active``) from the
+same ``pcg_markers`` and rule the scanner uses for a signature's.
 Fingerprints carry their scheme (``SCHEME``; v1 is frozen): ``signer`` gives a scheme's function,
 ``fingerprints_of_log`` / ``aliases_of_log`` a log's fingerprint under every other scheme, and
 ``fingerprint_in_scheme`` re-fingerprints a stored one so sweeps are compared under one scheme.

@@ -16,6 +16,7 @@ from .events import (RANK_CASCADE, RANK_HIGH, RANK_NORMAL, RANK_WEAK, Event, Mat
                      match_rule)
 from .normalize import DEFAULT_ENGINE_ROOTS, Frame, parse_exception, parse_frame, strip_prefix
 from .patterns import Rule, RuleSet
+from .pcg import verdict as pcg_verdict
 from .stacks import _FH_HEADER, Stacks
 
 __all__ = ["CHUNK", "MAX_CARRY", "MAX_LINE", "TRIGGER_WORDS", "Event", "Match", "ScanResult",
@@ -272,11 +273,8 @@ class _Scanner(Stacks):
                     self.seen_weak = True
 
     def pcg_active(self) -> Optional[bool]:
-        if self.seen_active:
-            return True
-        if self.seen_inactive:
-            return False
-        return True if self.seen_weak else None
+        # the same rule as detect_pcg (a run record's pcg_active), over the same markers
+        return pcg_verdict(self.seen_active, self.seen_inactive, self.seen_weak)
 
     # -- lines ------------------------------------------------------------------------------
     def line(self, seg: bytes, offset: int, end: int, read_at: Callable[[int, int], bytes]) -> int:

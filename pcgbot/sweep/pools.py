@@ -1,5 +1,5 @@
 """Choosing where a sweep runs (GPU pool or CPU slots), how many bisection probes run at once,
-and the sweep's adaptive-repeat policy."""
+the sweep's adaptive-repeat policy, and which PCG-inert tests run as one-run sentinels."""
 
 from __future__ import annotations
 
@@ -112,3 +112,19 @@ def probe_slots(spec: TestSpec, slots: Optional[int], gpus: tuple[int, ...], poo
         say(f"--slots {slots}: {pool.usable()} clean GPUs hold {fit} {g}-GPU probes at once; "
             f"running {fit}")
     return min(slots, fit) if slots is not None else fit
+
+
+def sentinel_setup(flag: bool, plan, mode: str, store_path=None) -> Optional[set[str]]:
+    """PCG-inert tests of ``plan`` for a sweep of ``mode`` (they run once, as sentinels), or
+    None when ``flag`` is off.  Read from the store's recent complete sweeps."""
+    if not flag:
+        return None
+    from ..results.inert import inert_tests
+    from ..results.store import Store
+
+    inert = inert_tests(Store(store_path), plan, mode, reasons=False)
+    if inert:
+        print(f"pcg-inert: {len(inert)} test(s) run once as sentinels (PCG off in their last "
+              f"{plan.pcg_inert.sweeps} sweeps): " + ", ".join(sorted(inert)[:5])
+              + (" ..." if len(inert) > 5 else ""), file=sys.stderr)
+    return set(inert)

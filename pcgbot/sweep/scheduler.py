@@ -32,9 +32,14 @@ class Scheduler:
     Fixed repeats: every missing attempt is ready at once, longest test first.  Adaptive: a test
     starts with ``min_runs`` attempts and gets more only while ``adaptive.decide`` says the
     verdict is still open (up to ``max_runs``).
+
+    Sentinels (PCG-inert tests, ``pcgbot.results.inert``): one attempt only, unless that run
+    shows PCG active -- then the test is no longer inert and gets the rest of its first runs in
+    this same sweep, so a change in SGLang's auto-disable logic is tested at full strength at once.
     """
 
-    def __init__(self, plan, tests, mode, reps, done, adaptive, baseline, history):
+    def __init__(self, plan, tests, mode, reps, done, adaptive, baseline, history,
+                 sentinels=frozenset()):
         self.adaptive = adaptive
         self.baseline = baseline
         self.timeout_fails = plan.timeout_is_failure
@@ -45,13 +50,23 @@ class Scheduler:
         self.inflight: dict[str, int] = {t.path: 0 for t in tests}
         self.stopped: set[str] = set()
         self.cap = reps if adaptive is None else max(reps, adaptive.max_runs)
+        first = reps if adaptive is None else adaptive.min_runs
+        self._first = first
+        self.sentinels: set[str] = set()
+        for t in tests:
+            if t.path in sentinels:
+                r0 = done.get((t.path, mode, 0))
+                # a resumed sweep whose sentinel already saw PCG runs the test in full
+                if r0 is None or r0.pcg_active is not True:
+                    self.sentinels.add(t.path)
+        self.woken: list[str] = []     # sentinels whose run showed PCG active, in order
         for t in tests:
             for a in range(self.cap):
                 r = done.get((t.path, mode, a))
                 if r is not None:
                     self.results[t.path].append(r.outcome)
-            first = reps if adaptive is None else adaptive.min_runs
-            self.pending[t.path] = [a for a in range(first) if (t.path, mode, a) not in done]
+            n0 = 1 if t.path in self.sentinels else first
+            self.pending[t.path] = [a for a in range(n0) if (t.path, mode, a) not in done]
         self._next = {t.path: (reps if adaptive is None else adaptive.min_runs) for t in tests}
         self._done_keys = done
 
@@ -83,6 +98,15 @@ class Scheduler:
         if rec is None:
             return
         self.results[t.path].append(rec.outcome)
+        if t.path in self.sentinels:
+            if rec.pcg_active is not True:
+                return                 # still inert: the one run is all this sweep spends
+            self.sentinels.discard(t.path)
+            self.woken.append(t.path)
+            self.pending[t.path].extend(a for a in range(1, self._first)
+                                        if (t.path, self.mode, a) not in self._done_keys)
+            if self.pending[t.path]:
+                return
         if self.adaptive is None or self.pending[t.path] or self.inflight[t.path]:
             return
         outs = self.results[t.path]

@@ -224,8 +224,12 @@ def run_sweep(plan: Plan, out_dir: str | os.PathLike, *, mode: Optional[str] = N
               repo: Optional[str | os.PathLike] = None, progress: Optional[Progress] = None,
               adaptive=None, baseline: Optional[dict[str, tuple[int, int]]] = None,
               pool=None, history: Optional[dict[str, float]] = None,
-              sweep_id: Optional[str] = None, branch: Optional[str] = None) -> Path:
-    """Run the sweep into ``out_dir``; returns it.  See module docstring."""
+              sweep_id: Optional[str] = None, branch: Optional[str] = None,
+              sentinels: Optional[set[str]] = None) -> Path:
+    """Run the sweep into ``out_dir``; returns it.  See module docstring.
+
+    ``sentinels``: PCG-inert test paths (``pcgbot.results.inert``) that run once unless that
+    run shows PCG active; sweep.json records them and the ones that woke up."""
     out = Path(out_dir)
     mode = plan.mode(mode).name
     repo_p = check_repo(plan, repo)
@@ -265,11 +269,16 @@ def run_sweep(plan: Plan, out_dir: str | os.PathLike, *, mode: Optional[str] = N
             # detached worktree of an older commit of main)
             meta = _new_meta(plan, mode, repo_p, selected, reps, shard, sweep_id, branch)
             meta["partial"] = partial
+        if sentinels is not None and not (resume and "sentinels" in meta):
+            meta["sentinels"] = sorted(sentinels & {t.path for t in selected})
         write_meta(out, meta)
         pool = pool or CpuPool(slots or 1)
         with StopOnSignal(meta["sweep_id"]) as stop:
-            _drive(plan, out, meta, selected, mode, reps, repo_p, timeout, slots, pool,
-                   adaptive, baseline or {}, history, progress, stop)
+            woken = _drive(plan, out, meta, selected, mode, reps, repo_p, timeout, slots, pool,
+                           adaptive, baseline or {}, history, progress, stop)
+        if meta.get("sentinels"):
+            # sentinels whose run showed PCG active: no longer inert, run in full this sweep
+            meta["sentinels_woken"] = sorted(set(meta.get("sentinels_woken") or []) | set(woken))
         meta["finished_at"] = utcnow()
         meta["complete"] = True
         meta["adaptive"] = bool(adaptive)
@@ -297,12 +306,14 @@ def _resume_meta(out: Path, plan: Plan, mode: str, repo_p: Path) -> dict:
 
 
 def _drive(plan, out, meta, selected, mode, reps, repo_p, timeout, slots, pool, adaptive,
-           baseline, history, progress, stop) -> None:
-    """Schedule and run every missing (test, attempt) of the sweep."""
+           baseline, history, progress, stop) -> list[str]:
+    """Schedule and run every missing (test, attempt) of the sweep; returns the sentinels
+    that woke up (PCG active)."""
     done = {r.key: r for r in read_runs(out)}
     writer = RunWriter(out)
     use_gpu_env = bool(getattr(pool, "is_gpu", False))
-    sched = Scheduler(plan, selected, mode, reps, done, adaptive, baseline, history)
+    sched = Scheduler(plan, selected, mode, reps, done, adaptive, baseline, history,
+                      sentinels=set(meta.get("sentinels") or ()))
     total = sched.total_planned()
     finished = [sum(1 for k in done if k[1] == mode)]
 
@@ -329,6 +340,7 @@ def _drive(plan, out, meta, selected, mode, reps, repo_p, timeout, slots, pool, 
             # may outlive it, or the executor would wait for each to time out.
             kill_procs(find_marked(SWEEP_MARKER, meta["sweep_id"]), grace=2.0)
             raise
+    return list(sched.woken)
 
 
 def _loop(plan, out, meta, mode, repo_p, timeout, pool, sched, stop, ex, running, record,

@@ -14,7 +14,7 @@ from pcgbot.cli.options import STORE_HELP
 # option of the same command, so they are not names of their own.
 DEPRECATED = {"--out": {"bisect"}, "-o": {"merge"}, "--gpus": {"bisect", "run-one"},
               "--plan": {"baseline show", "baseline unset", "baseline export"},
-              "--repo": {"github sync", "github status", "github command"}}
+              "--repo": {"github sync", "github status", "github command", "github coverage"}}
 
 
 def commands(group: click.Group = cli, path: tuple = ()) -> list[tuple[str, click.Command]]:

@@ -177,3 +177,30 @@ def test_store_history_gives_durations_and_flaky_tests(tmp_path, monkeypatch):
     # a: 3600 s x 3 runs (stable), b: 60 s x 9 runs (flaky), c: est_time 360 s x 3 runs
     assert d["gpu_hours"] == pytest.approx((3600 * 3 + 60 * 9 + 360 * 3) / 3600)
     assert (d["durations_from_store"], d["durations_from_plan"], d["flaky_tests"]) == (2, 1, 1)
+
+
+def test_inert_tests_run_once_and_plan_key_opts_out(tmp_path):
+    from pcgbot.plan.schema import parse_plan
+    from pcgbot.results.cost import estimate
+
+    plan = parse_plan("name: p\nrepeats: 9\ntests:\n  - {path: a.py, est_time: 100}\n"
+                      "  - {path: b.py, est_time: 200}\n"
+                      "  - {path: c.py, est_time: 400, pcg_inert: false}\n", "p.yaml")
+    est = estimate(plan, gpus=1, inert={"b.py", "c.py"})
+    assert est.inert_tests == 1                       # c.py is kept out by its plan key
+    assert est.runs == 9 + 1 + 9
+    assert est.gpu_hours == pytest.approx((100 * 9 + 200 + 400 * 9) / 3600)
+    assert est.gpu_hours_without_sentinels == pytest.approx(700 * 9 / 3600)
+
+
+def test_cli_assume_inert(tmp_path):
+    from conftest import run_cli
+
+    plan = tmp_path / "p.yaml"
+    plan.write_text("name: p\nrepeats: 10\ntests:\n  - {path: vlm/a.py, est_time: 720}\n"
+                    "  - {path: b.py, est_time: 720}\n")
+    r = run_cli("plan", "cost", str(plan), "--gpus", "1", "--assume-inert", "vlm/*", "--json")
+    d = json.loads(r.stdout)
+    assert (d["inert_tests"], d["gpu_hours"], d["gpu_hours_without_sentinels"]) == (1, 2.2, 4.0)
+    r = run_cli("plan", "cost", str(plan), "--gpus", "1", "--assume-inert", "nope/*")
+    assert r.returncode != 0 and "matches no test" in r.stderr and "Traceback" not in r.stderr
