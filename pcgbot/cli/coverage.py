@@ -23,7 +23,7 @@ def coverage_cmd(sweep_dir: str, repo: Optional[str], api_url: Optional[str],
     """File one issue listing the tests of DIR/analysis.json that lost PCG coverage (PCG ran
     in their previous sweep, not in this one); nothing when none did, nothing twice.
 
-    Example: pcgbot github coverage sweeps/abc123 --repo sgl-project/sglang"""
+    Example: pcgbot github coverage sweeps/abc123 --repository sgl-project/sglang"""
     from ..github.coverage import file_coverage_issue
 
     analysis = load_analysis(sweep_dir)
