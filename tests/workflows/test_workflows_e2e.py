@@ -333,7 +333,9 @@ def test_rerun_comment_sweeps_one_test_without_touching_the_baseline(world):
     head_before, n_status, n_dispatch = data_head(), len(state.statuses), len(state.dispatches)
     jobs = world.run(world.sweep_wf, info["head"], "workflow_dispatch",
                      {"inputs": rerun[0]["inputs"]}, inputs=rerun[0]["inputs"])
-    assert all(j.result in ("success", "called") for j in jobs), _failures(jobs)
+    # a partial sweep publishes no dashboard (it never becomes the history the site shows)
+    assert all(j.result in ("success", "called") or (j.id.endswith("/dashboard")
+               and j.result == "skipped") for j in jobs), _failures(jobs)
     analyze = next(j for j in jobs if j.id.endswith("/analyze"))
     skipped = {s.name for s in analyze.steps if s.outcome == "skipped"}
     assert {"Push the new history to the data branch",
