@@ -512,3 +512,20 @@ def test_every_record_field_is_type_checked():
 
     from pcgbot.model import _FIELD_TYPES, RunRecord
     assert {f.name for f in dataclasses.fields(RunRecord)} == set(_FIELD_TYPES)
+
+
+@pytest.mark.parametrize("field,value", [("comment", 5), ("comment", "hi"), ("issue", 5),
+                                         ("user", "alice"), ("id", "abc"), ("repository", [])])
+def test_a_github_event_with_wrong_types_is_one_line(tmp_path, field, value):
+    ev = {"comment": {"body": "/pcgbot help", "user": {"login": "x"}, "id": 1},
+          "issue": {"number": 1, "labels": []}, "repository": {"full_name": "o/r"}}
+    if field in ("user", "id"):
+        ev["comment"][field] = value
+    else:
+        ev[field] = value
+    p = tmp_path / "ev.json"
+    p.write_text(json.dumps(ev))
+    r = run_cli("github", "command", "--event", str(p), "--repository", "o/r",
+                "--dry-run", str(tmp_path / "dry"))
+    assert r.returncode == 2, r.stderr
+    one_line_error(r, "event")

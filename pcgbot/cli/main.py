@@ -49,8 +49,14 @@ def main(argv: list[str] | None = None) -> int:
     except click.exceptions.Abort:
         click.echo("pcgbot: aborted", err=True)
         return 130
+    except click.UsageError as e:
+        # one line, like every other error: the command, what is wrong, where to look
+        path = e.ctx.command_path if e.ctx is not None else "pcgbot"
+        msg = " ".join(e.format_message().split())
+        click.echo(f"pcgbot: error: {path}: {msg} (see {path} --help)", err=True)
+        return e.exit_code
     except click.ClickException as e:
-        e.show()
+        click.echo(f"pcgbot: error: {' '.join(e.format_message().split())}", err=True)
         return e.exit_code
     except BrokenPipeError:
         return 0

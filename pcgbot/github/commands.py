@@ -84,6 +84,7 @@ class Handler:
         self.store = store
         self.plan = plan
         self.log = log or (lambda s: None)
+        check_event(event)
         self.comment = event.get("comment") or {}
         self.issue = event.get("issue") or {}
         repo = event.get("repository") or {}
@@ -328,7 +329,26 @@ def load_event(path: Optional[str]) -> dict:
         raise UsageError(f"{path}:{getattr(e, 'lineno', 1)}: event: invalid JSON") from None
     if not isinstance(data, dict):
         raise UsageError(f"{path}:1: event: expected a JSON object")
+    check_event(data, str(path))
     return data
+
+
+# The fields of an issue_comment event pcgbot reads, and their JSON types (the event comes from
+# outside: a wrong type is one line, never a traceback).
+_EVENT_FIELDS = [("comment", dict), ("issue", dict), ("repository", dict),
+                 ("comment.user", dict), ("comment.id", int), ("comment.body", str),
+                 ("issue.number", int), ("repository.full_name", str),
+                 ("repository.default_branch", str), ("comment.user.login", str)]
+
+
+def check_event(event: dict, where: str = "event") -> None:
+    for dotted, kind in _EVENT_FIELDS:
+        v: Any = event
+        for part in dotted.split("."):
+            v = v.get(part) if isinstance(v, dict) else None
+        if v is not None and (not isinstance(v, kind) or isinstance(v, bool)):
+            raise UsageError(f"{where}: event: {dotted}: expected {kind.__name__}, "
+                             f"got {type(v).__name__}")
 
 
 def handle_event(backend: Backend, event: dict, **kw: Any) -> Outcome:

@@ -47,7 +47,9 @@ def collect_dashboard(store: Any, *, plan: str, mode: str, current: Optional[dic
 
     Commits that only a bisection probed (its culprit ``evidence``) get columns too, their cells
     marked ``probe``: that is where the heatmap shows the step from green to red."""
-    sweeps = list(store.sweeps(plan=plan, mode=mode)) if store is not None else []
+    # one shard, a --tests subset or a rerun is not the plan's state at that commit
+    sweeps = [s for s in (store.sweeps(plan=plan, mode=mode) if store is not None else [])
+              if not s.get("shard") and not (s.get("meta") or {}).get("partial")]
     if current and current.get("sweep_id") not in {s["sweep_id"] for s in sweeps}:
         sweeps.insert(0, dict(current, meta=current))
     cols, seen = [], set()

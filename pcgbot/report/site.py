@@ -133,9 +133,11 @@ def build_site(store: Any, out: str | Path, *, analyses: Iterable[str | Path] = 
     for t in tests.values():
         write_text(out / page_of_test(t["test"]), _test_page(t, sigs))
     make_dir(out / "signatures")
+    published = 0
     for fp, s in sigs.items():
         if page_of_signature(fp):                          # fingerprints name files
             write_text(out / page_of_signature(fp), _signature_page(s))
+            published += 1
     cards = "".join(
         f'<div class="card"><a href="{_esc(n)}/index.html"><b>{_esc(p)}</b></a>'
         f'<span class="muted">mode {_esc(m)} · {sw} commits · {_esc(ok)} passing at the newest'
@@ -150,7 +152,7 @@ def build_site(store: Any, out: str | Path, *, analyses: Iterable[str | Path] = 
                f"<th>Issue</th></tr>{sig_rows}</table>" if sig_rows else "<p>None.</p>")
             + '<p class="muted">Data: <a href="data/index.json">data/index.json</a></p>')
     write_text(out / "index.html", _page("pcgbot: PCG health", body, 0))
-    written["tests"], written["signatures"] = len(tests), len(sigs)
+    written["tests"], written["signatures"] = len(tests), published
     write_text(out / "data" / "index.json", json.dumps(written, sort_keys=True, indent=1) + "\n")
     write_text(out / "data" / "signatures.json", json.dumps(sigs, sort_keys=True) + "\n")
     # GitHub Pages would run Jekyll over the site (dropping files that start with _): not needed

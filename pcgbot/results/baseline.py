@@ -156,7 +156,8 @@ def show(store: Store, plan: Optional[str] = None, mode: Optional[str] = None,
                                    "branch": row["branch"], "sweeps": 0, "pinned": None,
                                    "latest_complete": None})
         e["sweeps"] += 1
-        if row["complete"] and e["latest_complete"] is None:
+        whole = not row.get("shard") and not (row.get("meta") or {}).get("partial")
+        if row["complete"] and whole and e["latest_complete"] is None:   # as candidates() sees it
             e["latest_complete"] = _brief(store, row)
     for key, e in lines.items():
         pinned = store.get_meta(pin_key(*key))
@@ -267,8 +268,11 @@ def import_bundles(store: Store, files: list[str], dest: Optional[str | os.PathL
     for f in files:
         try:
             tar = tarfile.open(f, mode="r:*")
-        except (OSError, tarfile.TarError) as e:
-            raise UsageError(f"{f}:1: bundle: cannot open ({e})") from None
+        except OSError as e:
+            raise UsageError(f"{f}: bundle: cannot open ({e.strerror or e})") from None
+        except tarfile.TarError:
+            raise UsageError(f"{f}: bundle: not a .tar.gz bundle (pcgbot baseline export writes "
+                             "them)") from None
         with tar:
             members = tar.getmembers()
             for m in members:

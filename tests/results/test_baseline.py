@@ -170,7 +170,7 @@ def test_unsafe_bundles_rejected(tmp_path: Path, name: str) -> None:
 
 def test_not_a_bundle(tmp_path: Path) -> None:
     (tmp_path / "x.tar.gz").write_text("not a tar")
-    with pytest.raises(UsageError, match="cannot open"):
+    with pytest.raises(UsageError, match="not a .tar.gz bundle"):
         bl.import_bundles(Store(tmp_path / "db.sqlite"), [str(tmp_path / "x.tar.gz")])
 
 
