@@ -22,6 +22,7 @@ from ..plan.schema import Plan, load_plan
 from ..signatures.schemes import aliases_of_log, fingerprint_in_scheme, signer
 from ..signatures.signature import SCHEME
 from ..results.store import Store
+from ..fsutil import write_text
 from ..results.sweepdir import read_meta, read_runs, run_log
 from .links import add_dashboard_links
 
@@ -288,11 +289,8 @@ def _reproduce(meta: dict, test: str, mode: str) -> str:
 
 
 def write_analysis(sweep_dir: Path, data: dict) -> Path:
-    p = Path(sweep_dir) / "analysis.json"
-    tmp = p.with_suffix(".json.tmp")
-    tmp.write_text(json.dumps(data, indent=2, sort_keys=True, default=str) + "\n")
-    os.replace(tmp, p)
-    return p
+    return write_text(Path(sweep_dir) / "analysis.json",
+                      json.dumps(data, indent=2, sort_keys=True, default=str) + "\n")
 
 
 def load_culprit_files(paths: Iterable[str]) -> list[dict]:

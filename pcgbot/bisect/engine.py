@@ -28,6 +28,7 @@ from .result import BisectResult, build_result
 from .search import FAIL, OTHER, PASS, Search, SearchConfig
 from .seed import Seeds, culprit_weights, open_store, seeds_for, sig_matches
 from ..errors import PcgbotError, UsageError
+from ..fsutil import write_text
 from ..model import (FAIL as R_FAIL, INFRA as R_INFRA, PASS as R_PASS, TIMEOUT as R_TIMEOUT,
                     RunRecord, short_name)
 from ..plan.schema import Plan, TestSpec
@@ -75,11 +76,7 @@ class _State:
         self.data = data
 
     def save(self) -> None:
-        tmp = self.path.with_suffix(".json.tmp")
-        tmp.write_text(json.dumps(self.data, indent=1, sort_keys=True))
-        with open(tmp, "rb") as f:
-            os.fsync(f.fileno())
-        os.replace(tmp, self.path)
+        write_text(self.path, json.dumps(self.data, indent=1, sort_keys=True))
 
     @classmethod
     def load(cls, path: Path) -> Optional["_State"]:

@@ -27,14 +27,13 @@ from pathlib import Path
 from typing import Any, Iterator, Optional
 
 from ..errors import PcgbotError
+from ..fsutil import make_dir, write_text
 from .backend import CHECK_TEXT_LIMIT, STATUS_DESC_LIMIT, Backend, Comment, Issue
 
 
 def _atomic_write(path: Path, text: str) -> None:
-    path.parent.mkdir(parents=True, exist_ok=True)
-    tmp = path.with_name(f".{path.name}.{os.getpid()}.tmp")
-    tmp.write_text(text, encoding="utf-8")
-    os.replace(tmp, path)
+    make_dir(path.parent)
+    write_text(path, text)
 
 
 def _slug(text: str) -> str:
