@@ -395,15 +395,10 @@ def test_run_one_killed_by_a_signal_leaves_no_process_and_records_nothing(tmp_pa
     assert not (out / "runs.jsonl").exists() or (out / "runs.jsonl").read_text() == ""
 
 
-@pytest.mark.parametrize("slots", ["1", "2"])
-def test_bisect_killed_by_sigterm_leaves_no_process_and_no_worktree(tmp_path, slots):
-    import signal
+def _repo_of(repo: Path, name: str, bodies: list[str]):
+    """A real git repository with one commit per body of the test file ``name``; returns its
+    git runner and the commits' shas, oldest first."""
     import subprocess
-    import sys
-    import time
-
-    from pcgbot.procs import OWNER_MARKER, find_marked
-    repo = tmp_path / "repo"
     repo.mkdir()
     env = dict(os.environ, GIT_AUTHOR_NAME="a", GIT_AUTHOR_EMAIL="a@x", GIT_COMMITTER_NAME="a",
                GIT_COMMITTER_EMAIL="a@x")
@@ -413,15 +408,28 @@ def test_bisect_killed_by_sigterm_leaves_no_process_and_no_worktree(tmp_path, sl
                               text=True).stdout.strip()
     git("init", "-q", "-b", "main")
     shas = []
-    for i in range(5):
-        (repo / "test_slow.py").write_text(
-            "import subprocess, sys, time\n"
-            "subprocess.Popen([sys.executable, '-c', 'import time; time.sleep(120)'],"
-            " start_new_session=True)\n"
-            f"time.sleep(120)\nsys.exit({1 if i >= 3 else 0})  # commit {i}\n")
+    for i, body in enumerate(bodies):
+        (repo / name).write_text(body)
         git("add", "-A")
         git("commit", "-q", "-m", str(i))
         shas.append(git("rev-parse", "HEAD"))
+    return git, shas
+
+
+@pytest.mark.parametrize("slots", ["1", "2"])
+def test_bisect_killed_by_sigterm_leaves_no_process_and_no_worktree(tmp_path, slots):
+    import signal
+    import subprocess
+    import sys
+    import time
+
+    from pcgbot.procs import OWNER_MARKER, find_marked
+    repo = tmp_path / "repo"
+    git, shas = _repo_of(repo, "test_slow.py", [
+        "import subprocess, sys, time\n"
+        "subprocess.Popen([sys.executable, '-c', 'import time; time.sleep(120)'],"
+        " start_new_session=True)\n"
+        f"time.sleep(120)\nsys.exit({1 if i >= 3 else 0})  # commit {i}\n" for i in range(5)])
     plan = tmp_path / "plan.yaml"
     plan.write_text(f"name: b\nrepo: {repo}\nrepeats: 2\ntimeout: 300\n"
                     "command: '{python} {path}'\ntests:\n  - {path: test_slow.py, gpus: 0}\n")
@@ -480,22 +488,9 @@ def test_an_api_that_answers_with_an_html_page_is_one_line(failed_sweep, tmp_pat
 
 
 def test_bisect_out_to_a_missing_folder_keeps_the_answer(tmp_path):
-    import subprocess
     repo = tmp_path / "repo"
-    repo.mkdir()
-    env = dict(os.environ, GIT_AUTHOR_NAME="a", GIT_AUTHOR_EMAIL="a@x", GIT_COMMITTER_NAME="a",
-               GIT_COMMITTER_EMAIL="a@x")
-
-    def git(*a):
-        return subprocess.run(["git", *a], cwd=repo, env=env, check=True, capture_output=True,
-                              text=True).stdout.strip()
-    git("init", "-q", "-b", "main")
-    shas = []
-    for i in range(4):
-        (repo / "test_x.py").write_text(f"import sys\nsys.exit({1 if i >= 2 else 0})  # {i}\n")
-        git("add", "-A")
-        git("commit", "-q", "-m", str(i))
-        shas.append(git("rev-parse", "HEAD"))
+    _, shas = _repo_of(repo, "test_x.py",
+                       [f"import sys\nsys.exit({1 if i >= 2 else 0})  # {i}\n" for i in range(4)])
     plan = tmp_path / "plan.yaml"
     plan.write_text(f"name: b\nrepo: {repo}\nrepeats: 2\ncommand: '{{python}} {{path}}'\n"
                     "tests:\n  - {path: test_x.py, gpus: 0}\n")
