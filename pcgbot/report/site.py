@@ -110,9 +110,10 @@ def build_site(store: Any, out: str | Path, *, analyses: Iterable[str | Path] = 
             if fp:
                 sigs.setdefault(fp, dict(s, configs=[]))["configs"].append(f"{plan} ({mode})")
         make_dir(out / name)
-        for i, (fname, part) in enumerate(_pages(d)):
+        pages = _pages(d)      # sorted once: every page's links need the count
+        for i, (fname, part) in enumerate(pages):
             nav = ('<nav><a href="../index.html">all configurations</a>'
-                   + _page_links(len(_pages_of(d)), i) + "</nav>")
+                   + _page_links(len(pages), i) + "</nav>")
             page = render_dashboard(part, test_href=lambda t: f"../{page_of_test(t)}",
                                     sig_href=lambda fp: f"../{page_of_signature(fp) or '#'}",
                                     nav=nav)
