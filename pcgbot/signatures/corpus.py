@@ -5,12 +5,14 @@ issue trackers, each behind syzkaller-style header lines: TITLE/RULE/CATEGORY (w
 answered when a reviewer accepted it), SOURCE, FAMILY, GROUP (logs of one bug share it),
 GROUP_SOURCE (the outside source that says they are one bug) and SPLIT (tune | heldout).
 ``families.yaml`` says which rules or titles name each family and which families are coarse on
-purpose.  ``measure`` computes the figures of issue 16's table for any fingerprint function, so
+purpose.  GROUP_KIND says how a group's logs differ (machines, runs, tests, models, ranks; or
+"parts" of one paste, which count for nothing) and ROUND in which collection round a log came.  ``measure`` computes the figures of issue 16's table for any fingerprint function, so
 scheme v1 and scheme v2 are judged by the same code on the same logs.
 """
 
 from __future__ import annotations
 
+import hashlib
 import itertools
 import re
 import tempfile
@@ -22,7 +24,12 @@ import yaml
 
 from ..errors import UsageError
 
-HEADER_ORDER = ("TITLE", "RULE", "CATEGORY", "SOURCE", "FAMILY", "GROUP", "GROUP_SOURCE", "SPLIT")
+HEADER_ORDER = ("TITLE", "RULE", "CATEGORY", "SOURCE", "FAMILY", "FAMILY_NOTE", "GROUP",
+                "GROUP_SOURCE", "GROUP_KIND", "ROUND", "SPLIT")
+
+# What makes the logs of one group different sightings of one bug (GROUP_KIND's first word).
+# "parts" are pieces of one paste of one run: neither a same-bug pair nor a different-bug pair.
+GROUP_KINDS = ("machines", "runs", "tests", "models", "ranks", "parts")
 
 
 @dataclass
@@ -42,6 +49,14 @@ class Case:
     @property
     def split(self) -> str:
         return self.headers.get("SPLIT", "tune")
+
+    @property
+    def kind(self) -> str:
+        return (self.headers.get("GROUP_KIND", "").split() or [""])[0]
+
+    @property
+    def round(self) -> int:
+        return int(self.headers.get("ROUND", "1"))
 
 
 @dataclass
@@ -77,6 +92,28 @@ def read_case(path: Path) -> Case:
         key, _, value = line.partition(":")
         headers[key.strip()] = value.strip()
     return Case(path, headers, body)
+
+
+def split_by_rule(cases: list[Case]) -> dict[str, str]:
+    """Each log's split, drawn by rule, never by hand (docs/signatures.md, "the split").
+
+    Round 1's held-out third was measured once, reported, and then tuned on: all of round 1 is
+    ``tune`` now.  From round 2 on, a round's groups of 2+ logs are sorted by the SHA-1 of their
+    name and every second one, the first included, is ``heldout``; a single log is ``heldout``
+    when that SHA-1 is even."""
+    h = lambda g: hashlib.sha1(g.encode()).hexdigest()
+    out: dict[str, str] = {}
+    for rnd in sorted({c.round for c in cases}):
+        mine = [c for c in cases if c.round == rnd]
+        sizes: dict[str, int] = {}
+        for c in mine:
+            sizes[c.group] = sizes.get(c.group, 0) + 1
+        multi = sorted((g for g in sizes if sizes[g] > 1), key=h)
+        held = {g for i, g in enumerate(multi) if i % 2 == 0}
+        held |= {g for g in sizes if sizes[g] == 1 and int(h(g), 16) % 2 == 0}
+        for c in mine:
+            out[c.path.name] = "heldout" if rnd > 1 and c.group in held else "tune"
+    return out
 
 
 def write_case(case: Case) -> None:
@@ -189,10 +226,13 @@ def measure(cases: Iterable[Case], families: dict[str, Family], fn: Callable[[Pa
             m.misses.append(f"not invariant: {c.path.name}")
     sizes: dict[str, int] = {}
     for c in cases:
-        sizes[c.group] = sizes.get(c.group, 0) + 1
+        if c.kind != "parts":
+            sizes[c.group] = sizes.get(c.group, 0) + 1
     m.groups = sum(1 for n in sizes.values() if n > 1)
     for x, y in itertools.combinations(cases, 2):
         fx, fy = answers[x.path.name].fingerprint, answers[y.path.name].fingerprint
+        if x.group == y.group and x.kind == "parts":
+            continue                   # two pieces of one paste: not two sightings of the bug
         if x.group == y.group:
             m.same_pairs += 1
             m.same_pairs_joined += fx == fy

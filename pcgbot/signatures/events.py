@@ -35,6 +35,7 @@ class Event:
     borrowed: Optional["Event"] = None  # traceback lent its frames to this frameless event
     origin: str = ""                  # "pytest" for pytest's FAILED / E lines
     test: str = ""                    # the failing test id, when the log line names it
+    phase: str = ""                   # the last phase line before it (see phase.py), "" if none
 
 
 @dataclass

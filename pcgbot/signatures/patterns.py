@@ -40,6 +40,8 @@ class Rule:
     origin: str = ""                       # "pytest": only lines pytest printed (FAILED, E ...)
     key_groups: list[str] = field(default_factory=list)  # named groups hashed instead of the
                                            # whole message (the collective of a watchdog hang)
+    phase: bool = False                    # True: the phase it happened in (load, capture,
+                                           # prefill, decode) is part of the fingerprint
     reason: str = ""
     source: str = ""                       # FILE:LINE where the rule was defined
 
@@ -80,7 +82,7 @@ def _parse_rule(raw: Any, node: yaml.Node, path: str) -> Rule:
         raise UsageError(f"{at}: rules: each rule must be a mapping")
     known = {"id", "regex", "title", "category", "role", "priority", "frames",
              "fingerprint_frames", "fingerprint_message", "trigger", "labels", "reason",
-             "origin", "key_groups"}
+             "origin", "key_groups", "phase"}
     for k in raw:
         if k not in known:
             raise UsageError(f"{path}:{_line_of(node, k)}: {k}: unknown rule key "
@@ -116,6 +118,10 @@ def _parse_rule(raw: Any, node: yaml.Node, path: str) -> Rule:
             raise UsageError(f"{at_key('fingerprint_message')}: fingerprint_message: must be "
                              f"true or false")
         rule.fingerprint_message = raw["fingerprint_message"]
+    if "phase" in raw:
+        if not isinstance(raw["phase"], bool):
+            raise UsageError(f"{at_key('phase')}: phase: must be true or false, got {raw['phase']!r}")
+        rule.phase = raw["phase"]
     for key in ("trigger", "labels", "key_groups"):
         if key in raw:
             v = raw[key]

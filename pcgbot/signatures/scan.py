@@ -17,6 +17,8 @@ from .events import (RANK_CASCADE, RANK_HIGH, RANK_NORMAL, RANK_WEAK, Event, Mat
 from .normalize import DEFAULT_ENGINE_ROOTS, Frame, parse_exception, parse_frame, strip_prefix
 from .patterns import Rule, RuleSet
 from .pcg import verdict as pcg_verdict
+from .phase import WINDOW as PHASE_WINDOW
+from .phase import phase_before
 from .stacks import _FH_HEADER, Stacks
 
 __all__ = ["CHUNK", "MAX_CARRY", "MAX_LINE", "TRIGGER_WORDS", "Event", "Match", "ScanResult",
@@ -75,6 +77,7 @@ class _Scanner(Stacks):
         self.last_ignored_end = -10
         self.cache: dict[str, Match] = {}
         self.quiet: set[str] = set()      # shapes of trigger lines that were no error at all
+        self.read_at: Optional[Callable[[int, int], bytes]] = None   # the log, while it is open
 
     # -- events -------------------------------------------------------------------------------
     def _rank(self, ev: Event) -> int:
@@ -93,6 +96,9 @@ class _Scanner(Stacks):
         if self.count[ev.rank] >= PER_RANK:
             return
         self.count[ev.rank] += 1
+        if self.read_at is not None:          # bounded: at most PER_RANK events per rank
+            lo = max(0, ev.offset - PHASE_WINDOW)
+            ev.phase = phase_before(self.read_at(lo, ev.offset - lo).decode("utf-8", "replace"))
         self.events.append(ev)
 
     def _full(self) -> bool:
@@ -244,7 +250,13 @@ class _Scanner(Stacks):
             ev.lines += tail
             break
         if not ev.exc_type:
-            # Cut before its exception line: the innermost frames still say where it failed.
+            # Cut before its exception line: the innermost frames still say where it failed;
+            # cut before its first frame, the line the engine printed above it does.
+            if not ev.frames and self.read_at is not None:
+                above = self._line_above(offset)
+                if above:
+                    ev.text, ev.groups = above, {"after": above}
+                    ev.lines.insert(0, above)
             kept = frame_lines[-8:]
             for fl in kept:
                 ev.lines += fl
@@ -260,6 +272,15 @@ class _Scanner(Stacks):
         ev.rank = self._rank(ev)
         self._add(ev)
         return pos
+
+    def _line_above(self, offset: int) -> str:
+        """The last non-empty line before file ``offset`` (prefixes stripped), "" if none."""
+        assert self.read_at is not None
+        lo = max(0, offset - 2048)
+        text = self.read_at(lo, offset - lo).decode("utf-8", "replace")
+        rows = [strip_prefix(x).strip() for x in text.replace("\r", "\n").split("\n")]
+        rows = [x for x in rows if x]
+        return rows[-1] if rows else ""
 
     # -- markers ------------------------------------------------------------------------------
     def _markers(self, line: bytes) -> None:
@@ -280,6 +301,7 @@ class _Scanner(Stacks):
     def line(self, seg: bytes, offset: int, end: int, read_at: Callable[[int, int], bytes]) -> int:
         """Handle one trigger line (``seg``, at most MAX_LINE bytes of it) starting at file
         ``offset`` and ending at ``end``; returns the offset where scanning resumes."""
+        self.read_at = read_at
         self._markers(seg)
         if b"\r" in seg:                     # tqdm redraws: keep the segment with the match
             m = self.trigger.search(seg)

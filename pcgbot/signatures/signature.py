@@ -21,6 +21,7 @@ from .scan import Event, ScanResult, match_rule
 from .stream import scan_log
 from .normalize import Frame, clean_for_title, normalize
 from .patterns import RuleSet, default_rules, load_rules
+from .phase import phase_of_frames
 from .secrets import redact, redact_lines
 
 MAX_EXCERPT = 30          # lines per excerpt: enough for a traceback, short enough for an issue
@@ -83,6 +84,15 @@ def render_title(template: str, values: dict[str, str]) -> str:
     return re.sub(r"\s+", " ", out).strip(" :")
 
 
+_PHASE_WORDS = {"load": "weight loading", "profile": "memory profiling",
+                "capture": "CUDA graph capture", "prefill": "prefill", "decode": "decode"}
+
+
+def _phase(ev: Event, frames: list[Frame]) -> str:
+    """Where in the engine's life it failed: the frames' word first, else the log's."""
+    return phase_of_frames(frames) or ev.phase
+
+
 def _values(ev: Event, frames: list[Frame], groups: dict[str, str]) -> dict[str, str]:
     w = _where(frames)
     msg = ev.msg if ev.exc_type else ev.banner_groups.get("err") or ev.text
@@ -90,7 +100,8 @@ def _values(ev: Event, frames: list[Frame], groups: dict[str, str]) -> dict[str,
     if ev.exc_type:                   # a title names the innermost cause, not its wrappers
         typ, msg = innermost(ev.exc_type, msg)
     vals = {"type": typ, "msg": clean_for_title(msg, 90),
-            "where": w.short if w else "", "test": re.sub(r"\[.*", "", ev.test)}
+            "where": w.short if w else "", "test": re.sub(r"\[.*", "", ev.test),
+            "phase": _PHASE_WORDS.get(_phase(ev, frames), "")}
     for k, v in groups.items():
         vals[k] = clean_for_title(v, 90)
     return vals
@@ -173,6 +184,10 @@ def _fingerprint(ev: Event, frames: list[Frame]) -> tuple[str, list[str]]:
         elif rule.fingerprint_message:
             parts.append(normalize(inner))
         parts += _fp_frames(frames, rule.fingerprint_frames)
+        if rule.phase and _phase(ev, frames):
+            parts.append(f"phase={_phase(ev, frames)}")
+        if rule.id == "truncated-traceback" and not frames:
+            parts.append(normalize(ev.text))  # a stack cut before its first frame: the line above
     else:
         # Unknown (or banner-tagged) error: its innermost type + message + where.
         t, msg = innermost(ev.exc_type, ev.msg) if ev.exc_type else ("line", ev.text)
@@ -185,7 +200,10 @@ def _fingerprint(ev: Event, frames: list[Frame]) -> tuple[str, list[str]]:
 
 # What a log with no error line still shows: its last meaningful lines, an exit code or signal.
 _EXIT = re.compile(r"(?i)(?:exit(?:ed with)? ?code[ =:]*-?\d+|signal \d+|\bKilled\b|SIG[A-Z]+)")
-_NOISE = re.compile(r"(?i)^(?:INFO:?\s|.*\bHTTP/1\.[01]\b|.*it/s\]?$|.*%\|)")
+# Lines that say nothing about how the run ended: access logs, progress bars, NCCL's INFO/WARN
+# chatter and handled warnings (another run prints them elsewhere, or not at all).
+_NOISE = re.compile(r"(?i)^(?:INFO:?\s|.*\bHTTP/1\.[01]\b|.*it/s\]?$|.*%\||.*\bNCCL (?:INFO|WARN)\b"
+                    r"|\[?W\d{4} [\d:.]+ |warning:|.*\bWarning: )")
 
 
 def _no_error(scan: ScanResult) -> Signature:

@@ -80,7 +80,7 @@ class Stacks:
         """A stack whose error line is not in the log (cut excerpt, killed process): a weak event
         named by its innermost frames, chosen only when the log shows nothing better."""
         rule = self.rs.by_id("truncated-traceback")
-        if not ev.frames or rule is None:
+        if rule is None or not (ev.frames or ev.text):
             return
         ev.text = ev.text or "traceback without its error line"
         ev.rule, ev.rank = rule, self._rank(Event(0, "", rule=rule))

@@ -136,10 +136,11 @@ def scan_log(path: Union[str, Path], ruleset: RuleSet,
             if grep is not None:              # grep broke half-way: start over in Python
                 sc = _Scanner(ruleset, engine_roots)
             _scan_python(sc, p, read_at)
+        sc.flush_run()                        # frames at the very end: a cut traceback
+        sc.read_at = None
         size = rf.seek(0, os.SEEK_END)
         rf.seek(max(0, size - 8192))
         tail_bytes = rf.read()
-    sc.flush_run()                            # frames at the very end: a cut traceback
     tail = [strip_prefix(x).rstrip() for x in
             tail_bytes.decode("utf-8", "replace").replace("\r", "\n").split("\n")]
     tail = [x for x in tail if x.strip()][-12:]

@@ -3,12 +3,12 @@ measures count what the docs say they count."""
 
 from __future__ import annotations
 
-import hashlib
 import re
 from collections import Counter
 from pathlib import Path
 
-from pcgbot.signatures.corpus import Answer, Case, Family, load_cases, load_families, measure, perturb
+from pcgbot.signatures.corpus import (GROUP_KINDS, Answer, Case, Family, load_cases, load_families,
+                                      measure, perturb, split_by_rule)
 
 ROOT = Path(__file__).resolve().parents[2]
 CORPUS = ROOT / "tests" / "data" / "signatures"
@@ -35,13 +35,32 @@ def test_same_bug_groups_cite_an_outside_source() -> None:
 
 
 def test_the_split_follows_the_documented_rule_not_a_choice() -> None:
-    sizes = Counter(c.group for c in CASES)
-    h = lambda g: hashlib.sha1(g.encode()).hexdigest()
-    multi = sorted((g for g in sizes if sizes[g] > 1), key=h)
-    held = {g for i, g in enumerate(multi) if i % 3 == 0}
-    held |= {g for g in sizes if sizes[g] == 1 and int(h(g), 16) % 3 == 0}
+    rule = split_by_rule(CASES)
     for c in CASES:
-        assert c.split == ("heldout" if c.group in held else "tune"), c.path.name
+        assert c.split == rule[c.path.name], c.path.name
+    assert all(c.split == "tune" for c in CASES if c.round == 1)   # round 1 was tuned on
+
+
+def test_the_split_rule_draws_by_hash_per_round() -> None:
+    mk = lambda name, group, rnd: Case(Path(name), {"GROUP": group, "ROUND": str(rnd)}, "x")
+    cases = [mk(f"{g}{i}.log", g, 2) for g in ("a", "b", "c", "d") for i in (1, 2)]
+    cases += [mk(f"s{i}.log", f"s{i}", 2) for i in range(40)] + [mk("old.log", "old", 1)]
+    got = split_by_rule(cases)
+    by_group: dict[str, set[str]] = {}
+    for c in cases:
+        by_group.setdefault(c.group, set()).add(got[c.path.name])
+    assert all(len(v) == 1 for v in by_group.values())          # a group is never cut in two
+    assert sum(by_group[g] == {"heldout"} for g in "abcd") == 2  # every second group
+    singles = [got[f"s{i}.log"] for i in range(40)]
+    assert 10 <= singles.count("heldout") <= 30                 # about half, by the hash
+    assert got["old.log"] == "tune"
+
+
+def test_groups_say_how_their_logs_differ() -> None:
+    sizes = Counter(c.group for c in CASES)
+    for c in CASES:
+        if sizes[c.group] > 1:
+            assert c.kind in GROUP_KINDS, f"{c.path.name}: GROUP_KIND {c.kind!r}"
 
 
 def test_docs_list_exactly_the_coarse_families() -> None:
@@ -72,6 +91,11 @@ def test_measure_counts_pairs_as_documented(tmp_path: Path) -> None:
     assert (m.same_pairs, m.same_pairs_joined) == (1, 0)
     assert (m.diff_pairs, m.diff_pairs_merged, m.lookalike_pairs) == (13, 1, 2)   # 15 - 1 same - 1 coarse
     assert m.family_named == 6 and m.no_error_on_error == 0 and m.invariant == 6 and m.groups == 1
+    # two parts of one paste are neither a same-bug pair nor a different-bug pair
+    parts = [Case(tmp_path / n, {"FAMILY": "oom", "GROUP": "p", "GROUP_KIND": "parts (one paste)",
+                                 "SPLIT": "tune"}, b) for n, b in (("p1", "A"), ("p2", "B"))]
+    m = measure(parts + cases[:1], fams, fn, "tune")
+    assert (m.groups, m.same_pairs, m.diff_pairs, m.diff_pairs_merged) == (0, 0, 2, 1)
 
 
 def test_perturbation_changes_what_runs_change_and_keeps_frames_whole() -> None:

@@ -66,7 +66,7 @@ def test_same_bug_different_noise_same_fingerprint(tmp_path: Path) -> None:
                                  rank=1, root="/sgl-workspace/sglang", addr=0x5500beef00,
                                  lines=(3118, 1257, 141)))
     assert a.fingerprint == b.fingerprint
-    assert a.title == b.title == "CUDA error: illegal memory access in pynccl.outplace_all_reduce"
+    assert a.title == b.title == "CUDA error: illegal memory access during prefill in pynccl.outplace_all_reduce"
     assert a.rule == "cuda-illegal-address" and a.pcg_active is True
 
 
