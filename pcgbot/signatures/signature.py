@@ -171,6 +171,12 @@ def _inner_text(ev: Event) -> str:
     return f"{t}: {msg}" if msg else t
 
 
+def _key_value(v: str) -> str:
+    """A key group as hashed: a whole number (a collective's size, an exit code) names the
+    place, so it is kept; anything else is normalised like a message."""
+    return v if v.lstrip("-").isdigit() else normalize(v)
+
+
 def _fingerprint(ev: Event, frames: list[Frame]) -> tuple[str, list[str]]:
     rule = ev.rule
     inner = _inner_text(ev)
@@ -180,7 +186,7 @@ def _fingerprint(ev: Event, frames: list[Frame]) -> tuple[str, list[str]]:
     if rule is not None:
         parts = [f"rule:{rule.id}"]
         if rule.key_groups:
-            parts += [f"{g}={normalize(ev.groups.get(g, ''))}" for g in rule.key_groups]
+            parts += [f"{g}={_key_value(ev.groups.get(g) or '')}" for g in rule.key_groups]
         elif rule.fingerprint_message:
             parts.append(normalize(inner))
         parts += _fp_frames(frames, rule.fingerprint_frames)
