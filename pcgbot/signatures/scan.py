@@ -47,11 +47,34 @@ PER_RANK = 16             # events kept per rank (first ones win: we want the ro
 
 _FAILED = re.compile(r"^FAILED (?P<test>\S+)(?: - (?P<rest>.*))?$")
 _ASSERT_SRC = re.compile(r"^assert \S")       # pytest prints the rewritten assert at column 0
+# ... and where its "E" was lost, a comparison of two literal numbers is still no source line.
+_ASSERT_NUMBERS = re.compile(r"^assert -?[\d.]+(?:e-?\d+)? (?:[<>]=?|==|!=) -?[\d.]+(?:e-?\d+)?\s*$")
 _SOURCE = re.compile(r"^\s{3,}(?:raise|return|assert|if|elif|for|while|with|yield|await)\b"
                      r"|^\s*raise [A-Za-z_][\w.]*\(")   # a paste that lost its indentation
 _DIGITS = re.compile(r"\d{3,}")
 # SGLang logs the exception *inside* a sentence: "Scheduler hit an exception: <Type>: <msg>".
 _HIT = re.compile(r"^.{0,80}? hit an exception: (?!Traceback)(.*)$")
+
+
+_CHATTER = re.compile(r"NCCL (?:INFO|WARN)|^\[?W\d{4} |^\s*$")
+
+
+def _with_cause_below(msg: str, below: list[str]) -> Optional[tuple[str, int]]:
+    """dynamo's "BackendCompilerFailed: backend='inductor' raised:" (and an exception whose
+    message starts on the next line) names its cause on the next line that is not another
+    process's chatter: (the message with it, lines used), or None when there is no cause."""
+    if msg and not msg.endswith("raised:"):
+        return None
+    for i, line in enumerate(below[:4]):
+        if _CHATTER.search(line):
+            continue
+        inner = strip_prefix(line).strip()
+        if not inner or inner.startswith(("Traceback", "File ")):
+            return None
+        if msg and not parse_exception(inner):
+            return None
+        return f"{msg} {inner}".strip(), i + 1
+    return None
 
 
 class _Scanner(Stacks):
@@ -148,10 +171,19 @@ class _Scanner(Stacks):
                 return
         elif body.lstrip().startswith("E ") or raw.lstrip().startswith("E "):
             origin = "pytest"
-        if origin == "pytest" and _ASSERT_SRC.match(text):
+        if (origin == "pytest" and _ASSERT_SRC.match(text)) or _ASSERT_NUMBERS.match(text):
+            origin = "pytest"
             text = f"AssertionError: {text}"  # pytest's rewritten assert (a bare one is source)
         exc = parse_exception(text)
-        ev = Event(offset, text, lines=[raw.rstrip()], origin=origin, test=test)
+        lines = [raw.rstrip()]
+        if exc and exc[1].endswith("raised:") and read_at is not None:
+            below = read_at(end, 4 * MAX_LINE).decode("utf-8", "replace").split("\n")[:4]
+            joined = _with_cause_below(exc[1], below)
+            if joined is not None:
+                exc = (exc[0], joined[0])
+                text = f"{exc[0]}: {joined[0]}"
+                lines.append(below[joined[1] - 1].rstrip())
+        ev = Event(offset, text, lines=lines, origin=origin, test=test)
         if exc:
             ev.exc_type, ev.msg = exc
         hit = self._match_cached(ev)
@@ -227,8 +259,16 @@ class _Scanner(Stacks):
                     break
                 continue
             ev.exc_type, ev.msg = exc
-            ev.text = f"{ev.exc_type}: {ev.msg}" if ev.msg else ev.exc_type
             tail = [raw.rstrip()]
+            below = buf[pos:pos + 4 * MAX_LINE].decode("utf-8", "replace").split("\n")[:4]
+            joined = _with_cause_below(ev.msg, below)
+            if joined is not None:
+                ev.msg, used = joined
+                tail.append(below[used - 1].rstrip())
+                for _ in range(used):
+                    nl = buf.find(b"\n", pos)
+                    pos = len(buf) if nl < 0 else nl + 1
+            ev.text = f"{ev.exc_type}: {ev.msg}" if ev.msg else ev.exc_type
             # Continuation lines of a multi-line message (dynamo "Explanation:", CUDA hints).
             while len(ev.detail) < 4 and pos < len(buf):
                 nl = buf.find(b"\n", pos)

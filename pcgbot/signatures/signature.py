@@ -139,10 +139,11 @@ _WRAPPED = re.compile(r"^(?:[\w.]+\.)?(?P<type>[A-Z]\w*(?:Error|Exception|Unsupp
                       r"(?:\((?P<inner>\w+)\))?: (?P<msg>.*)$")
 # Engines' own wrapper sentences around a re-raised error ("Capture cuda graph failed: X").
 _PHRASE = re.compile(r"^(?:Capture cuda graph failed|Piecewise CUDA Graph failed with error|"
-                     r"Worker failed with error|Error in model execution|Exception in \w+)[:,]? *'?")
+                     r"Worker failed with error|Error in model execution|Exception in \w+|"
+                     r"backend='\w+' raised)[:,]? *'?")
 _WRAPPERS = {"RuntimeError", "DistBackendError", "InternalTorchDynamoError", "InductorError",
              "BackendCompilerFailed", "TorchRuntimeError", "RayTaskError", "Exception",
-             "AcceleratorError", "ChildFailedError"}
+             "AcceleratorError", "ChildFailedError", "LoweringException"}
 
 
 def innermost(exc_type: str, msg: str) -> tuple[str, str]:
@@ -241,6 +242,21 @@ def _excerpt(root: Event, banner_line: Optional[str]) -> list[str]:
     return redact_lines(lines)
 
 
+def _rule_of_cause(ev: Event, ruleset: RuleSet) -> None:
+    """A wrapper (``BackendCompilerFailed: ... raised: ImportError: x``) whose rule names only
+    the wrapper, or no rule at all, takes the rule of its innermost cause when one knows it."""
+    if not ev.exc_type:
+        return
+    t, msg = innermost(ev.exc_type, ev.msg)
+    inner = f"{t}: {msg}" if msg else t
+    if inner == ev.text or (ev.rule is not None and ev.rule.regex.search(inner)):
+        return
+    probe = Event(ev.offset, inner, exc_type=t, msg=msg, frames=ev.frames, origin=ev.origin)
+    hit = match_rule(probe, ruleset.rules, frames_known=True)
+    if hit.rule is not None and hit.rule.role == "root":
+        ev.rule, ev.groups = hit.rule, hit.groups
+
+
 def pick_root(events: list[Event]) -> Optional[Event]:
     """The root error: the first hard-crash event; else the first real error; else the first
     cascade line (a run that was only ever "Killed" is still named)."""
@@ -264,6 +280,7 @@ def signature_from_scan(scan: ScanResult, ruleset: RuleSet) -> Signature:
     root = pick_root(events)
     if root is None:
         return _no_error(scan)
+    _rule_of_cause(root, ruleset)
     frames = _frames_of(root)
     title = _title_of(root, frames)
     rule = root.rule
