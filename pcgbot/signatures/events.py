@@ -44,6 +44,7 @@ class ScanResult:
     pcg_active: Optional[bool]
     tail: list[str]                   # last lines of the log (for logs with no error at all)
     size: int
+    nccl_cause: str = ""              # NCCL's own diagnosis ("Last error:" / NCCL WARN), if any
 
 
 @dataclass

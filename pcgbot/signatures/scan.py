@@ -56,6 +56,8 @@ _DIGITS = re.compile(r"\d{3,}")
 _HIT = re.compile(r"^.{0,80}? hit an exception: (?!Traceback)(.*)$")
 
 
+_NCCL_WARN = re.compile(r"NCCL WARN (.*(?:[Ff]ail|[Ee]rror|[Ii]nvalid|[Uu]nhandled|[Dd]uplicate|"
+                        r"not supported).*)")
 _CHATTER = re.compile(r"NCCL (?:INFO|WARN)|^\[?W\d{4} |^\s*$")
 
 
@@ -101,6 +103,8 @@ class _Scanner(Stacks):
         self.cache: dict[str, Match] = {}
         self.quiet: set[str] = set()      # shapes of trigger lines that were no error at all
         self.read_at: Optional[Callable[[int, int], bytes]] = None   # the log, while it is open
+        self.nccl_cause = ""              # the line after NCCL's "Last error:"
+        self.nccl_warn = ""               # the first failing "NCCL WARN" message
 
     # -- events -------------------------------------------------------------------------------
     def _rank(self, ev: Event) -> int:
@@ -158,6 +162,7 @@ class _Scanner(Stacks):
         if _FH_HEADER.match(text) and read_at is not None:
             self._thread_dump(raw.rstrip(), offset, end, read_at)
             return
+        self._nccl_diagnosis(text, end, read_at)
         hm = _HIT.match(text)
         if hm:
             text = hm.group(1)
@@ -176,7 +181,7 @@ class _Scanner(Stacks):
             text = f"AssertionError: {text}"  # pytest's rewritten assert (a bare one is source)
         exc = parse_exception(text)
         lines = [raw.rstrip()]
-        if exc and exc[1].endswith("raised:") and read_at is not None:
+        if exc and (not exc[1] or exc[1].endswith("raised:")) and read_at is not None:
             below = read_at(end, 4 * MAX_LINE).decode("utf-8", "replace").split("\n")[:4]
             joined = _with_cause_below(exc[1], below)
             if joined is not None:
@@ -312,6 +317,22 @@ class _Scanner(Stacks):
         ev.rank = self._rank(ev)
         self._add(ev)
         return pos
+
+    def _nccl_diagnosis(self, text: str, end: int,
+                        read_at: Optional[Callable[[int, int], bytes]]) -> None:
+        """NCCL says what went wrong in its own words ("Last error:" then the cause, or a
+        failing "NCCL WARN" line); wrappers around it (DistBackendError, ncclUnhandledCudaError,
+        "unhandled cuda error") vary by version and rank, the diagnosis does not."""
+        if text == "Last error:" and not self.nccl_cause and read_at is not None:
+            below = read_at(end, 4 * MAX_LINE).decode("utf-8", "replace").split("\n")[:4]
+            for line in below:
+                if not _CHATTER.search(line):
+                    self.nccl_cause = strip_prefix(line).strip()[:300]
+                    break
+        elif not self.nccl_warn:
+            m = _NCCL_WARN.search(text)
+            if m:
+                self.nccl_warn = m.group(1).strip()[:300]
 
     def _line_above(self, offset: int) -> str:
         """The last non-empty line before file ``offset`` (prefixes stripped), "" if none."""

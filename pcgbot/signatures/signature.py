@@ -108,6 +108,8 @@ def _values(ev: Event, frames: list[Frame], groups: dict[str, str]) -> dict[str,
 
 
 def _title_of(ev: Event, frames: list[Frame]) -> str:
+    if ev.rule is not None and ev.groups.get("cause") and ev.rule.id in _NCCL_RULES:
+        return render_title("NCCL error: {cause}[ in {where}]", _values(ev, frames, ev.groups))
     if ev.rule is not None:
         return render_title(ev.rule.title, _values(ev, frames, ev.groups))
     if ev.banner is not None:
@@ -172,6 +174,13 @@ def _inner_text(ev: Event) -> str:
     return f"{t}: {msg}" if msg else t
 
 
+# NCCL errors are keyed by NCCL's own diagnosis when the log shows it (scan.nccl_cause), so
+# "DistBackendError: NCCL error in: ...", "ncclUnhandledCudaError: ..." and the NCCL WARN line
+# of one failure are one bug; the WARN's "host:pid:tid [dev] file.cc:N" place is dropped.
+_NCCL_RULES = {"nccl-error"}
+_NCCL_PLACE = re.compile(r"^.*?\bNCCL WARN\s+|^[\w.\-]+:\d+:\d+ \[\d+\] [\w./]+:\d+ ")
+
+
 def _key_value(v: str) -> str:
     """A key group as hashed: a whole number (a collective's size, an exit code) names the
     place, so it is kept; anything else is normalised like a message."""
@@ -186,7 +195,9 @@ def _fingerprint(ev: Event, frames: list[Frame]) -> tuple[str, list[str]]:
         rule = None                   # the rule named the wrapper (InductorError: X), not X
     if rule is not None:
         parts = [f"rule:{rule.id}"]
-        if rule.key_groups:
+        if rule.id in _NCCL_RULES and ev.groups.get("cause"):
+            parts.append(f"cause={normalize(_NCCL_PLACE.sub('', ev.groups['cause']))}")
+        elif rule.key_groups:
             parts += [f"{g}={_key_value(ev.groups.get(g) or '')}" for g in rule.key_groups]
         elif rule.fingerprint_message:
             parts.append(normalize(inner))
@@ -281,6 +292,8 @@ def signature_from_scan(scan: ScanResult, ruleset: RuleSet) -> Signature:
     if root is None:
         return _no_error(scan)
     _rule_of_cause(root, ruleset)
+    if root.rule is not None and root.rule.id in _NCCL_RULES and scan.nccl_cause:
+        root.groups = {**root.groups, "cause": scan.nccl_cause}
     frames = _frames_of(root)
     title = _title_of(root, frames)
     rule = root.rule
