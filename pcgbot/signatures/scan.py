@@ -196,9 +196,9 @@ class _Scanner(Stacks):
             if text.startswith("Exception ignored in"):
                 self.last_ignored_end = end
             return
-        if hit.banner is not None and hit.rule is None and self._attach_banner(
-                hit.banner, hit.banner_groups, offset, raw.rstrip()):
-            return
+        if hit.banner is not None and hit.rule is None and (self._attach_banner(
+                hit.banner, hit.banner_groups, offset, raw.rstrip()) or not hit.banner_groups):
+            return                            # (a hint with nothing of its own names no error)
         if hit.rule is None and hit.banner is None and not exc:
             if len(self.quiet) < 4096:
                 self.quiet.add(shape)
@@ -222,10 +222,12 @@ class _Scanner(Stacks):
         for ev in reversed(self.events):
             if offset - ev.offset > 256 * 1024:
                 break
-            if ev.rank != RANK_CASCADE and ev.banner is None:
+            if ev.rank == RANK_CASCADE:
+                continue
+            if ev.banner is None:
                 ev.banner, ev.banner_groups, ev.banner_line = rule, groups, line
                 ev.rank = RANK_HIGH
-                return True
+            return True                       # (a second banner for one error says it again)
         return False
 
     # -- tracebacks ---------------------------------------------------------------------------

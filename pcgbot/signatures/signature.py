@@ -163,7 +163,12 @@ def innermost(exc_type: str, msg: str) -> tuple[str, str]:
             msg = stripped           # "Worker failed with error 'CUDA error: x" -> "CUDA error: x"
             break
         t, msg = m.group("inner") or m.group("type"), m.group("msg")
-    return t, msg
+    return t, _TRAILER.sub("", msg)
+
+
+# vLLM's "Worker failed with error 'X', please check the stack trace above for the root cause":
+# the inner error without the sentence around it.
+_TRAILER = re.compile(r"'?,? please check the stack trace above for the root cause\.?$")
 
 
 def _inner_text(ev: Event) -> str:

@@ -1,0 +1,123 @@
+"""Where the fingerprint comes from when the log's first error line is not the bug: the phase of
+a coarse crash, NCCL's own diagnosis, dynamo's "raised:" cause, a symbol, a compiler line."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+from pcgbot.signatures.normalize import Frame
+from pcgbot.signatures.phase import phase_before, phase_of_frames
+from pcgbot.signatures.signature import signature_of_log
+
+
+def sig(tmp_path: Path, name: str, text: str):
+    p = tmp_path / name
+    p.write_text(text)
+    return signature_of_log(p)
+
+
+OOM = "torch.OutOfMemoryError: CUDA out of memory. Tried to allocate 2.00 GiB.\n"
+
+
+def test_an_oom_while_capturing_is_not_an_oom_while_loading(tmp_path: Path) -> None:
+    load = sig(tmp_path, "a.log", "[TP0] Load weight begin. avail mem=70.1 GB\n" + OOM)
+    cap = sig(tmp_path, "b.log", "[TP0] Load weight end.\n[TP0] Capture cuda graph begin.\n" + OOM)
+    cap2 = sig(tmp_path, "c.log", "[TP3] Capture cuda graph begin. This can take minutes.\n"
+               "Capturing batches (bs=8 avail_mem=3.2 GB):  20%|##  | 8/36\n" + OOM)
+    bare = sig(tmp_path, "d.log", OOM)
+    assert load.fingerprint != cap.fingerprint == cap2.fingerprint != bare.fingerprint
+    assert cap.title == "CUDA out of memory during CUDA graph capture"
+    assert load.title == "CUDA out of memory during weight loading"
+    assert bare.title == "CUDA out of memory"
+
+
+def test_the_phase_comes_from_the_frames_first() -> None:
+    frames = [Frame("sglang.srt.model_executor.model_runner", "forward_decode", True),
+              Frame("sglang.srt.layers.x", "apply", True)]
+    assert phase_of_frames(frames) == "decode"
+    assert phase_of_frames([Frame("torch.nn.modules", "forward", False)]) is None
+    assert phase_before("Capture cuda graph begin\nCapture cuda graph end\n") == ""
+    assert phase_before("Decode batch. #running-req: 1\nPrefill batch. #new-seq: 1\n") == "prefill"
+
+
+NCCL_A = """[rank0]: torch.distributed.DistBackendError: NCCL error in: /pytorch/torch/csrc/distributed/c10d/NCCLUtils.cpp:77, unhandled cuda error (run with NCCL_DEBUG=INFO for details), NCCL version 2.26.2
+[rank0]: ncclUnhandledCudaError: Call to CUDA function failed.
+[rank0]: Last error:
+[rank0]: Cuda failure 'operation not supported'
+"""
+NCCL_B = "node-7:95209:95228 [0] init.cc:416 NCCL WARN Cuda failure 'operation not supported'\n"
+NCCL_C = NCCL_A.replace("operation not supported", "invalid argument")
+
+
+def test_nccl_errors_are_keyed_by_nccls_own_diagnosis(tmp_path: Path) -> None:
+    a, b, c = (sig(tmp_path, n, t) for n, t in (("a", NCCL_A), ("b", NCCL_B), ("c", NCCL_C)))
+    assert a.fingerprint == b.fingerprint != c.fingerprint
+    assert a.title == b.title == "NCCL error: Cuda failure 'operation not supported'"
+
+
+def test_dynamo_raised_takes_the_cause_on_the_next_line(tmp_path: Path) -> None:
+    head = '  File "/x/torch/_inductor/codecache.py", line 166, in get_system\n'
+    cause = ("ImportError: cannot import name 'triton_key' from 'triton.compiler.compiler' "
+             "(/opt/{}/triton/compiler/compiler.py)\n")
+    a = sig(tmp_path, "a.log", head + "torch._dynamo.exc.BackendCompilerFailed: backend='inductor' "
+            "raised:\n" + cause.format("a"))
+    b = sig(tmp_path, "b.log", "Traceback (most recent call last):\n" + head +
+            "torch._dynamo.exc.BackendCompilerFailed: backend='inductor' raised:\n"
+            "node-3:1:1 [0] NCCL INFO Channel 00/02 : 0 1\n" + "LoweringException: " + cause.format("b"))
+    assert a.rule == b.rule == "import-error"
+    assert a.fingerprint == b.fingerprint
+    assert "triton_key" in a.title
+
+
+def test_an_undefined_symbol_names_the_bug_wherever_it_is_printed(tmp_path: Path) -> None:
+    a = sig(tmp_path, "a.log", "ImportError: /usr/lib/x/common_ops.abi3.so: undefined symbol: cuGreenCtxDestroy\n")
+    b = sig(tmp_path, "b.log", "[sgl_kernel] CRITICAL: Could not load any common_ops library!\n"
+            "Error details from previous import attempts:\n"
+            "- ImportError: /venv/sgl_kernel/common_ops.abi3.so: undefined symbol: cuGreenCtxDestroy\n")
+    assert a.rule == b.rule == "undefined-symbol" and a.fingerprint == b.fingerprint
+    assert a.category == "infra"
+
+
+def test_compiler_diagnostics_and_critical_lines_are_errors(tmp_path: Path) -> None:
+    cu = sig(tmp_path, "a.log", "building...\n/src/csrc/green_ctx.cu(59): error: identifier "
+             '"CUgreenCtx" is undefined\n1 error detected\n')
+    assert cu.rule == "compiler-error" and "green_ctx.cu" in cu.title
+    gcc = sig(tmp_path, "b.log", "/tmp/tmpab/main.c:5:10: fatal error: Python.h: No such file or directory\n")
+    assert gcc.rule == "compiler-error" and "Python.h" in gcc.title
+    crit = sig(tmp_path, "c.log", "loading\n[kernels] CRITICAL: Could not load the library!\ndone\n")
+    assert crit.rule == "logged-critical"
+    assert sig(tmp_path, "d.log", "all good\nINFO ready\n").rule == "no-error"
+
+
+def test_other_ci_timestamps_and_a_bare_numeric_assert(tmp_path: Path) -> None:
+    a = sig(tmp_path, "a.log", "Dec 03 17:59:26 Traceback (most recent call last):\n"
+            'Dec 03 17:59:26   File "test_distributed.py", line 2082, in _run\n'
+            "Dec 03 17:59:26 RuntimeError: Address already in use\n")
+    assert a.rule == "address-in-use"
+    b = sig(tmp_path, "b.log", "04-20 13:32:25.784 Traceback (most recent call last):\n"
+            '04-20 13:32:25.784  File "/app/sglang/python/sglang/srt/managers/scheduler.py", line 3770, in run\n'
+            "04-20 13:32:25.784 ValueError: bad quantization config\n")
+    assert b.title.startswith("ValueError: bad quantization config")
+    c = sig(tmp_path, "c.log", "assert 3826.477541588247 <= 3769.186069071293\n"
+            "==== 1 failed, 1 deselected in 250.59s ====\n")
+    assert c.rule == "pytest-assert"
+
+
+def test_a_pcg_hint_tags_the_error_and_never_stands_alone(tmp_path: Path) -> None:
+    hint = ("Piecewise CUDA Graph is enabled by default as an experimental feature.\n"
+            "To work around this error, add --disable-piecewise-cuda-graph to your launch command.\n")
+    err = ("Traceback (most recent call last):\n"
+           '  File "/w/python/sglang/srt/compilation/backend.py", line 10, in compile\n'
+           "RuntimeError: shape mismatch in fused op\n")
+    s = sig(tmp_path, "a.log", hint + err + hint)    # a previous rank's hint before the error
+    assert s.category == "pcg-bug" and "shape mismatch" in s.title
+    assert sig(tmp_path, "b.log", hint).rule == "no-error"
+
+
+def test_a_stack_cut_before_its_first_frame_is_named_by_the_line_above(tmp_path: Path) -> None:
+    a = sig(tmp_path, "a.log", "ERROR 05-07 18:53:47 [worker.py:926] Error executing method 'execute_model'.\n"
+            "ERROR 05-07 18:53:47 [worker.py:926] Traceback (most recent call last):\n")
+    b = sig(tmp_path, "b.log", "ERROR 05-07 18:53:47 [worker.py:926] Error executing method 'load_model'.\n"
+            "ERROR 05-07 18:53:47 [worker.py:926] Traceback (most recent call last):\n")
+    assert a.rule == b.rule == "truncated-traceback"
+    assert a.fingerprint != b.fingerprint and "execute_model" in a.title
