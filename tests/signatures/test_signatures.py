@@ -255,6 +255,7 @@ rules:
     ("rules:\n  - id: x\n    regex: '('\n", r"p\.yaml:3: regex: bad regex"),
     ("rules:\n  - id: x\n    regex: 'a'\n    colour: red\n", r"p\.yaml:4: colour: unknown rule key"),
     ("rules:\n  - id: x\n    regex: 'a'\n    category: maybe\n", r"p\.yaml:4: category: must be one of"),
+    ("rules:\n  - id: x\n    regex: 'a'\n    phase: yes please\n", r"p\.yaml:4: phase: must be true or false"),
     ("rules:\n  - id: Bad Id\n    regex: 'a'\n", r"p\.yaml:2: id: must be a lowercase slug"),
     ("rules:\n  - id: x\n    regex: 'a'\n  - id: x\n    regex: 'b'\n", r"duplicate rule id 'x'"),
     ("rules: [\n", r"p\.yaml:\d+: yaml:"),
