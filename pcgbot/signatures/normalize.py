@@ -22,6 +22,8 @@ _PREFIXES: list[tuple[str, str]] = [
     ("CI timestamp", r"\[?\d{4}-\d\d-\d\dT\d\d:\d\d:\d\d(?:\.\d+)?(?:Z|[+-]\d\d:?\d\d)?\]?"
                      r"(?:\s+(?:stdout|stderr)\s+[FP])?\s"),     # GitHub Actions, Buildkite, k8s CRI
     ("journald", r"[A-Z][a-z]{2} [ \d]\d \d\d:\d\d:\d\d [\w.\-]+ [\w.\-]+(?:\[\d+\])?: "),
+    ("date time", r"\d{4}-\d\d-\d\d \d\d:\d\d:\d\d(?:[.,]\d+)?(?:\s+-\s+[\w.]+\s+-\s+[A-Z]+\s+-)?\s"),
+                                                               # Python logging "... - name - ERROR - "
     ("short timestamp", r"(?:[A-Z][a-z]{2} [ \d]\d|\d\d-\d\d) \d\d:\d\d:\d\d(?:[.,]\d+)?(?=\s)\s?"),
                                                                # CircleCI "Dec 03 17:59:26", "04-20 13:32:25.784"
     ("colour", r"(?:\x1b|\^\[)\[[0-9;]*m"),                   # real or pasted as literal ^[[

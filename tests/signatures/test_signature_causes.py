@@ -121,3 +121,18 @@ def test_a_stack_cut_before_its_first_frame_is_named_by_the_line_above(tmp_path:
             "ERROR 05-07 18:53:47 [worker.py:926] Traceback (most recent call last):\n")
     assert a.rule == b.rule == "truncated-traceback"
     assert a.fingerprint != b.fingerprint and "execute_model" in a.title
+
+
+def test_other_cuda_errors_cpp_aborts_and_tool_errors_are_named(tmp_path: Path) -> None:
+    mis = sig(tmp_path, "a.log", "step 3\nCUDA error: misaligned address at /src/kernels/topk.cu:88\n")
+    bad = sig(tmp_path, "b.log", "step 3\nCUDA error: invalid configuration argument\n")
+    assert mis.rule == bad.rule == "cuda-error" and mis.fingerprint != bad.fingerprint
+    assert mis.title == "CUDA error: misaligned address"
+    term = sig(tmp_path, "c.log", "terminate called after throwing an instance of 'c10::DistBackendError'\n"
+               "Aborted (core dumped)\n")
+    assert term.rule == "cpp-terminate" and "c10::DistBackendError" in term.title
+    tool = sig(tmp_path, "d.log", "Building wheel\nerror: command '/usr/bin/gcc' failed with exit code 1\n")
+    assert tool.rule == "tool-error"
+    logged = sig(tmp_path, "e.log", "2025-01-01 10:00:00,123 - vllm.worker - ERROR - x\n"
+                 "2025-01-01 10:00:00,124 - vllm.worker - ERROR - ValueError: bad rope scaling\n")
+    assert logged.title.startswith("ValueError: bad rope scaling")
