@@ -24,6 +24,7 @@ _PREFIXES: list[tuple[str, str]] = [
     ("journald", r"[A-Z][a-z]{2} [ \d]\d \d\d:\d\d:\d\d [\w.\-]+ [\w.\-]+(?:\[\d+\])?: "),
     ("date time", r"\d{4}-\d\d-\d\d \d\d:\d\d:\d\d(?:[.,]\d+)?(?:\s+-\s+[\w.]+\s+-\s+[A-Z]+\s+-)?\s"),
                                                                # Python logging "... - name - ERROR - "
+    ("tgi shard", r"Shard \d+:\s?"),                           # text-generation-inference
     ("short timestamp", r"(?:[A-Z][a-z]{2} [ \d]\d|\d\d-\d\d) \d\d:\d\d:\d\d(?:[.,]\d+)?(?=\s)\s?"),
                                                                # CircleCI "Dec 03 17:59:26", "04-20 13:32:25.784"
     ("colour", r"(?:\x1b|\^\[)\[[0-9;]*m"),                   # real or pasted as literal ^[[
@@ -90,7 +91,7 @@ def normalize(text: str) -> str:
     """The fingerprint form of a message: every volatile token replaced by a placeholder."""
     for pat, repl, _why in _RULES:
         text = pat.sub(repl, text)
-    return text.strip()
+    return text.strip().rstrip("`'\".,;:\u3002 ")   # a paste's closing quote or full stop
 
 
 # Title cleaning keeps numbers (a person wants "128 vs 1536") but drops what makes two titles of
@@ -119,6 +120,8 @@ def clean_for_title(text: str, limit: int = 110) -> str:
 
 # --- traceback frames ------------------------------------------------------------------------
 _FRAME = re.compile(r'^\s*File "(?P<path>[^"]+)", line (?P<line>\d+), in (?P<func>.+?)\s*$')
+# pytest's long traceback names a frame "tests/test_x.py:123: in test_x" (then the source).
+_PYTEST_FRAME = re.compile(r'^\s*(?P<path>[^\s:"]+\.py):(?P<line>\d+): in (?P<func>[\w<>.]+)\s*$')
 
 # Where the engine's own code lives in a path.  Everything before the match (checkout dir,
 # site-packages, venv) is machine-specific; the module path after it is the stable part.
@@ -149,7 +152,7 @@ class Frame:
 
 def parse_frame(line: str, engine_roots: list[re.Pattern[str]]) -> Optional[Frame]:
     """``  File "/x/python/sglang/srt/a.py", line 3, in f`` -> Frame("sglang.srt.a", "f", True)."""
-    m = _FRAME.match(line)
+    m = _FRAME.match(line) or _PYTEST_FRAME.match(line)
     if not m:
         return None
     path = m.group("path").replace("\\", "/")

@@ -27,14 +27,14 @@ __all__ = ["CHUNK", "MAX_CARRY", "MAX_LINE", "TRIGGER_WORDS", "Event", "Match", 
 # Words one of which appears in (nearly) every line a rule can match; the rest of the log is
 # never looked at line by line.  Rules whose lines have none of these add theirs via `trigger:`.
 TRIGGER_WORDS = [
-    "Traceback", "rror", "xception", "ailed", "AILED", "Fail", "FAIL", "illed", "signal",
+    "Traceback", "rror", "ERROR", "xception", "ailed", "AILED", "Fail", "FAIL", "illed", "signal",
     "ssert", "Unsupported", "imeout", "timed out", "TIMEOUT", "fault", "dumped", "Abort",
     "out of memory", "mismatch", "already in use", "NCCL WARN", "SIG", "Terminated", "atchdog",
     "refused", "exitcode", "exit code", "gated", "cuDNN", "cudnn", "CUDNN", "restricted",
     "died", "dead", "exited", "Not enough memory", "lmsys/sglang-ci", "context_length",
     # scheme v2: frames without a traceback header (cut excerpts), faulthandler dumps, hints
     # that follow frames, and the compiler / device-capability families with no error word.
-    'File "', "most recent call first", "ptxas", "no kernel image", "peer access",
+    'File "', "most recent call first", "ptxas", "no kernel image", "peer access", ": in ",
     "Free memory on device", "TORCHDYNAMO_VERBOSE", "Piecewise CUDA Graph is enabled",
 ]
 
@@ -56,6 +56,8 @@ _DIGITS = re.compile(r"\d{3,}")
 _HIT = re.compile(r"^.{0,80}? hit an exception: (?!Traceback)(.*)$")
 
 
+_SOURCE_FILE = re.compile(r"([\w.\-]+\.(?:cpp|cc|cu|cxx)):\d+")
+_WHAT = re.compile(r"^\s*what\(\):\s+(?!terminate called)(.+)$")
 _NCCL_WARN = re.compile(r"NCCL WARN (.*(?:[Ff]ail|[Ee]rror|[Ii]nvalid|[Uu]nhandled|[Dd]uplicate|"
                         r"not supported).*)")
 _CHATTER = re.compile(r"NCCL (?:INFO|WARN)|^\[?W\d{4} |^\s*$")
@@ -173,7 +175,7 @@ class _Scanner(Stacks):
         if fm:                                # pytest: "FAILED path::test - Error: msg"
             origin, test, text = "pytest", fm.group("test"), (fm.group("rest") or "").strip()
             if not text:
-                return
+                text = f"FAILED {test}"       # no message: the failing test is the evidence
         elif body.lstrip().startswith("E ") or raw.lstrip().startswith("E "):
             origin = "pytest"
         if (origin == "pytest" and _ASSERT_SRC.match(text)) or _ASSERT_NUMBERS.match(text):
@@ -192,6 +194,20 @@ class _Scanner(Stacks):
         if exc:
             ev.exc_type, ev.msg = exc
         hit = self._match_cached(ev)
+        if hit.rule is not None and hit.rule.id == "cpp-terminate" and read_at is not None:
+            # "terminate called after throwing an instance of 'X'" then "  what():  <message>"
+            # (ranks interleave them): the message is the error; X is only its C++ type.
+            for line in read_at(end, 4 * MAX_LINE).decode("utf-8", "replace").split("\n")[:4]:
+                wm = _WHAT.search(line)
+                if wm and wm.group(1).strip():
+                    ev.exc_type, ev.msg = hit.groups.get("cls", "exception"), wm.group(1).strip()
+                    ev.lines.append(line.rstrip())
+                    break
+        if hit.rule is not None and hit.rule.id == "gtest-failure" and not hit.groups.get("file") \
+                and read_at is not None:
+            # CI output that lost ": Failure" prints the test's "file.cpp:59" on the line above
+            fm2 = _SOURCE_FILE.search(self._line_above(offset))
+            hit = Match(hit.rule, {"file": fm2.group(1)} if fm2 else {}, hit.banner, hit.banner_groups)
         if hit.rule is not None and hit.rule.role == "ignore":
             if text.startswith("Exception ignored in"):
                 self.last_ignored_end = end

@@ -136,3 +136,59 @@ def test_other_cuda_errors_cpp_aborts_and_tool_errors_are_named(tmp_path: Path) 
     logged = sig(tmp_path, "e.log", "2025-01-01 10:00:00,123 - vllm.worker - ERROR - x\n"
                  "2025-01-01 10:00:00,124 - vllm.worker - ERROR - ValueError: bad rope scaling\n")
     assert logged.title.startswith("ValueError: bad rope scaling")
+
+
+def test_native_asserts_nvshmem_gtest_and_kernel_timeouts(tmp_path: Path) -> None:
+    a = sig(tmp_path, "a.log", "Assertion failed: /mnt/DeepEP/csrc/kernels/internode_ll.cu:259, "
+            "condition: num_recv_tokens != 0      \n")
+    b = sig(tmp_path, "b.log", "Assertion failed: /x/y/internode_ll.cu:262, condition: num_recv_tokens != 0\n")
+    assert a.rule == "native-assert" and a.fingerprint == b.fingerprint   # line numbers move
+    glibc = sig(tmp_path, "c.log", "python: /src/alloc.cpp:42: void f(): Assertion `ptr != nullptr' failed.\n")
+    assert glibc.rule == "native-assert" and "ptr != nullptr" in glibc.title
+    nv = sig(tmp_path, "d.log", "/dvs/p4/nvshmem/src/host/mem/mem_heap.cpp:212: non-zero status: 2 "
+             "cuMemCreate failed\n")
+    assert nv.rule == "nvshmem-error" and "status 2" in nv.title
+    g1 = sig(tmp_path, "e.log", "/w/test/cpp/rpc/test_e2e_tensorpipe.cpp:59\nExpected equality of these values:\n"
+             "  0\n  agent->timeoutMapSize()\n    Which is: 2\n")
+    g2 = sig(tmp_path, "f.log", "/v/test/cpp/rpc/test_e2e_tensorpipe.cpp:59: Failure\nExpected equality of "
+             "these values:\n  0\n  agent->timeoutMapSize()\n    Which is: 4\n")
+    assert g1.rule == g2.rule == "gtest-failure" and g1.fingerprint == g2.fingerprint
+    t = sig(tmp_path, "g.log", "DeepEP timeout check failed: rank = 2, thread = 0)\n")
+    assert t.rule == "kernel-timeout-check"
+
+
+def test_pytest_sections_failed_lines_and_pytest_frames(tmp_path: Path) -> None:
+    cut = sig(tmp_path, "a.log", "____________ test_parallel_sampling[True] ____________\n\n"
+              "    def test_parallel_sampling(vllm_model) -> None:\n        model = vllm_model.model\n")
+    assert cut.rule == "pytest-failure-cut" and "test_parallel_sampling" in cut.title
+    bare = sig(tmp_path, "b.log", "FAILED test_flash_attn.py::test_splitkv[1-339-True] \n"
+               "FAILED test_flash_attn.py::test_splitkv[2-128-False] \n")
+    other = sig(tmp_path, "c.log", "FAILED test_flash_attn.py::test_output[1] \n")
+    assert bare.rule == other.rule == "pytest-failed" and bare.fingerprint != other.fingerprint
+    frames = sig(tmp_path, "d.log", "tests/spec/test_x.py:88: in test_accept\n    run()\n"
+                 "vllm/engine.py:120: in run\n    step()\n")
+    assert frames.rule == "truncated-traceback" and "run" in frames.title
+
+
+def test_cpp_terminate_takes_its_what_line_and_engine_dead_is_a_cascade(tmp_path: Path) -> None:
+    t = sig(tmp_path, "a.log", "terminate called after throwing an instance of 'std::runtime_error'\n"
+            "  what():  NCCL Error 5: invalid usage (run with NCCL_DEBUG=WARN for details)\n")
+    assert t.rule == "nccl-error"
+    dead = sig(tmp_path, "b.log", "ERROR x MQEngineDeadError: Engine loop is not running. Inspect the "
+               "stacktrace to find the original error.\n")
+    assert dead.rule == "engine-dead"
+    both = sig(tmp_path, "c.log", "ValueError: Attempted to assign 119 = 119 multimodal tokens to 120 "
+               "placeholders\nMQEngineDeadError: Engine loop is not running.\n")
+    assert both.title.startswith("ValueError: Attempted to assign")
+
+
+def test_vllm_logged_keyerror_and_tgi_shard_prefix(tmp_path: Path) -> None:
+    k = sig(tmp_path, "a.log", "ERROR 12-09 00:49:29 engine.py:366] 'layers.0.mlp.down_proj.weight.absmax'\n"
+            "ERROR 12-09 00:49:29 engine.py:366] Traceback (most recent call last):\n")
+    assert k.rule == "weights-keyerror-param"
+    p = sig(tmp_path, "b.log", 'Shard 0: Traceback (most recent call last):\nShard 0:   File "/srv/x.py", '
+            "line 3, in load\nShard 0: RuntimeError: weight lm_head.weight does not exist\n")
+    assert p.title.startswith("RuntimeError: weight lm_head.weight does not exist")
+    px = sig(tmp_path, "c.log", "ptxas /tmp/tmpxft_1a7b-6_paged_attention_v1.ptx, line 110299; error   : "
+             "Feature 'f16 arithemetic and compare instructions' requires .target sm_53 or higher\n")
+    assert px.rule == "ptxas-line-error"
