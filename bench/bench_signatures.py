@@ -154,7 +154,7 @@ def corpus_table(show_misses: bool = False) -> None:
     print(f"golden corpus: {len(cases)} logs in {CORPUS}")
     print(f"coarse on purpose (pairs inside them are not counted as merges): {', '.join(coarse)}")
     cols = ("logs", "same-bug groups", "family named %", "no error found on an error log",
-            "same-bug pairs", "same-bug pairs joined %", "different-bug pairs",
+            "same-bug pairs", "same-bug pairs joined %", "both show the error", "different-bug pairs",
             "different-bug pairs merged %", "look-alike pairs", "invariant %")
     print("scheme  split    " + " | ".join(cols))
     misses: list[str] = []

@@ -27,6 +27,10 @@ from ..errors import UsageError
 HEADER_ORDER = ("TITLE", "RULE", "CATEGORY", "SOURCE", "FAMILY", "FAMILY_NOTE", "GROUP",
                 "GROUP_SOURCE", "GROUP_KIND", "ROUND", "SPLIT")
 
+# Families of logs that do not show their error line: an excerpt cut before it, or none at all.
+# A same-bug pair with such a log can only be joined when both were cut at the same frame.
+CUT_FAMILIES = ("truncated-traceback", "no-error-shown")
+
 # What makes the logs of one group different sightings of one bug (GROUP_KIND's first word).
 # "parts" are pieces of one paste of one run: neither a same-bug pair nor a different-bug pair.
 GROUP_KINDS = ("machines", "runs", "tests", "models", "ranks", "parts")
@@ -181,6 +185,8 @@ class Measures:
     lookalike_pairs: int          # different bugs of one non-coarse family (the hard ones)
     invariant: int                # logs whose fingerprint survives ``perturb``
     misses: list[str] = field(default_factory=list)   # what went wrong, for the tuner
+    shown_pairs: int = 0          # same-bug pairs where both logs show their error line
+    shown_pairs_joined: int = 0
 
     def row(self) -> dict[str, Any]:
         pct = lambda a, b: round(100.0 * a / b, 1) if b else 0.0
@@ -189,6 +195,7 @@ class Measures:
                 "no error found on an error log": self.no_error_on_error,
                 "same-bug pairs joined %": pct(self.same_pairs_joined, self.same_pairs),
                 "same-bug pairs": f"{self.same_pairs_joined}/{self.same_pairs}",
+                "both show the error": f"{self.shown_pairs_joined}/{self.shown_pairs}",
                 "different-bug pairs merged %": pct(self.diff_pairs_merged, self.diff_pairs),
                 "different-bug pairs": f"{self.diff_pairs_merged}/{self.diff_pairs}",
                 "look-alike pairs": self.lookalike_pairs,
@@ -236,6 +243,9 @@ def measure(cases: Iterable[Case], families: dict[str, Family], fn: Callable[[Pa
         if x.group == y.group:
             m.same_pairs += 1
             m.same_pairs_joined += fx == fy
+            if x.family not in CUT_FAMILIES and y.family not in CUT_FAMILIES:
+                m.shown_pairs += 1
+                m.shown_pairs_joined += fx == fy
             if fx != fy:
                 m.misses.append(f"split: {x.path.name} / {y.path.name}")
             continue

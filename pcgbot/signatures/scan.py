@@ -60,6 +60,16 @@ _SOURCE_FILE = re.compile(r"([\w.\-]+\.(?:cpp|cc|cu|cxx)):\d+")
 _WHAT = re.compile(r"^\s*what\(\):\s+(?!terminate called)(.+)$")
 _NCCL_WARN = re.compile(r"NCCL WARN (.*(?:[Ff]ail|[Ee]rror|[Ii]nvalid|[Uu]nhandled|[Dd]uplicate|"
                         r"not supported).*)")
+# A line no rule knows that still says something failed: named only when the log shows nothing
+# better (rule error-line), so a format nobody wrote a rule for is not "no error found".
+_ERROR_WORD = re.compile(r"\b(?:[Ee]rror|ERROR|[Ff]ailed|FAILED|[Ff]ailure|[Ff]atal|FATAL|[Aa]borted|"
+                         r"[Ee]xception|[Aa]ssertion)\b")
+_BENIGN_WORD = re.compile(r"(?i)\b(?:no|0|zero|without|ignor\w*)\s+(?:\w+\s+)?errors?\b|retry|retrying|"
+                          r"warn(?:ing)?\b|deprecat|error[_ ]?(?:rate|log|file|handler)|errors?[=:]\s*0\b|"
+                          r"\b(?:DEBUG|INFO)\b|\d+ passed|if (?:you|this)|will be|may |might ")
+
+# NCCL WARNs it prints on healthy runs too (no InfiniBand verbs library: it falls back to sockets).
+_NCCL_BENIGN = re.compile(r"Failed to open libibverbs|NET/IB|NET/Plugin|No device found")
 _CHATTER = re.compile(r"NCCL (?:INFO|WARN)|^\[?W\d{4} |^\s*$")
 
 
@@ -106,7 +116,8 @@ class _Scanner(Stacks):
         self.quiet: set[str] = set()      # shapes of trigger lines that were no error at all
         self.read_at: Optional[Callable[[int, int], bytes]] = None   # the log, while it is open
         self.nccl_cause = ""              # the line after NCCL's "Last error:"
-        self.nccl_warn = ""               # the first failing "NCCL WARN" message
+        self.nccl_warns: list[tuple[int, str]] = []   # (offset, message) of failing NCCL WARNs
+        self.error_line: Optional[tuple[int, str]] = None   # see ScanResult.error_line
 
     # -- events -------------------------------------------------------------------------------
     def _rank(self, ev: Event) -> int:
@@ -164,7 +175,7 @@ class _Scanner(Stacks):
         if _FH_HEADER.match(text) and read_at is not None:
             self._thread_dump(raw.rstrip(), offset, end, read_at)
             return
-        self._nccl_diagnosis(text, end, read_at)
+        self._nccl_diagnosis(text, offset, end, read_at)
         hm = _HIT.match(text)
         if hm:
             text = hm.group(1)
@@ -216,7 +227,9 @@ class _Scanner(Stacks):
                 hit.banner, hit.banner_groups, offset, raw.rstrip()) or not hit.banner_groups):
             return                            # (a hint with nothing of its own names no error)
         if hit.rule is None and hit.banner is None and not exc:
-            if len(self.quiet) < 4096:
+            if _ERROR_WORD.search(text) and not _BENIGN_WORD.search(text):
+                self.error_line = (offset, text[:400])   # weak evidence, kept in case
+            elif len(self.quiet) < 4096:
                 self.quiet.add(shape)
             return                            # a trigger word in an ordinary log line
         if (exc or hit.rule is not None) and read_at is not None \
@@ -336,7 +349,7 @@ class _Scanner(Stacks):
         self._add(ev)
         return pos
 
-    def _nccl_diagnosis(self, text: str, end: int,
+    def _nccl_diagnosis(self, text: str, offset: int, end: int,
                         read_at: Optional[Callable[[int, int], bytes]]) -> None:
         """NCCL says what went wrong in its own words ("Last error:" then the cause, or a
         failing "NCCL WARN" line); wrappers around it (DistBackendError, ncclUnhandledCudaError,
@@ -347,10 +360,10 @@ class _Scanner(Stacks):
                 if not _CHATTER.search(line):
                     self.nccl_cause = strip_prefix(line).strip()[:300]
                     break
-        elif not self.nccl_warn:
+        elif len(self.nccl_warns) < 32:
             m = _NCCL_WARN.search(text)
-            if m:
-                self.nccl_warn = m.group(1).strip()[:300]
+            if m and not _NCCL_BENIGN.search(m.group(1)):
+                self.nccl_warns.append((offset, m.group(1).strip()[:300]))
 
     def _line_above(self, offset: int) -> str:
         """The last non-empty line before file ``offset`` (prefixes stripped), "" if none."""

@@ -186,6 +186,16 @@ _NCCL_RULES = {"nccl-error"}
 _NCCL_PLACE = re.compile(r"^.*?\bNCCL WARN\s+|^[\w.\-]+:\d+:\d+ \[\d+\] [\w./]+:\d+ ")
 
 
+def _nccl_cause(scan: ScanResult, root: Event) -> str:
+    """NCCL's diagnosis of the root error: the line after "Last error:", else the last failing
+    NCCL WARN printed before it (the first one after it when none came before)."""
+    if scan.nccl_cause:
+        return scan.nccl_cause
+    before = [w for off, w in scan.nccl_warns if off <= root.offset]
+    after = [w for off, w in scan.nccl_warns if off > root.offset]
+    return before[-1] if before else (after[0] if after else "")
+
+
 def _key_value(v: str) -> str:
     """A key group as hashed: a whole number (a collective's size, an exit code) names the
     place, so it is kept; anything else is normalised like a message."""
@@ -294,11 +304,15 @@ def signature_from_scan(scan: ScanResult, ruleset: RuleSet) -> Signature:
             if hit.rule.priority == "high":
                 ev.rank = min(ev.rank, 0)
     root = pick_root(events)
+    if root is None and scan.error_line is not None and ruleset.by_id("error-line") is not None:
+        off, text = scan.error_line
+        root = Event(off, text, lines=[text], rule=ruleset.by_id("error-line"))
     if root is None:
         return _no_error(scan)
     _rule_of_cause(root, ruleset)
-    if root.rule is not None and root.rule.id in _NCCL_RULES and scan.nccl_cause:
-        root.groups = {**root.groups, "cause": scan.nccl_cause}
+    cause = _nccl_cause(scan, root)
+    if root.rule is not None and root.rule.id in _NCCL_RULES and cause:
+        root.groups = {**root.groups, "cause": cause}
     frames = _frames_of(root)
     title = _title_of(root, frames)
     rule = root.rule

@@ -192,3 +192,21 @@ def test_vllm_logged_keyerror_and_tgi_shard_prefix(tmp_path: Path) -> None:
     px = sig(tmp_path, "c.log", "ptxas /tmp/tmpxft_1a7b-6_paged_attention_v1.ptx, line 110299; error   : "
              "Feature 'f16 arithemetic and compare instructions' requires .target sm_53 or higher\n")
     assert px.rule == "ptxas-line-error"
+
+
+def test_a_line_that_says_it_failed_is_named_when_nothing_better_is(tmp_path: Path) -> None:
+    a = sig(tmp_path, "a.log", "step 1\n[kv] transfer of block 7 FAILED on peer node-3\nstep 2\n")
+    assert a.rule == "error-line" and "FAILED on peer" in a.title
+    b = sig(tmp_path, "b.log", "request 1 failed with a transient error, retrying\nall done, 0 errors\n")
+    assert b.rule == "no-error"                       # benign words never stand for an error
+    c = sig(tmp_path, "c.log", "[kv] transfer FAILED\nTraceback (most recent call last):\n"
+            '  File "/w/python/sglang/srt/x.py", line 3, in f\nValueError: bad block\n')
+    assert c.title.startswith("ValueError: bad block")   # a real error wins
+
+
+def test_a_unittest_header_names_a_cut_test_only_when_nothing_else_does(tmp_path: Path) -> None:
+    h = sig(tmp_path, "a.log", "ERROR: test_rms_norm (__main__.TestRMSNorm)\n------\n")
+    assert h.rule == "unittest-error-header" and "test_rms_norm" in h.title
+    t = sig(tmp_path, "b.log", "ERROR: test_rms_norm (__main__.TestRMSNorm)\nTraceback (most recent call last):\n"
+            '  File "/w/test_norm.py", line 9, in test_rms_norm\n    run()\n')
+    assert t.rule == "truncated-traceback"
