@@ -45,7 +45,7 @@ MAX_TB_LINES = 400        # lines read for one traceback
 TB_WINDOW = 256 * 1024    # bytes read after a traceback header to parse it
 PER_RANK = 16             # events kept per rank (first ones win: we want the root)
 
-_FAILED = re.compile(r"^FAILED (?P<test>\S+)(?: - (?P<rest>.*))?$")
+_FAILED = re.compile(r"^FAILED (?P<test>[^\s(]*(?:::|\.py)\S*)(?: - (?P<rest>.*))?$")   # not unittest's "FAILED (errors=1)"
 _ASSERT_SRC = re.compile(r"^assert \S")       # pytest prints the rewritten assert at column 0
 # ... and where its "E" was lost, a comparison of two literal numbers is still no source line.
 _ASSERT_NUMBERS = re.compile(r"^assert -?[\d.]+(?:e-?\d+)? (?:[<>]=?|==|!=) -?[\d.]+(?:e-?\d+)?\s*$")

@@ -268,6 +268,11 @@ def _excerpt(root: Event, banner_line: Optional[str]) -> list[str]:
     return redact_lines(lines)
 
 
+# Rules that only stand in when the log names nothing better; next to a real error they add no
+# second title (a unittest header above the traceback, a FAILED line without a message).
+_LAST_RESORT = {"unittest-error-header", "pytest-failure-cut", "pytest-failed", "error-line"}
+
+
 def _rule_of_cause(ev: Event, ruleset: RuleSet) -> None:
     """A wrapper (``BackendCompilerFailed: ... raised: ImportError: x``) whose rule names only
     the wrapper, or no rule at all, takes the rule of its innermost cause when one knows it."""
@@ -326,7 +331,7 @@ def signature_from_scan(scan: ScanResult, ruleset: RuleSet) -> Signature:
     if root.banner is not None and rule is not None:
         alt.append(render_title(root.banner.title, _values(root, frames, root.banner_groups)))
     for ev in events:
-        if ev is root or ev is root.borrowed:
+        if ev is root or ev is root.borrowed or (ev.rule is not None and ev.rule.id in _LAST_RESORT):
             continue
         t = _title_of(ev, _frames_of(ev))
         if t != title and t not in alt:

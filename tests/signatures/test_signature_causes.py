@@ -210,3 +210,8 @@ def test_a_unittest_header_names_a_cut_test_only_when_nothing_else_does(tmp_path
     t = sig(tmp_path, "b.log", "ERROR: test_rms_norm (__main__.TestRMSNorm)\nTraceback (most recent call last):\n"
             '  File "/w/test_norm.py", line 9, in test_rms_norm\n    run()\n')
     assert t.rule == "truncated-traceback"
+
+
+def test_unittests_summary_is_no_pytest_failure(tmp_path: Path) -> None:
+    s = sig(tmp_path, "a.log", "Ran 3 tests in 0.2s\n\nFAILED (errors=1)\n")
+    assert s.rule != "pytest-failed"
