@@ -66,7 +66,7 @@ _ERROR_WORD = re.compile(r"\b(?:[Ee]rror|ERROR|[Ff]ailed|FAILED|[Ff]ailure|[Ff]a
                          r"[Ee]xception|[Aa]ssertion)\b")
 _BENIGN_WORD = re.compile(r"(?i)\b(?:no|0|zero|without|ignor\w*)\s+(?:\w+\s+)?errors?\b|retry|retrying|"
                           r"warn(?:ing)?\b|deprecat|error[_ ]?(?:rate|log|file|handler)|errors?[=:]\s*0\b|"
-                          r"\b(?:DEBUG|INFO)\b|\d+ passed|if (?:you|this)|will be|may |might ")
+                          r"\b(?:DEBUG|INFO)\b|\d+ passed|if (?:you|this)|will be|may |might |error trace|bug report")
 
 # NCCL WARNs it prints on healthy runs too (no InfiniBand verbs library: it falls back to sockets).
 _NCCL_BENIGN = re.compile(r"Failed to open libibverbs|NET/IB|NET/Plugin|No device found")

@@ -215,3 +215,26 @@ def test_a_unittest_header_names_a_cut_test_only_when_nothing_else_does(tmp_path
 def test_unittests_summary_is_no_pytest_failure(tmp_path: Path) -> None:
     s = sig(tmp_path, "a.log", "Ran 3 tests in 0.2s\n\nFAILED (errors=1)\n")
     assert s.rule != "pytest-failed"
+
+
+def test_rocm_trtllm_and_library_specific_errors(tmp_path: Path) -> None:
+    fault = sig(tmp_path, "a.log", "Memory access fault by GPU node-2 (Agent handle: 0x55) on address 0x7f00. "
+                "Reason: Page not present or supervisor privilege.\n")
+    assert fault.rule == "rocm-memory-fault" and "Page not present" in fault.title
+    dmesg = sig(tmp_path, "b.log", "amdgpu 0000:c6:00.0: amdgpu: [gfxhub] page fault (src_id:0 ring:24)\n")
+    assert dmesg.rule == "rocm-memory-fault"
+    trt = sig(tmp_path, "c.log", "[TensorRT-LLM][ERROR] Assertion failed: mNextBlocks.empty() "
+              "(/src/cpp/tensorrt_llm/batch_manager/kvCacheManager.cpp:213)\n")
+    assert trt.rule == "native-assert" and "kvCacheManager.cpp" in trt.title
+    lm = [sig(tmp_path, f"l{i}.log", f"  what():  [TM][ERROR] CUDA runtime error: an illegal memory access was "
+              f"encountered /lmdeploy/src/turbomind/models/llama/LlamaBatch.h:{n} \n") for i, n in ((1, 136), (2, 143))]
+    other = sig(tmp_path, "o.log", "RuntimeError: CUDA error: an illegal memory access was encountered\n")
+    assert lm[0].fingerprint == lm[1].fingerprint != other.fingerprint
+    assert "LlamaBatch.h" in lm[0].title
+    bnb = sig(tmp_path, "d.log", "Error named symbol not found at line 116 in file /mmfs1/bnb/csrc/ops.cu\n")
+    assert bnb.rule == "cuda-runtime-line" and "ops.cu" in bnb.title
+    hip = sig(tmp_path, "e.log", "ggml_cuda_compute_forward: MUL_MAT failed\nROCm error: invalid device function\n")
+    assert hip.rule == "cuda-error" and "invalid device function" in hip.title
+    miopen = sig(tmp_path, "f.log", "MIOpen(HIP): Error [Compile] 'hiprtcCompileProgram(prog.get(), ...)' failed\n"
+                 "MIOpen Error: /long/path/handlehip.cpp:123: Code object build failed. Source: x.cl\n")
+    assert miopen.rule == "miopen-error"
