@@ -119,7 +119,7 @@ def clean_for_title(text: str, limit: int = 110) -> str:
 
 
 # --- traceback frames ------------------------------------------------------------------------
-_FRAME = re.compile(r'^\s*File "(?P<path>[^"]+)", line (?P<line>\d+), in (?P<func>.+?)\s*$')
+_FRAME = re.compile(r'^\s*File \\?"(?P<path>(?:[^"\\]|\\(?!"))+)\\?", line (?P<line>\d+), in (?P<func>.+?)\s*$')
 # pytest's long traceback names a frame "tests/test_x.py:123: in test_x" (then the source).
 _PYTEST_FRAME = re.compile(r'^\s*(?P<path>[^\s:"]+\.py):(?P<line>\d+): in (?P<func>[\w<>.]+)\s*$')
 

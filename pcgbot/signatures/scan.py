@@ -337,7 +337,9 @@ class _Scanner(Stacks):
             for fl in kept:
                 ev.lines += fl
             self._truncated(ev)
-            return pos
+            # A header whose body was not one (no frame parsed, no error line): read the lines
+            # after it one by one instead of skipping them with it.
+            return pos if ev.frames else 0
         if ev.offset - self.last_ignored_end <= 1:
             return pos                        # "Exception ignored in ...": handled
         hit = match_rule(ev, self.rs.rules, frames_known=True)
@@ -366,11 +368,14 @@ class _Scanner(Stacks):
                 self.nccl_warns.append((offset, m.group(1).strip()[:300]))
 
     def _line_above(self, offset: int) -> str:
-        """The last non-empty line before file ``offset`` (prefixes stripped), "" if none."""
+        """The last non-empty line before file ``offset`` that is not another process's chatter
+        (prefixes stripped), "" if none."""
         assert self.read_at is not None
-        lo = max(0, offset - 2048)
+        lo = max(0, offset - 4096)
         text = self.read_at(lo, offset - lo).decode("utf-8", "replace")
-        rows = [strip_prefix(x).strip() for x in text.replace("\r", "\n").split("\n")]
+        rows = [x for x in text.replace("\r", "\n").split("\n")[1 if lo else 0:]
+                if x.strip() and not _CHATTER.search(x)]
+        rows = [strip_prefix(x).strip() for x in rows]
         rows = [x for x in rows if x]
         return rows[-1] if rows else ""
 

@@ -238,3 +238,19 @@ def test_rocm_trtllm_and_library_specific_errors(tmp_path: Path) -> None:
     miopen = sig(tmp_path, "f.log", "MIOpen(HIP): Error [Compile] 'hiprtcCompileProgram(prog.get(), ...)' failed\n"
                  "MIOpen Error: /long/path/handlehip.cpp:123: Code object build failed. Source: x.cl\n")
     assert miopen.rule == "miopen-error"
+
+
+def test_escaped_and_windows_frames_and_a_header_without_a_body(tmp_path: Path) -> None:
+    esc = sig(tmp_path, "a.log", 'Traceback (most recent call last):\n  File \\"/app/triton_decoder.py\\", line 9, '
+              "in _exec\n    raise X()\n")
+    assert esc.rule == "truncated-traceback" and "triton_decoder._exec" in esc.title
+    win = sig(tmp_path, "b.log", 'Traceback (most recent call last):\n  File "C:\\\\sd\\\\venv\\\\x\\\\attn.py", '
+              "line 3, in forward\nRuntimeError: CUDA error: invalid configuration argument\n")
+    assert win.title == "CUDA error: invalid configuration argument in attn.forward"
+    noise = "\n".join(f"line {i} of a log that is not a stack" for i in range(30))
+    hdr = sig(tmp_path, "c.log", "Traceback (most recent call last):\n" + noise +
+              "\nValueError: checkpoint shard 3 is missing\n")
+    assert hdr.title.startswith("ValueError: checkpoint shard 3 is missing")
+    above = sig(tmp_path, "d.log", "Error executing method 'execute_model'.\n"
+                "node-3:4242:4242 [0] NCCL INFO Channel 00/02 : 0 1\nTraceback (most recent call last):\n")
+    assert "execute_model" in above.title
