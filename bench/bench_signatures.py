@@ -176,6 +176,26 @@ def corpus_table(show_misses: bool = False) -> None:
             print("  " + x)
 
 
+def adversarial_rules() -> None:
+    """Each rule's regex on 4 KiB lines built to make a backtracking regex quadratic (one word,
+    one token of dots or slashes, a rule's literal followed by a long tail): a hostile log can
+    hold many such lines, so no rule may take long on one.  Prints the slowest rules."""
+    from pcgbot.signatures.patterns import default_rules
+    tails = ["a " * 2000, "x" * 4000, "a." * 2000, "a/" * 2000, "a-" * 2000, "a(" * 2000,
+             "'" + "a." * 2000]
+    lines = tails + [head + t for head in ("CUDA error: ", "Assertion failed: ", "KeyError: ",
+                                           "NCCL WARN ", "Traceback ") for t in tails[:3]]
+    rows = []
+    for rule in default_rules().rules:
+        t0 = time.perf_counter()
+        for line in lines:
+            rule.regex.search(line)
+        rows.append((time.perf_counter() - t0, rule.id))
+    rows.sort(reverse=True)
+    print(f"adversarial 4 KiB lines ({len(lines)} per rule, {len(rows)} rules): slowest "
+          + ", ".join(f"{rid} {dt * 1000:.1f} ms" for dt, rid in rows[:3]))
+
+
 def main() -> int:
     ap = argparse.ArgumentParser()
     ap.add_argument("--sizes", default="10,100")
@@ -194,6 +214,7 @@ def main() -> int:
         print()
     if args.corpus_only:
         return 0
+    adversarial_rules()
     rows = []
     paths = [("grep", 3)] + ([] if args.no_fallback else [("python", 1)])
     for mb in [int(x) for x in args.sizes.split(",")]:

@@ -56,7 +56,7 @@ _DIGITS = re.compile(r"\d{3,}")
 _HIT = re.compile(r"^.{0,80}? hit an exception: (?!Traceback)(.*)$")
 
 
-_SOURCE_FILE = re.compile(r"([\w.\-]+\.(?:cpp|cc|cu|cxx)):\d+")
+_SOURCE_FILE = re.compile(r"(?<![\w.\-])([\w.\-]+\.(?:cpp|cc|cu|cxx)):\d+")
 _WHAT = re.compile(r"^\s*what\(\):\s+(?!terminate called)(.+)$")
 _NCCL_WARN = re.compile(r"NCCL WARN (.*(?:[Ff]ail|[Ee]rror|[Ii]nvalid|[Uu]nhandled|[Dd]uplicate|"
                         r"not supported).*)")
@@ -229,8 +229,8 @@ class _Scanner(Stacks):
         if hit.rule is None and hit.banner is None and not exc:
             if _ERROR_WORD.search(text) and not _BENIGN_WORD.search(text):
                 self.error_line = (offset, text[:400])   # weak evidence, kept in case
-            elif len(self.quiet) < 4096:
-                self.quiet.add(shape)
+            if len(self.quiet) < 4096:
+                self.quiet.add(shape)         # the same shape again says nothing new
             return                            # a trigger word in an ordinary log line
         if (exc or hit.rule is not None) and read_at is not None \
                 and self.count[RANK_NORMAL] + self.count[RANK_HIGH] < 8:
