@@ -180,17 +180,25 @@ def adversarial_rules() -> None:
     """Each rule's regex on 4 KiB lines built to make a backtracking regex quadratic (one word,
     one token of dots or slashes, a rule's literal followed by a long tail): a hostile log can
     hold many such lines, so no rule may take long on one.  Prints the slowest rules."""
+    from pcgbot.signatures.normalize import clean_for_title, normalize, strip_prefix
     from pcgbot.signatures.patterns import default_rules
     tails = ["a " * 2000, "x" * 4000, "a." * 2000, "a/" * 2000, "a-" * 2000, "a(" * 2000,
              "'" + "a." * 2000]
+    tails += [" " * 4000 + "x", "1" * 4000 + " x"]
     lines = tails + [head + t for head in ("CUDA error: ", "Assertion failed: ", "KeyError: ",
                                            "NCCL WARN ", "Traceback ") for t in tails[:3]]
+    lines += [head * (4000 // len(head)) + "abc(" for head in ("CUDA error: ", "undefined symbol: ",
+                                                               "Assertion failed: ", "NCCL WARN ")]
     rows = []
     for rule in default_rules().rules:
         t0 = time.perf_counter()
         for line in lines:
             rule.regex.search(line)
         rows.append((time.perf_counter() - t0, rule.id))
+    t0 = time.perf_counter()
+    for line in lines:
+        normalize(line), strip_prefix(line), clean_for_title(line, 90)
+    rows.append((time.perf_counter() - t0, "normalize+strip_prefix+title"))
     rows.sort(reverse=True)
     print(f"adversarial 4 KiB lines ({len(lines)} per rule, {len(rows)} rules): slowest "
           + ", ".join(f"{rid} {dt * 1000:.1f} ms" for dt, rid in rows[:3]))

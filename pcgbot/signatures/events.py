@@ -44,7 +44,7 @@ class ScanResult:
     pcg_active: Optional[bool]
     tail: list[str]                   # last lines of the log (for logs with no error at all)
     size: int
-    nccl_cause: str = ""              # NCCL's own diagnosis (the line after "Last error:")
+    nccl_causes: list[tuple[int, str]] = field(default_factory=list)  # after "Last error:"
     nccl_warns: list[tuple[int, str]] = field(default_factory=list)  # failing NCCL WARN lines
     error_line: Optional[tuple[int, str]] = None   # last line with an error word no rule knew
 

@@ -43,7 +43,7 @@ _PREFIXES: list[tuple[str, str]] = [
     ("pytest", r"\s?E\s{2,}(?=\S)|\s?E$"),                      # "E   AssertionError: ..."
 ]
 _PREFIX = re.compile("^(?:" + "|".join(f"(?:{rx})" for _n, rx in _PREFIXES) + ")")
-_TRAILING_GUTTER = re.compile(r"\s*[│┃]\s*$")
+_TRAILING_GUTTER = re.compile(r"(?<!\s)\s*[│┃]\s*$|^\s*[│┃]\s*$")
 _ANSI = re.compile(r"(?:\x1b|\^\[)\[[0-9;?]*[A-Za-z]")
 
 
@@ -63,7 +63,7 @@ def strip_prefix(line: str) -> str:
 # (pattern, replacement, why) — applied in order by ``normalize``.
 _RULES: list[tuple[re.Pattern[str], str, str]] = [
     (re.compile(r"\x1b\[[0-9;?]*[A-Za-z]"), "", "terminal colour codes are presentation"),
-    (re.compile(r"\s*\d{1,3}%\|[^|\n]*\|\s*[\d.]+[kMG]?/[\d.]+[kMG]?\s*\[[^\]\n]*\]"), " PROGRESS",
+    (re.compile(r"(?<!\s)\s*\d{1,3}%\|[^|\n]*\|\s*[\d.]+[kMG]?/[\d.]+[kMG]?\s*\[[^\]\n]*\]"), " PROGRESS",
      "tqdm bars differ by how far the run got"),
     (re.compile(r"\b\d{4}-\d\d-\d\d[T ]\d\d:\d\d:\d\d(?:[.,]\d+)?(?:Z|[+-]\d\d:?\d\d)?"), "TIME",
      "wall-clock timestamps"),

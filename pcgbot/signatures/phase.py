@@ -6,7 +6,8 @@ the phase still tells "OOM while loading" from "OOM while capturing".  Rules opt
 ``phase: true`` in patterns.yaml.
 
 The phase comes from the event's frames when they name one (innermost first), else from the
-last phase line the engine printed before the error (SGLang and vLLM log each phase's start).
+last phase line the engine printed before the error (SGLang and vLLM log when weight loading and
+CUDA graph capture start and end).
 """
 
 from __future__ import annotations
@@ -16,11 +17,9 @@ from typing import Optional, Sequence
 
 from .normalize import Frame
 
-__all__ = ["PHASES", "phase_of_frames", "phase_before", "WINDOW"]
+__all__ = ["PHASES", "PHASE_LINES", "phase_of_frames", "phase_before"]
 
 PHASES = ("load", "profile", "capture", "prefill", "decode")
-
-WINDOW = 32 * 1024       # bytes before an event searched for the last phase line
 
 # Innermost frame first: the first function that names a phase decides.
 _FRAME_PHASES: list[tuple[re.Pattern[str], str]] = [
@@ -31,16 +30,20 @@ _FRAME_PHASES: list[tuple[re.Pattern[str], str]] = [
     (re.compile(r"forward_decode|decode"), "decode"),
 ]
 
-# Lines an engine prints when a phase starts (a phase) or ends ("": unknown from there on).
-_LINE_PHASES = re.compile(
-    r"(?P<capture>Capture (?:piecewise )?cuda graph begin|Capturing (?:CUDA graphs?|cudagraphs?|"
-    r"num tokens|batches)|capturing CUDA graph)"
-    r"|(?P<load>Load weight begin|Loading (?:model )?weights|Loading safetensors checkpoint)"
-    r"|(?P<prefill>Prefill batch)"
-    r"|(?P<decode>Decode batch)"
-    r"|(?P<end>Capture (?:piecewise )?cuda graph end|Graph capturing finished|Load weight end|"
-    r"Loading (?:model )?weights took|Model loading took)",
-    re.I)
+# Lines an engine prints once when a phase starts or ends.  The scanner keeps the last one as
+# state (they are trigger words, so it sees every one, whatever chatter comes between).  Prefill
+# and decode are not here: which of "Prefill batch" / "Decode batch" the scheduler logged last is
+# timing, not the bug, so only frames say prefill or decode.
+_STARTS = {
+    "capture": ["Capture cuda graph begin", "Capture piecewise cuda graph begin",
+                "Capture piecewise CUDA graph begin", "Capturing CUDA graph", "Capturing cudagraph",
+                "Capturing batches", "Capturing num tokens"],
+    "load": ["Load weight begin", "Loading weights", "Loading model weights",
+             "Loading safetensors checkpoint"],
+}
+_ENDS = ["Capture cuda graph end", "Capture piecewise cuda graph end", "Graph capturing finished",
+         "Load weight end", "Loading weights took", "Model loading took"]
+PHASE_LINES = [w for ws in _STARTS.values() for w in ws] + _ENDS
 
 
 def phase_of_frames(frames: Sequence[Frame]) -> Optional[str]:
@@ -54,12 +57,12 @@ def phase_of_frames(frames: Sequence[Frame]) -> Optional[str]:
     return None
 
 
-def phase_before(text: str) -> str:
-    """The phase of the last phase line in ``text`` (the log just before an error); "" when
-    there is none or the last one ended a phase."""
-    last = None
-    for last in _LINE_PHASES.finditer(text):
-        pass
-    if last is None or last.lastgroup == "end":
-        return ""
-    return last.lastgroup or ""
+def phase_before(line: str) -> Optional[str]:
+    """The phase a log line starts ("" when it ends one), or None when it is no phase line."""
+    for end in _ENDS:
+        if end in line:
+            return ""
+    for name, words in _STARTS.items():
+        if any(w in line for w in words):
+            return name
+    return None

@@ -17,8 +17,7 @@ from .events import (RANK_CASCADE, RANK_HIGH, RANK_NORMAL, RANK_WEAK, Event, Mat
 from .normalize import DEFAULT_ENGINE_ROOTS, Frame, parse_exception, parse_frame, strip_prefix
 from .patterns import Rule, RuleSet
 from .pcg import verdict as pcg_verdict
-from .phase import WINDOW as PHASE_WINDOW
-from .phase import phase_before
+from .phase import PHASE_LINES, phase_before
 from .stacks import _FH_HEADER, Stacks
 
 __all__ = ["CHUNK", "MAX_CARRY", "MAX_LINE", "TRIGGER_WORDS", "Event", "Match", "ScanResult",
@@ -66,14 +65,20 @@ _ERROR_WORD = re.compile(r"\b(?:[Ee]rror|ERROR|[Ff]ailed|FAILED|[Ff]ailure|[Ff]a
                          r"[Ee]xception|[Aa]ssertion)\b")
 _BENIGN_WORD = re.compile(r"(?i)\b(?:no|0|zero|without|ignor\w*)\s+(?:\w+\s+)?errors?\b|retry|retrying|"
                           r"warn(?:ing)?\b|deprecat|error[_ ]?(?:rate|log|file|handler)|errors?[=:]\s*0\b|"
-                          r"\b(?:DEBUG|INFO)\b|\d+ passed|if (?:you|this)|will be|may |might |error trace|bug report")
+                          r"\b(?:DEBUG|INFO)\b|\b\d+ passed|if (?:you|this)|will be|may |might |error trace|bug report")
 
 # NCCL WARNs it prints on healthy runs too (no InfiniBand verbs library: it falls back to sockets).
 _NCCL_BENIGN = re.compile(r"Failed to open libibverbs|NET/IB|NET/Plugin|No device found")
 _CHATTER = re.compile(r"NCCL (?:INFO|WARN)|^\[?W\d{4} |^\s*$")
 
 
-def _with_cause_below(msg: str, below: list[str]) -> Optional[tuple[str, int]]:
+# Exceptions that are usually raised without a message: the line after a bare one is the log
+# going on ("Ran 3 tests", "run finished on host x"), not their message.
+_BARE = {"AssertionError", "KeyboardInterrupt", "StopIteration", "StopAsyncIteration",
+         "SystemExit", "GeneratorExit", "NotImplementedError"}
+
+
+def _with_cause_below(msg: str, below: list[str], exc_type: str = "") -> Optional[tuple[str, int]]:
     """dynamo's "BackendCompilerFailed: backend='inductor' raised:" (and an exception whose
     message starts on the next line) names its cause on the next line that is not another
     process's chatter: (the message with it, lines used), or None when there is no cause."""
@@ -83,10 +88,10 @@ def _with_cause_below(msg: str, below: list[str]) -> Optional[tuple[str, int]]:
         if _CHATTER.search(line):
             continue
         inner = strip_prefix(line).strip()
-        if not inner or inner.startswith(("Traceback", "File ")):
+        if not inner or inner.startswith(("Traceback", "File ", "During handling", "The above")):
             return None
-        if msg and not parse_exception(inner):
-            return None
+        if (msg or exc_type.rsplit(".", 1)[-1] in _BARE) and not parse_exception(inner):
+            return None                       # a bare AssertionError keeps its empty message
         return f"{msg} {inner}".strip(), i + 1
     return None
 
@@ -101,11 +106,12 @@ class _Scanner(Stacks):
         for r in ruleset.rules:
             words += r.trigger
         markers = ruleset.active + ruleset.inactive + ruleset.weak_active
-        words += markers
+        words += markers + PHASE_LINES
         # Longest first so the alternation reports the most specific word (cosmetic only).
         uniq = sorted(set(words), key=len, reverse=True)
         self.words = uniq
         self.trigger = re.compile("|".join(re.escape(w) for w in uniq).encode())
+        self.words_phase = re.compile("|".join(re.escape(w) for w in PHASE_LINES).encode())
         self.markers = [(m, m.encode()) for m in markers]
         self.seen_active = self.seen_inactive = self.seen_weak = False
         self.events: list[Event] = []
@@ -115,7 +121,8 @@ class _Scanner(Stacks):
         self.cache: dict[str, Match] = {}
         self.quiet: set[str] = set()      # shapes of trigger lines that were no error at all
         self.read_at: Optional[Callable[[int, int], bytes]] = None   # the log, while it is open
-        self.nccl_cause = ""              # the line after NCCL's "Last error:"
+        self.phase = ""                   # the last phase line's phase (phase.py), "" if none
+        self.nccl_causes: list[tuple[int, str]] = []   # (offset, line after "Last error:")
         self.nccl_warns: list[tuple[int, str]] = []   # (offset, message) of failing NCCL WARNs
         self.error_line: Optional[tuple[int, str]] = None   # see ScanResult.error_line
 
@@ -136,9 +143,7 @@ class _Scanner(Stacks):
         if self.count[ev.rank] >= PER_RANK:
             return
         self.count[ev.rank] += 1
-        if self.read_at is not None:          # bounded: at most PER_RANK events per rank
-            lo = max(0, ev.offset - PHASE_WINDOW)
-            ev.phase = phase_before(self.read_at(lo, ev.offset - lo).decode("utf-8", "replace"))
+        ev.phase = ev.phase or self.phase     # the last phase line printed before it
         self.events.append(ev)
 
     def _full(self) -> bool:
@@ -161,6 +166,8 @@ class _Scanner(Stacks):
         # error, retrying") hundreds of thousands of times: one that was no error is skipped at
         # once.  Only long numbers are blurred: rules read short ones (signal 9, Errno 98).
         shape = _DIGITS.sub("0", body)
+        if "Last error:" in body or "NCCL WARN" in body:
+            self._nccl_diagnosis(body.strip(), offset, end, read_at)   # every rank's, repeated or not
         if shape in self.quiet:
             return
         fr = parse_frame(body, self.roots)
@@ -175,7 +182,6 @@ class _Scanner(Stacks):
         if _FH_HEADER.match(text) and read_at is not None:
             self._thread_dump(raw.rstrip(), offset, end, read_at)
             return
-        self._nccl_diagnosis(text, offset, end, read_at)
         hm = _HIT.match(text)
         if hm:
             text = hm.group(1)
@@ -196,7 +202,7 @@ class _Scanner(Stacks):
         lines = [raw.rstrip()]
         if exc and (not exc[1] or exc[1].endswith("raised:")) and read_at is not None:
             below = read_at(end, 4 * MAX_LINE).decode("utf-8", "replace").split("\n")[:4]
-            joined = _with_cause_below(exc[1], below)
+            joined = _with_cause_below(exc[1], below, exc[0])
             if joined is not None:
                 exc = (exc[0], joined[0])
                 text = f"{exc[0]}: {joined[0]}"
@@ -297,7 +303,7 @@ class _Scanner(Stacks):
             ev.exc_type, ev.msg = exc
             tail = [raw.rstrip()]
             below = buf[pos:pos + 4 * MAX_LINE].decode("utf-8", "replace").split("\n")[:4]
-            joined = _with_cause_below(ev.msg, below)
+            joined = _with_cause_below(ev.msg, below, ev.exc_type)
             if joined is not None:
                 ev.msg, used = joined
                 tail.append(below[used - 1].rstrip())
@@ -356,11 +362,11 @@ class _Scanner(Stacks):
         """NCCL says what went wrong in its own words ("Last error:" then the cause, or a
         failing "NCCL WARN" line); wrappers around it (DistBackendError, ncclUnhandledCudaError,
         "unhandled cuda error") vary by version and rank, the diagnosis does not."""
-        if text == "Last error:" and not self.nccl_cause and read_at is not None:
+        if text == "Last error:" and len(self.nccl_causes) < 32 and read_at is not None:
             below = read_at(end, 4 * MAX_LINE).decode("utf-8", "replace").split("\n")[:4]
             for line in below:
                 if not _CHATTER.search(line):
-                    self.nccl_cause = strip_prefix(line).strip()[:300]
+                    self.nccl_causes.append((offset, strip_prefix(line).strip()[:300]))
                     break
         elif len(self.nccl_warns) < 32:
             m = _NCCL_WARN.search(text)
@@ -403,10 +409,14 @@ class _Scanner(Stacks):
         if b"\r" in seg:                     # tqdm redraws: keep the segment with the match
             m = self.trigger.search(seg)
             at = m.start() if m else len(seg)
-            seg = seg[seg.rfind(b"\r", 0, at) + 1:]
+            start = seg.rfind(b"\r", 0, at) + 1
+            seg, offset = seg[start:], offset + start   # grep's `tr` gives the segment's offset
             cut = seg.find(b"\r")
             seg = seg if cut < 0 else seg[:cut]
         raw = seg.decode("utf-8", "replace").rstrip("\r\n")
+        if self.words_phase.search(seg):
+            p = phase_before(raw)
+            self.phase = p if p is not None else self.phase
         if "Traceback (most recent call last)" in raw:
             return end + self._traceback(read_at(end, TB_WINDOW), raw, offset)
         if not self._full():

@@ -30,6 +30,10 @@ _SHAPES: list[re.Pattern[str]] = [
     re.compile(r"\bgithub_pat_[A-Za-z0-9_]{20,255}\b"),
     # Hugging Face user access tokens: hf_ followed by ~34 alphanumerics.
     re.compile(r"\bhf_[A-Za-z0-9]{20,}\b"),
+    # Credentials in a URL: scheme://user:password@host (a clone or pip index URL in a log).
+    re.compile(r"(?<=://)[^/\s:@]{1,256}:[^/\s@]{1,512}(?=@)"),
+    # GitLab personal / project access tokens.
+    re.compile(r"\bglpat-[A-Za-z0-9_\-]{20,}\b"),
 ]
 
 # Authorization headers.  "Bearer X" / "Basic X" are unambiguous; a bare "token X" is common

@@ -80,6 +80,8 @@ def render_title(template: str, values: dict[str, str]) -> str:
         return m.group(1)
 
     out = _OPTIONAL.sub(opt, template)
+    # "{type}: {msg}" of a bare exception reads "StopIteration in a.f", not "StopIteration: in"
+    out = re.sub(r": \{(\w+)\}(?!\{)", lambda m: m.group(0) if values.get(m.group(1)) else "", out)
     out = _FIELD.sub(lambda m: values.get(m.group(1), ""), out)
     return re.sub(r"\s+", " ", out).strip(" :")
 
@@ -187,13 +189,25 @@ _NCCL_PLACE = re.compile(r"^.*?\bNCCL WARN\s+|^[\w.\-]+:\d+:\d+ \[\d+\] [\w./]+:
 
 
 def _nccl_cause(scan: ScanResult, root: Event) -> str:
-    """NCCL's diagnosis of the root error: the line after "Last error:", else the last failing
-    NCCL WARN printed before it (the first one after it when none came before)."""
-    if scan.nccl_cause:
-        return scan.nccl_cause
-    before = [w for off, w in scan.nccl_warns if off <= root.offset]
-    after = [w for off, w in scan.nccl_warns if off > root.offset]
-    return before[-1] if before else (after[0] if after else "")
+    """NCCL's diagnosis of the root error: the "Last error:" line that follows it (its own
+    message continues there), else the last failing NCCL WARN printed before it, else the first
+    after it.  A rank that only saw its peer go away ("remote peer", "remote process exited")
+    names a symptom: any other diagnosis wins, whatever rank printed first."""
+    def pick(cands: list[tuple[int, str]], after_first: bool) -> str:
+        real = [c for c in cands if not _NCCL_SYMPTOM.search(c[1])] or cands
+        before = [w for off, w in real if off <= root.offset]
+        after = [w for off, w in real if off > root.offset]
+        if after_first:
+            return after[0] if after else (before[-1] if before else "")
+        return before[-1] if before else (after[0] if after else "")
+    cause = pick(scan.nccl_causes, True) or pick(scan.nccl_warns, False)
+    return _ADDRESS.sub("ADDR", cause)
+
+
+# A peer's disappearance as NCCL reports it on the surviving rank, and the addresses in it.
+_NCCL_SYMPTOM = re.compile(r"(?i)remote peer|remote process exit|connection closed|"
+                           r"socket (?:closed|shut)")
+_ADDRESS = re.compile(r"\b(?:\d{1,3}\.){3}\d{1,3}(?:<\d+>|:\d+)?|\b[\w.\-]+<\d+>")
 
 
 def _key_value(v: str) -> str:
@@ -315,7 +329,7 @@ def signature_from_scan(scan: ScanResult, ruleset: RuleSet) -> Signature:
     if root is None:
         return _no_error(scan)
     _rule_of_cause(root, ruleset)
-    cause = _nccl_cause(scan, root)
+    cause = _nccl_cause(scan, root) if root.rule is not None and root.rule.id in _NCCL_RULES else ""
     if root.rule is not None and root.rule.id in _NCCL_RULES and cause:
         root.groups = {**root.groups, "cause": cause}
     frames = _frames_of(root)

@@ -144,5 +144,5 @@ def scan_log(path: Union[str, Path], ruleset: RuleSet,
     tail = [strip_prefix(x).rstrip() for x in
             tail_bytes.decode("utf-8", "replace").replace("\r", "\n").split("\n")]
     tail = [x for x in tail if x.strip()][-12:]
-    return ScanResult(sc.events, sc.pcg_active(), tail, size, sc.nccl_cause, sc.nccl_warns,
+    return ScanResult(sc.events, sc.pcg_active(), tail, size, sc.nccl_causes, sc.nccl_warns,
                       sc.error_line)

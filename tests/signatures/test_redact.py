@@ -113,3 +113,12 @@ def test_ordinary_words_after_a_colon_are_kept_and_secrets_still_go():
     for line, secret in hide:
         out = redact(line, env={})
         assert secret not in out and REDACTED in out, (line, out)
+
+
+def test_credentials_in_a_url_and_gitlab_tokens_are_redacted() -> None:
+    line = "git clone https://oauth2:glpat-AbCdEfGhIjKlMnOpQrSt@gitlab.example.com/x.git failed"
+    out = redact(line, {})
+    assert "glpat-" not in out and "oauth2" not in out
+    assert out == "git clone https://[REDACTED]@gitlab.example.com/x.git failed"
+    assert redact("see https://example.com/a@b and user@host", {}) == "see https://example.com/a@b and user@host"
+    assert "glpat-" not in redact("GITLAB=glpat-AbCdEfGhIjKlMnOpQrSt", {})

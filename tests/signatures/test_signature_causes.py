@@ -36,8 +36,9 @@ def test_the_phase_comes_from_the_frames_first() -> None:
               Frame("sglang.srt.layers.x", "apply", True)]
     assert phase_of_frames(frames) == "decode"
     assert phase_of_frames([Frame("torch.nn.modules", "forward", False)]) is None
-    assert phase_before("Capture cuda graph begin\nCapture cuda graph end\n") == ""
-    assert phase_before("Decode batch. #running-req: 1\nPrefill batch. #new-seq: 1\n") == "prefill"
+    assert phase_before("[TP0] Capture cuda graph end. Time elapsed: 3.1 s") == ""
+    assert phase_before("[TP0] Capture cuda graph begin. This can take up to several minutes.") == "capture"
+    assert phase_before("Prefill batch. #new-seq: 1") is None      # timing, not a phase
 
 
 NCCL_A = """[rank0]: torch.distributed.DistBackendError: NCCL error in: /pytorch/torch/csrc/distributed/c10d/NCCLUtils.cpp:77, unhandled cuda error (run with NCCL_DEBUG=INFO for details), NCCL version 2.26.2
@@ -254,3 +255,46 @@ def test_escaped_and_windows_frames_and_a_header_without_a_body(tmp_path: Path) 
     above = sig(tmp_path, "d.log", "Error executing method 'execute_model'.\n"
                 "node-3:4242:4242 [0] NCCL INFO Channel 00/02 : 0 1\nTraceback (most recent call last):\n")
     assert "execute_model" in above.title
+
+
+TB_X = 'Traceback (most recent call last):\n  File "/w/tests/test_x.py", line 4, in test_x\n    f()\n'
+
+
+def test_a_bare_exception_does_not_take_the_next_line_as_its_message(tmp_path: Path) -> None:
+    a, b = (sig(tmp_path, f"{h}.log", TB_X + f"AssertionError\nrun finished on host {h} in 12.5s\n")
+            for h in ("gpu-node-a17", "gpu-node-b23"))
+    assert a.fingerprint == b.fingerprint and "gpu-node" not in a.title
+    chain = sig(tmp_path, "c.log", TB_X + "StopIteration\n\nDuring handling of the above exception, "
+                "another exception occurred:\n\n")
+    assert chain.title == "StopIteration in test_x.test_x"
+    multi = sig(tmp_path, "d.log", TB_X + "RuntimeError: \nCUDA Setup failed despite GPU being available.\n")
+    assert "CUDA Setup failed" in multi.title          # a message that starts on the next line
+
+
+def test_which_rank_prints_first_does_not_change_an_nccl_fingerprint(tmp_path: Path) -> None:
+    head = ("[rank{r}]: torch.distributed.DistBackendError: NCCL error in: /pytorch/ProcessGroupNCCL.cpp:3356, "
+            "unhandled cuda error, NCCL version 2.21.5\n[rank{r}]: Last error:\n[rank{r}]: {cause}\n")
+    peer = head.format(r=0, cause="socketProgress: Connection closed by remote peer 10.0.0.2<1234>")
+    real = head.format(r=1, cause="transport/net_ib.cc:123 ibv_modify_qp failed with 110 Connection timed out")
+    a, b = sig(tmp_path, "a.log", peer + real), sig(tmp_path, "b.log", real + peer)
+    assert a.fingerprint == b.fingerprint and "ibv_modify_qp" in a.title
+    only_peer = sig(tmp_path, "c.log", peer)
+    assert "10.0.0.2" not in only_peer.title
+
+
+def test_the_phase_does_not_depend_on_chatter_or_scheduler_timing(tmp_path: Path) -> None:
+    chatter = lambda n: "node-3:4242:4242 [0] NCCL INFO Channel 00/02 :    0   1\n" * n
+    oom = ('Traceback (most recent call last):\n  File "/w/python/sglang/srt/mem.py", line 3, in empty\n'
+           "torch.OutOfMemoryError: CUDA out of memory. Tried to allocate 2.00 GiB.\n")
+    a, b = (sig(tmp_path, f"{n}.log", "Capture cuda graph begin.\n" + chatter(n) + oom) for n in (100, 2000))
+    assert a.fingerprint == b.fingerprint and "during CUDA graph capture" in a.title
+    p, d = (sig(tmp_path, f"{w}.log", f"[TP0] {w} batch. #running-req: 1\n" + oom) for w in ("Prefill", "Decode"))
+    assert p.fingerprint == d.fingerprint
+
+
+def test_both_scan_paths_agree_on_carriage_return_lines(tmp_path: Path, monkeypatch) -> None:
+    text = "server starting\nLoading shards 10%\rLoading shards 100%\rTraceback (most recent call last):\n"
+    grep = sig(tmp_path, "a.log", text)
+    monkeypatch.setenv("PCGBOT_NO_GREP", "1")
+    python = sig(tmp_path, "b.log", text)
+    assert grep.fingerprint == python.fingerprint and grep.title == python.title
