@@ -31,18 +31,19 @@ _FRAME_PHASES: list[tuple[re.Pattern[str], str]] = [
 ]
 
 # Lines an engine prints once when a phase starts or ends.  The scanner keeps the last one as
-# state (they are trigger words, so it sees every one, whatever chatter comes between).  Prefill
-# and decode are not here: which of "Prefill batch" / "Decode batch" the scheduler logged last is
-# timing, not the bug, so only frames say prefill or decode.
+# state (they are trigger words, so it sees every one, whatever chatter comes between).  Progress
+# bars ("Capturing batches", "Loading safetensors checkpoint shards") are not here: they repeat
+# hundreds of times and would all reach Python.  Prefill and decode are not here either: which of
+# "Prefill batch" / "Decode batch" the scheduler logged last is timing, not the bug, so only
+# frames say prefill or decode.
 _STARTS = {
     "capture": ["Capture cuda graph begin", "Capture piecewise cuda graph begin",
-                "Capture piecewise CUDA graph begin", "Capturing CUDA graph", "Capturing cudagraph",
-                "Capturing batches", "Capturing num tokens"],
-    "load": ["Load weight begin", "Loading weights", "Loading model weights",
-             "Loading safetensors checkpoint"],
+                "Capture piecewise CUDA graph begin", "Capturing cudagraphs for decoding"],
+    "load": ["Load weight begin", "Starting to load model"],
 }
-_ENDS = ["Capture cuda graph end", "Capture piecewise cuda graph end", "Graph capturing finished",
-         "Load weight end", "Loading weights took", "Model loading took"]
+_ENDS = ["Capture cuda graph end", "Capture piecewise cuda graph end",
+         "Capture piecewise CUDA graph end", "Graph capturing finished", "Load weight end",
+         "Loading weights took", "Loading model weights took", "Model loading took"]
 PHASE_LINES = [w for ws in _STARTS.values() for w in ws] + _ENDS
 
 
