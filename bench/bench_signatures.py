@@ -145,7 +145,7 @@ def measure(path: Path, reps: int, scheme: int) -> tuple[float, float, float, ob
     return statistics.median(times), statistics.median(cpus), peak, sig
 
 
-def corpus_table(show_misses: bool = False) -> None:
+def corpus_table(show_misses: bool = False, by_round: bool = False) -> None:
     """Part 1: every measure, per scheme and split.  ``show_misses`` lists what went wrong on
     the tune split only: the held-out split's misses are never printed (it is only measured)."""
     cases = load_cases(CORPUS)
@@ -170,6 +170,14 @@ def corpus_table(show_misses: bool = False) -> None:
             print(f"v{scheme}      {split:8} " + " | ".join(str(row[c]) for c in cols))
             if show_misses and split == "tune" and scheme == SCHEME:
                 misses.extend(m.misses)
+    if by_round:
+        print(f"\nv{SCHEME} by collection round (ROUND header), each split of each round:")
+        for rnd in sorted({c.round for c in cases}):
+            for split in ("tune", "heldout"):
+                part = [c for c in cases if c.round == rnd and c.split == split]
+                if part:
+                    row = corpus_measure(part, fams, answer, split).row()
+                    print(f"round {rnd} {split:8} " + " | ".join(str(row[c]) for c in cols))
     if show_misses:
         print(f"\nv{SCHEME} misses on the tune split ({len(misses)}):")
         for x in misses:
@@ -212,13 +220,15 @@ def main() -> int:
     part = ap.add_mutually_exclusive_group()
     part.add_argument("--corpus-only", action="store_true", help="only part 1 (the corpus)")
     part.add_argument("--perf-only", action="store_true", help="only part 2 (large logs)")
+    ap.add_argument("--by-round", action="store_true",
+                    help="also print scheme v2's measures per collection round and split")
     ap.add_argument("--misses", action="store_true",
                     help="list scheme v2's misses on the tune split (never the held-out one's)")
     ap.add_argument("--scheme", type=int, choices=range(1, SCHEME + 1), default=SCHEME,
                     help="fingerprint scheme of part 2 (1: the frozen v1, for comparison)")
     args = ap.parse_args()
     if not args.perf_only:
-        corpus_table(args.misses)
+        corpus_table(args.misses, args.by_round)
         print()
     if args.corpus_only:
         return 0
