@@ -19,7 +19,9 @@ from .normalize import Frame
 
 __all__ = ["PHASES", "PHASE_LINES", "phase_of_frames", "phase_before"]
 
-PHASES = ("load", "profile", "capture", "prefill", "decode")
+# Each phase and the words a title uses for it ("CUDA out of memory during CUDA graph capture").
+PHASES = {"load": "weight loading", "profile": "memory profiling", "capture": "CUDA graph capture",
+          "prefill": "prefill", "decode": "decode"}
 
 # Innermost frame first: the first function that names a phase decides.
 _FRAME_PHASES: list[tuple[re.Pattern[str], str]] = [

@@ -78,6 +78,12 @@ _BARE = {"AssertionError", "KeyboardInterrupt", "StopIteration", "StopAsyncItera
          "SystemExit", "GeneratorExit", "NotImplementedError"}
 
 
+def _four_lines(data: bytes) -> list[str]:
+    """The first four lines of ``data`` (bytes read right after a line): where a message's
+    continuation, NCCL's "Last error:" cause or a C++ ``what():`` line stands."""
+    return data.decode("utf-8", "replace").split("\n")[:4]
+
+
 def _with_cause_below(msg: str, below: list[str], exc_type: str = "") -> Optional[tuple[str, int]]:
     """dynamo's "BackendCompilerFailed: backend='inductor' raised:" (and an exception whose
     message starts on the next line) names its cause on the next line that is not another
@@ -201,7 +207,7 @@ class _Scanner(Stacks):
         exc = parse_exception(text)
         lines = [raw.rstrip()]
         if exc and (not exc[1] or exc[1].endswith("raised:")) and read_at is not None:
-            below = read_at(end, 4 * MAX_LINE).decode("utf-8", "replace").split("\n")[:4]
+            below = _four_lines(read_at(end, 4 * MAX_LINE))
             joined = _with_cause_below(exc[1], below, exc[0])
             if joined is not None:
                 exc = (exc[0], joined[0])
@@ -214,7 +220,7 @@ class _Scanner(Stacks):
         if hit.rule is not None and hit.rule.id == "cpp-terminate" and read_at is not None:
             # "terminate called after throwing an instance of 'X'" then "  what():  <message>"
             # (ranks interleave them): the message is the error; X is only its C++ type.
-            for line in read_at(end, 4 * MAX_LINE).decode("utf-8", "replace").split("\n")[:4]:
+            for line in _four_lines(read_at(end, 4 * MAX_LINE)):
                 wm = _WHAT.search(line)
                 if wm and wm.group(1).strip():
                     ev.exc_type, ev.msg = hit.groups.get("cls", "exception"), wm.group(1).strip()
@@ -302,7 +308,7 @@ class _Scanner(Stacks):
                 continue
             ev.exc_type, ev.msg = exc
             tail = [raw.rstrip()]
-            below = buf[pos:pos + 4 * MAX_LINE].decode("utf-8", "replace").split("\n")[:4]
+            below = _four_lines(buf[pos:pos + 4 * MAX_LINE])
             joined = _with_cause_below(ev.msg, below, ev.exc_type)
             if joined is not None:
                 ev.msg, used = joined
@@ -363,8 +369,7 @@ class _Scanner(Stacks):
         failing "NCCL WARN" line); wrappers around it (DistBackendError, ncclUnhandledCudaError,
         "unhandled cuda error") vary by version and rank, the diagnosis does not."""
         if text == "Last error:" and len(self.nccl_causes) < 32 and read_at is not None:
-            below = read_at(end, 4 * MAX_LINE).decode("utf-8", "replace").split("\n")[:4]
-            for line in below:
+            for line in _four_lines(read_at(end, 4 * MAX_LINE)):
                 if not _CHATTER.search(line):
                     self.nccl_causes.append((offset, strip_prefix(line).strip()[:300]))
                     break

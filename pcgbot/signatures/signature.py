@@ -21,7 +21,7 @@ from .scan import Event, ScanResult, match_rule
 from .stream import scan_log
 from .normalize import Frame, clean_for_title, normalize
 from .patterns import RuleSet, default_rules, load_rules
-from .phase import phase_of_frames
+from .phase import PHASES, phase_of_frames
 from .secrets import redact, redact_lines
 
 MAX_EXCERPT = 30          # lines per excerpt: enough for a traceback, short enough for an issue
@@ -86,10 +86,6 @@ def render_title(template: str, values: dict[str, str]) -> str:
     return re.sub(r"\s+", " ", out).strip(" :")
 
 
-_PHASE_WORDS = {"load": "weight loading", "profile": "memory profiling",
-                "capture": "CUDA graph capture", "prefill": "prefill", "decode": "decode"}
-
-
 def _phase(ev: Event, frames: list[Frame]) -> str:
     """Where in the engine's life it failed: the frames' word first, else the log's."""
     return phase_of_frames(frames) or ev.phase
@@ -103,7 +99,7 @@ def _values(ev: Event, frames: list[Frame], groups: dict[str, str]) -> dict[str,
         typ, msg = innermost(ev.exc_type, msg)
     vals = {"type": typ, "msg": clean_for_title(msg, 90),
             "where": w.short if w else "", "test": re.sub(r"\[.*", "", ev.test),
-            "phase": _PHASE_WORDS.get(_phase(ev, frames), "")}
+            "phase": PHASES.get(_phase(ev, frames), "")}
     for k, v in groups.items():
         vals[k] = clean_for_title(v, 90)
     return vals
@@ -231,8 +227,9 @@ def _fingerprint(ev: Event, frames: list[Frame]) -> tuple[str, list[str]]:
         elif rule.fingerprint_message:
             parts.append(normalize(inner))
         parts += _fp_frames(frames, rule.fingerprint_frames)
-        if rule.phase and _phase(ev, frames):
-            parts.append(f"phase={_phase(ev, frames)}")
+        phase = _phase(ev, frames) if rule.phase else ""
+        if phase:
+            parts.append(f"phase={phase}")
         if rule.id == "truncated-traceback" and not frames:
             parts.append(normalize(ev.text))  # a stack cut before its first frame: the line above
     else:
@@ -330,7 +327,7 @@ def signature_from_scan(scan: ScanResult, ruleset: RuleSet) -> Signature:
         return _no_error(scan)
     _rule_of_cause(root, ruleset)
     cause = _nccl_cause(scan, root) if root.rule is not None and root.rule.id in _NCCL_RULES else ""
-    if root.rule is not None and root.rule.id in _NCCL_RULES and cause:
+    if cause:
         root.groups = {**root.groups, "cause": cause}
     frames = _frames_of(root)
     title = _title_of(root, frames)
